@@ -1,0 +1,1 @@
+DELETE FROM devices WHERE device_id = :device_id

@@ -1,0 +1,1 @@
+SELECT account_key, node, secret FROM accounts WHERE device_id = :device_id

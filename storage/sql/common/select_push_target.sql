@@ -1,0 +1,3 @@
+SELECT d.device_id, d.channel_uri, a.account_key, a.protocol_version, a.domain, a.node, a.secret
+FROM accounts a JOIN devices d ON d.device_id = a.device_id
+WHERE a.node = :node

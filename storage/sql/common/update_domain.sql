@@ -1,0 +1,1 @@
+UPDATE accounts SET domain = :domain WHERE node = :node AND domain = ''

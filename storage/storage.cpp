@@ -1,0 +1,441 @@
+#include "storage.h"
+
+#include "credentials.h"
+
+#include <QAtomicInt>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QHash>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QVariant>
+
+namespace uwpx {
+
+namespace {
+
+QString newConnectionName()
+{
+    static QAtomicInt counter;
+    return QStringLiteral("uwpx-storage-%1").arg(counter.fetchAndAddRelaxed(1));
+}
+
+qint64 nowMs() { return QDateTime::currentMSecsSinceEpoch(); }
+
+// A migration file holds several statements, each ending with ';' at the end
+// of a line; '--' comment lines are dropped.
+QStringList statementsOf(const QString &script)
+{
+    QStringList statements;
+    QString current;
+    for (const QString &line : script.split(QLatin1Char('\n'))) {
+        if (line.trimmed().startsWith(QLatin1String("--")))
+            continue;
+        current += line + QLatin1Char('\n');
+        if (line.trimmed().endsWith(QLatin1Char(';'))) {
+            statements << current.trimmed().chopped(1);
+            current.clear();
+        }
+    }
+    if (!current.trimmed().isEmpty())
+        statements << current.trimmed();
+    return statements;
+}
+
+QString errorText(const QSqlQuery &query) { return query.lastError().text(); }
+
+} // namespace
+
+QString normalizedDeviceId(const QString &deviceId) { return deviceId.toLower(); }
+
+std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString *error)
+{
+    const QString connection = newConnectionName();
+    QSqlDatabase db;
+    if (settings.driver == QLatin1String("sqlite")) {
+        db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), connection);
+        const QFileInfo file(settings.path);
+        if (!QDir().mkpath(file.absolutePath())) {
+            *error = QStringLiteral("cannot create the directory %1").arg(file.absolutePath());
+            QSqlDatabase::removeDatabase(connection);
+            return nullptr;
+        }
+        db.setDatabaseName(settings.path);
+        // Another writer (a second instance, the backup tool) holds the lock
+        // for a moment; wait for it instead of failing the request.
+        db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
+    } else if (settings.driver == QLatin1String("postgresql")) {
+        db = QSqlDatabase::addDatabase(QStringLiteral("QPSQL"), connection);
+        db.setHostName(settings.host);
+        db.setPort(settings.port);
+        db.setDatabaseName(settings.database);
+        db.setUserName(settings.user);
+        db.setPassword(settings.password);
+    } else {
+        *error = QStringLiteral("unknown storage driver '%1'").arg(settings.driver);
+        return nullptr;
+    }
+    if (!db.isValid()) {
+        *error = QStringLiteral("the Qt SQL driver for %1 is not installed").arg(settings.driver);
+        db = QSqlDatabase();
+        QSqlDatabase::removeDatabase(connection);
+        return nullptr;
+    }
+    if (!db.open()) {
+        *error = QStringLiteral("cannot open the %1 database: %2")
+                     .arg(settings.driver, db.lastError().text());
+        db = QSqlDatabase();
+        QSqlDatabase::removeDatabase(connection);
+        return nullptr;
+    }
+    std::unique_ptr<Storage> storage(new Storage(db, settings.driver));
+    if (!storage->configure() || !storage->upgradeSchema()) {
+        *error = storage->lastError();
+        return nullptr;
+    }
+    return storage;
+}
+
+Storage::Storage(QSqlDatabase db, QString dialect)
+    : m_db(std::move(db))
+    , m_dialect(std::move(dialect))
+{
+}
+
+Storage::~Storage()
+{
+    const QString connection = m_db.connectionName();
+    m_db.close();
+    m_db = QSqlDatabase();
+    QSqlDatabase::removeDatabase(connection);
+}
+
+bool Storage::configure()
+{
+    if (m_dialect != QLatin1String("sqlite"))
+        return true;
+    // WAL lets readers and the writer proceed together; synchronous=FULL makes
+    // a committed registration survive power loss, not just a process crash.
+    static const char *const pragmas[] = {
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = FULL",
+        "PRAGMA foreign_keys = ON",
+    };
+    for (const char *pragma : pragmas) {
+        QSqlQuery query(m_db);
+        if (!query.exec(QLatin1String(pragma)))
+            return fail(QLatin1String(pragma), errorText(query));
+    }
+    return true;
+}
+
+int Storage::latestSchemaVersion()
+{
+    return int(QDir(QStringLiteral(":/sql/common/upgrade")).entryList(QDir::Files).size());
+}
+
+int Storage::schemaVersion()
+{
+    QSqlQuery query(m_db);
+    if (!query.exec(sql(QStringLiteral("select_schema_version"))) || !query.next())
+        return 0;
+    return query.value(0).toInt();
+}
+
+bool Storage::upgradeSchema()
+{
+    QSqlQuery create(m_db);
+    if (!create.exec(sql(QStringLiteral("create_schema_version"))))
+        return fail(QStringLiteral("creating the schema_version table"), errorText(create));
+
+    const int latest = latestSchemaVersion();
+    for (int version = schemaVersion() + 1; version <= latest; ++version) {
+        if (!beginWrite())
+            return false;
+        // Another instance may have upgraded while we waited for the lock.
+        if (schemaVersion() >= version) {
+            rollback();
+            continue;
+        }
+        const QString name = QStringLiteral("upgrade/%1").arg(version, 3, 10, QLatin1Char('0'));
+        for (const QString &statement : statementsOf(sql(name))) {
+            QSqlQuery query(m_db);
+            if (!query.exec(statement)) {
+                const QString why = errorText(query);
+                rollback();
+                return fail(QStringLiteral("schema upgrade %1").arg(version), why);
+            }
+        }
+        QSqlQuery record(m_db);
+        record.prepare(sql(QStringLiteral("insert_schema_version")));
+        record.bindValue(QStringLiteral(":version"), version);
+        if (!record.exec()) {
+            const QString why = errorText(record);
+            rollback();
+            return fail(QStringLiteral("schema upgrade %1").arg(version), why);
+        }
+        if (!commit())
+            return false;
+    }
+    return true;
+}
+
+// Each query lives in a resource file; a dialect overrides the common text
+// only where its SQL really differs.
+QString Storage::sql(const QString &name) const
+{
+    static QHash<QString, QString> cache;
+    const QString key = m_dialect + QLatin1Char('/') + name;
+    auto it = cache.constFind(key);
+    if (it != cache.constEnd())
+        return *it;
+    QFile file(QStringLiteral(":/sql/%1/%2.sql").arg(m_dialect, name));
+    if (!file.exists())
+        file.setFileName(QStringLiteral(":/sql/common/%1.sql").arg(name));
+    if (!file.open(QIODevice::ReadOnly))
+        qFatal("missing SQL resource %s", qPrintable(name));
+    const QString text = QString::fromUtf8(file.readAll());
+    cache.insert(key, text);
+    return text;
+}
+
+bool Storage::beginWrite()
+{
+    QSqlQuery query(m_db);
+    if (!query.exec(sql(QStringLiteral("begin_write"))))
+        return fail(QStringLiteral("starting a transaction"), errorText(query));
+    return true;
+}
+
+bool Storage::commit()
+{
+    QSqlQuery query(m_db);
+    if (!query.exec(QStringLiteral("COMMIT"))) {
+        const QString why = errorText(query);
+        rollback();
+        return fail(QStringLiteral("committing"), why);
+    }
+    return true;
+}
+
+void Storage::rollback()
+{
+    QSqlQuery query(m_db);
+    query.exec(QStringLiteral("ROLLBACK"));
+}
+
+bool Storage::fail(const QString &what, const QString &why)
+{
+    m_lastError = QStringLiteral("%1: %2").arg(what, why);
+    return false;
+}
+
+bool Storage::setChannelUri(const QString &deviceId, const QString &channelUri,
+                            int protocolVersion)
+{
+    // A single statement is its own transaction.
+    QSqlQuery query(m_db);
+    query.prepare(sql(QStringLiteral("upsert_device")));
+    query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
+    query.bindValue(QStringLiteral(":channel_uri"), channelUri);
+    query.bindValue(QStringLiteral(":protocol_version"), protocolVersion);
+    query.bindValue(QStringLiteral(":now"), nowMs());
+    if (!query.exec())
+        return fail(QStringLiteral("storing the channel URI"), errorText(query));
+    return true;
+}
+
+Storage::SetAccountsResult Storage::setAccounts(const QString &deviceId, int protocolVersion,
+                                                const QList<AccountSpec> &accounts,
+                                                QList<AccountCredentials> *credentials)
+{
+    const QString device = normalizedDeviceId(deviceId);
+    const qint64 now = nowMs();
+    if (!beginWrite())
+        return SetAccountsResult::Failed;
+
+    auto abort = [this](const QString &what, const QSqlQuery &query) {
+        const QString why = errorText(query);
+        rollback();
+        fail(what, why);
+        return SetAccountsResult::Failed;
+    };
+
+    QSqlQuery touch(m_db);
+    touch.prepare(sql(QStringLiteral("touch_device")));
+    touch.bindValue(QStringLiteral(":device_id"), device);
+    touch.bindValue(QStringLiteral(":now"), now);
+    if (!touch.exec())
+        return abort(QStringLiteral("refreshing the device"), touch);
+    if (touch.numRowsAffected() == 0) {
+        rollback();
+        return SetAccountsResult::UnknownDevice;
+    }
+
+    QHash<QString, AccountCredentials> existing;
+    QSqlQuery select(m_db);
+    select.prepare(sql(QStringLiteral("select_accounts")));
+    select.bindValue(QStringLiteral(":device_id"), device);
+    if (!select.exec())
+        return abort(QStringLiteral("reading the accounts"), select);
+    while (select.next()) {
+        const QString key = select.value(0).toString();
+        existing.insert(key, {key, select.value(1).toString(), select.value(2).toString()});
+    }
+
+    QList<AccountCredentials> result;
+    for (const AccountSpec &account : accounts) {
+        auto known = existing.find(account.key);
+        if (known != existing.end()) {
+            QSqlQuery update(m_db);
+            update.prepare(sql(QStringLiteral("touch_account")));
+            update.bindValue(QStringLiteral(":device_id"), device);
+            update.bindValue(QStringLiteral(":account_key"), account.key);
+            update.bindValue(QStringLiteral(":protocol_version"), protocolVersion);
+            update.bindValue(QStringLiteral(":now"), now);
+            if (!update.exec())
+                return abort(QStringLiteral("refreshing an account"), update);
+            result << *known;
+            existing.erase(known);
+            continue;
+        }
+        AccountCredentials fresh{account.key, credentials::newNode(), credentials::newSecret()};
+        QSqlQuery insert(m_db);
+        insert.prepare(sql(QStringLiteral("insert_account")));
+        insert.bindValue(QStringLiteral(":device_id"), device);
+        insert.bindValue(QStringLiteral(":account_key"), account.key);
+        insert.bindValue(QStringLiteral(":protocol_version"), protocolVersion);
+        insert.bindValue(QStringLiteral(":domain"), account.domain);
+        insert.bindValue(QStringLiteral(":node"), fresh.node);
+        insert.bindValue(QStringLiteral(":secret"), fresh.secret);
+        insert.bindValue(QStringLiteral(":now"), now);
+        if (!insert.exec())
+            return abort(QStringLiteral("adding an account"), insert);
+        result << fresh;
+    }
+
+    // What is left was not in the list: its nodes stop working.
+    for (const AccountCredentials &gone : std::as_const(existing)) {
+        QSqlQuery remove(m_db);
+        remove.prepare(sql(QStringLiteral("delete_account")));
+        remove.bindValue(QStringLiteral(":device_id"), device);
+        remove.bindValue(QStringLiteral(":account_key"), gone.key);
+        if (!remove.exec())
+            return abort(QStringLiteral("removing an account"), remove);
+    }
+
+    if (!commit())
+        return SetAccountsResult::Failed;
+    *credentials = result;
+    return SetAccountsResult::Ok;
+}
+
+Storage::Lookup Storage::findByNode(const QString &node, PushTarget *target)
+{
+    QSqlQuery query(m_db);
+    query.prepare(sql(QStringLiteral("select_push_target")));
+    query.bindValue(QStringLiteral(":node"), node);
+    if (!query.exec()) {
+        fail(QStringLiteral("looking up a node"), errorText(query));
+        return Lookup::Failed;
+    }
+    if (!query.next())
+        return Lookup::NotFound;
+    target->deviceId = query.value(0).toString();
+    target->channelUri = query.value(1).toString();
+    target->accountKey = query.value(2).toString();
+    target->protocolVersion = query.value(3).toInt();
+    target->domain = query.value(4).toString();
+    target->node = query.value(5).toString();
+    target->secret = query.value(6).toString();
+    return Lookup::Found;
+}
+
+std::optional<QString> Storage::channelUri(const QString &deviceId)
+{
+    QSqlQuery query(m_db);
+    query.prepare(sql(QStringLiteral("select_channel_uri")));
+    query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
+    if (!query.exec()) {
+        fail(QStringLiteral("looking up a device"), errorText(query));
+        return std::nullopt;
+    }
+    if (!query.next())
+        return std::nullopt;
+    return query.value(0).toString();
+}
+
+bool Storage::learnDomain(const QString &node, const QString &domain)
+{
+    QSqlQuery query(m_db);
+    query.prepare(sql(QStringLiteral("update_domain")));
+    query.bindValue(QStringLiteral(":node"), node);
+    query.bindValue(QStringLiteral(":domain"), domain);
+    if (!query.exec())
+        return fail(QStringLiteral("storing an account's domain"), errorText(query));
+    return true;
+}
+
+bool Storage::removeDevice(const QString &deviceId)
+{
+    QSqlQuery query(m_db);
+    query.prepare(sql(QStringLiteral("delete_device")));
+    query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
+    if (!query.exec())
+        return fail(QStringLiteral("removing a device"), errorText(query));
+    return true;
+}
+
+int Storage::removeDevicesNotUpdatedSince(const QDateTime &cutoff)
+{
+    QSqlQuery query(m_db);
+    query.prepare(sql(QStringLiteral("delete_expired_devices")));
+    query.bindValue(QStringLiteral(":cutoff"), cutoff.toMSecsSinceEpoch());
+    if (!query.exec()) {
+        fail(QStringLiteral("removing expired devices"), errorText(query));
+        return -1;
+    }
+    return query.numRowsAffected();
+}
+
+std::optional<StoredToken> Storage::loadToken(const QString &key)
+{
+    QSqlQuery query(m_db);
+    query.prepare(sql(QStringLiteral("select_token")));
+    query.bindValue(QStringLiteral(":token_key"), key);
+    if (!query.exec() || !query.next())
+        return std::nullopt;
+    return StoredToken{query.value(0).toString(),
+                       QDateTime::fromMSecsSinceEpoch(query.value(1).toLongLong(), Qt::UTC)};
+}
+
+bool Storage::saveToken(const QString &key, const StoredToken &token)
+{
+    QSqlQuery query(m_db);
+    query.prepare(sql(QStringLiteral("upsert_token")));
+    query.bindValue(QStringLiteral(":token_key"), key);
+    query.bindValue(QStringLiteral(":access_token"), token.accessToken);
+    query.bindValue(QStringLiteral(":expires_at"), token.expiresAt.toMSecsSinceEpoch());
+    if (!query.exec())
+        return fail(QStringLiteral("storing the WNS token"), errorText(query));
+    return true;
+}
+
+qint64 Storage::deviceCount()
+{
+    QSqlQuery query(m_db);
+    if (!query.exec(sql(QStringLiteral("count_devices"))) || !query.next())
+        return -1;
+    return query.value(0).toLongLong();
+}
+
+qint64 Storage::accountCount()
+{
+    QSqlQuery query(m_db);
+    if (!query.exec(sql(QStringLiteral("count_accounts"))) || !query.next())
+        return -1;
+    return query.value(0).toLongLong();
+}
+
+} // namespace uwpx

@@ -1,0 +1,124 @@
+#pragma once
+
+#include <QDateTime>
+#include <QList>
+#include <QSqlDatabase>
+#include <QString>
+
+#include <memory>
+#include <optional>
+
+namespace uwpx {
+
+struct StorageSettings {
+    QString driver = QStringLiteral("sqlite"); // sqlite | postgresql
+    QString path;                              // sqlite: the database file
+    // postgresql: where the shared database lives
+    QString host;
+    int port = 5432;
+    QString database;
+    QString user;
+    QString password;
+    int expireDays = 30;
+};
+
+// What set_accounts asks for, one entry per account.
+struct AccountSpec {
+    QString key;    // v1: SHA-256 of device_id + bare JID; v2: the client's account_id
+    QString domain; // v1: the JID's domain; v2: empty until the first accepted publish
+};
+
+// What set_accounts hands back, one entry per account, in request order.
+struct AccountCredentials {
+    QString key;
+    QString node;
+    QString secret;
+};
+
+// Everything the publish path needs to know about a node.
+struct PushTarget {
+    QString deviceId;
+    QString channelUri;
+    QString accountKey;
+    int protocolVersion = 2; // of the set_accounts that created the account
+    QString domain;          // empty: not learned yet (v2)
+    QString node;
+    QString secret;
+};
+
+struct StoredToken {
+    QString accessToken;
+    QDateTime expiresAt;
+};
+
+// The one store behind the server: SQLite by default, PostgreSQL when several
+// instances share a database. Callers never see SQL or the dialect; every
+// write is a single transaction that is durable when the call returns true.
+//
+// A Storage object belongs to the thread that opened it (Qt SQL connections
+// are per thread). Several Storage objects may use one database at once.
+class Storage
+{
+public:
+    enum class Lookup { Found, NotFound, Failed };
+    enum class SetAccountsResult { Ok, UnknownDevice, Failed };
+
+    // Opens the database and brings its schema up to date. On failure returns
+    // nullptr and says why in *error.
+    static std::unique_ptr<Storage> open(const StorageSettings &settings, QString *error);
+    ~Storage();
+
+    Storage(const Storage &) = delete;
+    Storage &operator=(const Storage &) = delete;
+
+    // Stores or replaces the device's channel URI and refreshes its timestamp.
+    bool setChannelUri(const QString &deviceId, const QString &channelUri, int protocolVersion);
+
+    // Makes `accounts` the device's complete list: others are removed, known
+    // ones keep node and secret, new ones get fresh credentials.
+    SetAccountsResult setAccounts(const QString &deviceId, int protocolVersion,
+                                  const QList<AccountSpec> &accounts,
+                                  QList<AccountCredentials> *credentials);
+
+    Lookup findByNode(const QString &node, PushTarget *target);
+    std::optional<QString> channelUri(const QString &deviceId);
+
+    // v2 accounts learn their domain from the first accepted publish.
+    bool learnDomain(const QString &node, const QString &domain);
+
+    bool removeDevice(const QString &deviceId);
+    // Returns the number of devices removed, or -1 on failure.
+    int removeDevicesNotUpdatedSince(const QDateTime &cutoff);
+
+    std::optional<StoredToken> loadToken(const QString &key);
+    bool saveToken(const QString &key, const StoredToken &token);
+
+    qint64 deviceCount();
+    qint64 accountCount();
+
+    int schemaVersion();
+    static int latestSchemaVersion();
+
+    QString lastError() const { return m_lastError; }
+    QString driverName() const { return m_dialect; }
+
+private:
+    Storage(QSqlDatabase db, QString dialect);
+
+    bool configure();
+    bool upgradeSchema();
+    QString sql(const QString &name) const;
+    bool beginWrite();
+    bool commit();
+    void rollback();
+    bool fail(const QString &what, const QString &why);
+
+    QSqlDatabase m_db;
+    QString m_dialect;
+    QString m_lastError;
+};
+
+// The device ids we store are lowercase: clients compare them case-insensitively.
+QString normalizedDeviceId(const QString &deviceId);
+
+} // namespace uwpx

@@ -1,0 +1,19 @@
+#pragma once
+
+#include <QByteArray>
+#include <QString>
+
+namespace uwpx::payload {
+
+// The raw notification bodies of SPEC §6. None of them ever carries a
+// message body or sender: WNS is not end-to-end encrypted.
+
+// v2: {"version":2,"account_id":"…","message_count":N,"pending_subscription_count":M}
+// v1: {"version":1,"account":"<account key>","message_count":N,"pending_subscription_count":M}
+QByteArray forPublish(int protocolVersion, const QString &accountKey, int messageCount,
+                      int pendingSubscriptionCount);
+
+// {"version":V,"action":"test_push"}
+QByteArray forTestPush(int protocolVersion);
+
+} // namespace uwpx::payload

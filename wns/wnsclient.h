@@ -1,0 +1,46 @@
+#pragma once
+
+#include "wnsnotification.h"
+#include "wnssettings.h"
+
+#include <QDateTime>
+#include <QObject>
+
+#include <functional>
+#include <memory>
+
+namespace uwpx {
+
+// Delivers raw notifications to WNS (SPEC §6): gets and caches the OAuth
+// token, posts with the documented headers, retries what is transient and
+// resolves each send to one WnsResult. Lives on the Qt event loop; every
+// callback runs on the thread that called send().
+class WnsClient : public QObject
+{
+    Q_OBJECT
+public:
+    using Completion = std::function<void(const WnsResult &)>;
+
+    explicit WnsClient(const WnsSettings &settings, QObject *parent = nullptr);
+    ~WnsClient() override;
+
+    // `done` is called exactly once, also when the client is destroyed first
+    // (with a Transient result).
+    void send(const WnsNotification &notification, Completion done);
+
+    // A token saved by an earlier run (see tokenRefreshed); used until it is
+    // about to expire.
+    void restoreToken(const QString &accessToken, const QDateTime &expiresAt);
+
+Q_SIGNALS:
+    // A new access token: the owner persists it so restarts need not fetch one.
+    void tokenRefreshed(const QString &accessToken, const QDateTime &expiresAt);
+    // WNS said 404/410 for this device's channel.
+    void channelGone(const QString &deviceId);
+
+private:
+    class Private;
+    std::unique_ptr<Private> d;
+};
+
+} // namespace uwpx

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <QByteArray>
+#include <QString>
+
+namespace uwpx {
+
+// One raw notification for one device.
+struct WnsNotification {
+    QString channelUri;
+    QByteArray payload; // see payload.h; at most 5000 bytes
+    // Notifications with the same key that arrive while one is in flight are
+    // coalesced into a single follow-up carrying the latest payload.
+    QString coalesceKey;
+    // Reported back with channelGone() so the owner can forget the device.
+    QString deviceId;
+};
+
+// WNS's verdict on a notification, after retries.
+struct WnsResult {
+    enum class Outcome {
+        Delivered, // 200 (X-WNS-Status received, or dropped: WNS took it)
+        Gone,      // 404/410: the channel no longer exists
+        Transient, // throttled, WNS down, timeout, no token: try later
+        Permanent, // 400/403/405/413 or a refused channel URI: our side is wrong
+    };
+    Outcome outcome = Outcome::Transient;
+    int httpStatus = 0; // 0 when no HTTP response was involved
+    QString reason;     // human-readable, safe to log and to show a client
+};
+
+} // namespace uwpx
