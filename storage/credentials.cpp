@@ -9,8 +9,7 @@ namespace uwpx::credentials {
 
 namespace {
 
-template<std::size_t Bytes> QString randomToken()
-{
+template<std::size_t Bytes> QString randomToken() {
     std::array<quint32, (Bytes + 3) / 4> words{};
     QRandomGenerator::system()->fillRange(words.data(), words.size());
     const QByteArray raw(reinterpret_cast<const char *>(words.data()), Bytes);
@@ -20,12 +19,15 @@ template<std::size_t Bytes> QString randomToken()
 
 } // namespace
 
-QString newNode() { return randomToken<12>(); }
+QString newNode() {
+    return randomToken<12>();
+}
 
-QString newSecret() { return randomToken<24>(); }
+QString newSecret() {
+    return randomToken<24>();
+}
 
-bool constantTimeEquals(const QString &a, const QString &b)
-{
+bool constantTimeEquals(const QString &a, const QString &b) {
     const QByteArray x = a.toUtf8();
     const QByteArray y = b.toUtf8();
     // The length of our own secrets is public (fixed), so an early length

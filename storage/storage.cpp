@@ -15,18 +15,18 @@ namespace uwpx {
 
 namespace {
 
-QString newConnectionName()
-{
+QString newConnectionName() {
     static QAtomicInt counter;
     return QStringLiteral("uwpx-storage-%1").arg(counter.fetchAndAddRelaxed(1));
 }
 
-qint64 nowMs() { return QDateTime::currentMSecsSinceEpoch(); }
+qint64 nowMs() {
+    return QDateTime::currentMSecsSinceEpoch();
+}
 
 // A migration file holds several statements, each ending with ';' at the end
 // of a line; '--' comment lines are dropped.
-QStringList statementsOf(const QString &script)
-{
+QStringList statementsOf(const QString &script) {
     QStringList statements;
     QString current;
     for (const QString &line : script.split(QLatin1Char('\n'))) {
@@ -43,14 +43,17 @@ QStringList statementsOf(const QString &script)
     return statements;
 }
 
-QString errorText(const QSqlQuery &query) { return query.lastError().text(); }
+QString errorText(const QSqlQuery &query) {
+    return query.lastError().text();
+}
 
 } // namespace
 
-QString normalizedDeviceId(const QString &deviceId) { return deviceId.toLower(); }
+QString normalizedDeviceId(const QString &deviceId) {
+    return deviceId.toLower();
+}
 
-std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString *error)
-{
+std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString *error) {
     const QString connection = newConnectionName();
     QSqlDatabase db;
     if (settings.driver == QLatin1String("sqlite")) {
@@ -58,6 +61,7 @@ std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString 
         const QFileInfo file(settings.path);
         if (!QDir().mkpath(file.absolutePath())) {
             *error = QStringLiteral("cannot create the directory %1").arg(file.absolutePath());
+            db = QSqlDatabase();
             QSqlDatabase::removeDatabase(connection);
             return nullptr;
         }
@@ -99,20 +103,16 @@ std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString 
 
 Storage::Storage(QSqlDatabase db, QString dialect)
     : m_db(std::move(db))
-    , m_dialect(std::move(dialect))
-{
-}
+    , m_dialect(std::move(dialect)) {}
 
-Storage::~Storage()
-{
+Storage::~Storage() {
     const QString connection = m_db.connectionName();
     m_db.close();
     m_db = QSqlDatabase();
     QSqlDatabase::removeDatabase(connection);
 }
 
-bool Storage::configure()
-{
+bool Storage::configure() {
     if (m_dialect != QLatin1String("sqlite"))
         return true;
     // WAL lets readers and the writer proceed together; synchronous=FULL makes
@@ -130,21 +130,18 @@ bool Storage::configure()
     return true;
 }
 
-int Storage::latestSchemaVersion()
-{
+int Storage::latestSchemaVersion() {
     return int(QDir(QStringLiteral(":/sql/common/upgrade")).entryList(QDir::Files).size());
 }
 
-int Storage::schemaVersion()
-{
+int Storage::schemaVersion() {
     QSqlQuery query(m_db);
     if (!query.exec(sql(QStringLiteral("select_schema_version"))) || !query.next())
         return 0;
     return query.value(0).toInt();
 }
 
-bool Storage::upgradeSchema()
-{
+bool Storage::upgradeSchema() {
     QSqlQuery create(m_db);
     if (!create.exec(sql(QStringLiteral("create_schema_version"))))
         return fail(QStringLiteral("creating the schema_version table"), errorText(create));
@@ -183,8 +180,7 @@ bool Storage::upgradeSchema()
 
 // Each query lives in a resource file; a dialect overrides the common text
 // only where its SQL really differs.
-QString Storage::sql(const QString &name) const
-{
+QString Storage::sql(const QString &name) const {
     static QHash<QString, QString> cache;
     const QString key = m_dialect + QLatin1Char('/') + name;
     auto it = cache.constFind(key);
@@ -200,16 +196,14 @@ QString Storage::sql(const QString &name) const
     return text;
 }
 
-bool Storage::beginWrite()
-{
+bool Storage::beginWrite() {
     QSqlQuery query(m_db);
     if (!query.exec(sql(QStringLiteral("begin_write"))))
         return fail(QStringLiteral("starting a transaction"), errorText(query));
     return true;
 }
 
-bool Storage::commit()
-{
+bool Storage::commit() {
     QSqlQuery query(m_db);
     if (!query.exec(QStringLiteral("COMMIT"))) {
         const QString why = errorText(query);
@@ -219,21 +213,18 @@ bool Storage::commit()
     return true;
 }
 
-void Storage::rollback()
-{
+void Storage::rollback() {
     QSqlQuery query(m_db);
     query.exec(QStringLiteral("ROLLBACK"));
 }
 
-bool Storage::fail(const QString &what, const QString &why)
-{
+bool Storage::fail(const QString &what, const QString &why) {
     m_lastError = QStringLiteral("%1: %2").arg(what, why);
     return false;
 }
 
 bool Storage::setChannelUri(const QString &deviceId, const QString &channelUri,
-                            int protocolVersion)
-{
+                            int protocolVersion) {
     // A single statement is its own transaction.
     QSqlQuery query(m_db);
     query.prepare(sql(QStringLiteral("upsert_device")));
@@ -248,8 +239,7 @@ bool Storage::setChannelUri(const QString &deviceId, const QString &channelUri,
 
 Storage::SetAccountsResult Storage::setAccounts(const QString &deviceId, int protocolVersion,
                                                 const QList<AccountSpec> &accounts,
-                                                QList<AccountCredentials> *credentials)
-{
+                                                QList<AccountCredentials> *credentials) {
     const QString device = normalizedDeviceId(deviceId);
     const qint64 now = nowMs();
     if (!beginWrite())
@@ -306,7 +296,9 @@ Storage::SetAccountsResult Storage::setAccounts(const QString &deviceId, int pro
         insert.bindValue(QStringLiteral(":device_id"), device);
         insert.bindValue(QStringLiteral(":account_key"), account.key);
         insert.bindValue(QStringLiteral(":protocol_version"), protocolVersion);
-        insert.bindValue(QStringLiteral(":domain"), account.domain);
+        // A null QString would bind as SQL NULL; "not learned yet" is ''.
+        insert.bindValue(QStringLiteral(":domain"),
+                         account.domain.isNull() ? QStringLiteral("") : account.domain);
         insert.bindValue(QStringLiteral(":node"), fresh.node);
         insert.bindValue(QStringLiteral(":secret"), fresh.secret);
         insert.bindValue(QStringLiteral(":now"), now);
@@ -331,8 +323,7 @@ Storage::SetAccountsResult Storage::setAccounts(const QString &deviceId, int pro
     return SetAccountsResult::Ok;
 }
 
-Storage::Lookup Storage::findByNode(const QString &node, PushTarget *target)
-{
+Storage::Lookup Storage::findByNode(const QString &node, PushTarget *target) {
     QSqlQuery query(m_db);
     query.prepare(sql(QStringLiteral("select_push_target")));
     query.bindValue(QStringLiteral(":node"), node);
@@ -352,8 +343,7 @@ Storage::Lookup Storage::findByNode(const QString &node, PushTarget *target)
     return Lookup::Found;
 }
 
-std::optional<QString> Storage::channelUri(const QString &deviceId)
-{
+std::optional<QString> Storage::channelUri(const QString &deviceId) {
     QSqlQuery query(m_db);
     query.prepare(sql(QStringLiteral("select_channel_uri")));
     query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
@@ -366,8 +356,7 @@ std::optional<QString> Storage::channelUri(const QString &deviceId)
     return query.value(0).toString();
 }
 
-bool Storage::learnDomain(const QString &node, const QString &domain)
-{
+bool Storage::learnDomain(const QString &node, const QString &domain) {
     QSqlQuery query(m_db);
     query.prepare(sql(QStringLiteral("update_domain")));
     query.bindValue(QStringLiteral(":node"), node);
@@ -377,8 +366,7 @@ bool Storage::learnDomain(const QString &node, const QString &domain)
     return true;
 }
 
-bool Storage::removeDevice(const QString &deviceId)
-{
+bool Storage::removeDevice(const QString &deviceId) {
     QSqlQuery query(m_db);
     query.prepare(sql(QStringLiteral("delete_device")));
     query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
@@ -387,8 +375,7 @@ bool Storage::removeDevice(const QString &deviceId)
     return true;
 }
 
-int Storage::removeDevicesNotUpdatedSince(const QDateTime &cutoff)
-{
+int Storage::removeDevicesNotUpdatedSince(const QDateTime &cutoff) {
     QSqlQuery query(m_db);
     query.prepare(sql(QStringLiteral("delete_expired_devices")));
     query.bindValue(QStringLiteral(":cutoff"), cutoff.toMSecsSinceEpoch());
@@ -399,8 +386,7 @@ int Storage::removeDevicesNotUpdatedSince(const QDateTime &cutoff)
     return query.numRowsAffected();
 }
 
-std::optional<StoredToken> Storage::loadToken(const QString &key)
-{
+std::optional<StoredToken> Storage::loadToken(const QString &key) {
     QSqlQuery query(m_db);
     query.prepare(sql(QStringLiteral("select_token")));
     query.bindValue(QStringLiteral(":token_key"), key);
@@ -410,8 +396,7 @@ std::optional<StoredToken> Storage::loadToken(const QString &key)
                        QDateTime::fromMSecsSinceEpoch(query.value(1).toLongLong(), Qt::UTC)};
 }
 
-bool Storage::saveToken(const QString &key, const StoredToken &token)
-{
+bool Storage::saveToken(const QString &key, const StoredToken &token) {
     QSqlQuery query(m_db);
     query.prepare(sql(QStringLiteral("upsert_token")));
     query.bindValue(QStringLiteral(":token_key"), key);
@@ -422,16 +407,14 @@ bool Storage::saveToken(const QString &key, const StoredToken &token)
     return true;
 }
 
-qint64 Storage::deviceCount()
-{
+qint64 Storage::deviceCount() {
     QSqlQuery query(m_db);
     if (!query.exec(sql(QStringLiteral("count_devices"))) || !query.next())
         return -1;
     return query.value(0).toLongLong();
 }
 
-qint64 Storage::accountCount()
-{
+qint64 Storage::accountCount() {
     QSqlQuery query(m_db);
     if (!query.exec(sql(QStringLiteral("count_accounts"))) || !query.next())
         return -1;

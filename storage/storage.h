@@ -57,8 +57,7 @@ struct StoredToken {
 //
 // A Storage object belongs to the thread that opened it (Qt SQL connections
 // are per thread). Several Storage objects may use one database at once.
-class Storage
-{
+class Storage {
 public:
     enum class Lookup { Found, NotFound, Failed };
     enum class SetAccountsResult { Ok, UnknownDevice, Failed };

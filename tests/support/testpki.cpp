@@ -7,8 +7,7 @@ namespace uwpx::test {
 
 namespace {
 
-bool openssl(const QStringList &arguments, QString *error)
-{
+bool openssl(const QStringList &arguments, QString *error) {
     QProcess process;
     process.start(QStringLiteral("openssl"), arguments);
     if (!process.waitForFinished(60000) || process.exitStatus() != QProcess::NormalExit ||
@@ -23,8 +22,7 @@ bool openssl(const QStringList &arguments, QString *error)
 
 } // namespace
 
-bool TestPki::create(const QString &directory, TestPki *pki, QString *error)
-{
+bool TestPki::create(const QString &directory, TestPki *pki, QString *error) {
     const QDir dir(directory);
     pki->caCertificate = dir.filePath(QStringLiteral("ca.pem"));
     pki->serverCertificate = dir.filePath(QStringLiteral("server.pem"));
@@ -53,8 +51,9 @@ bool TestPki::create(const QString &directory, TestPki *pki, QString *error)
                    error) &&
            openssl({QStringLiteral("req"), QStringLiteral("-newkey"), QStringLiteral("ec"),
                     QStringLiteral("-pkeyopt"), QStringLiteral("ec_paramgen_curve:prime256v1"),
-                    QStringLiteral("-nodes"), QStringLiteral("-subj"), QStringLiteral("/CN=localhost"),
-                    QStringLiteral("-keyout"), pki->serverKey, QStringLiteral("-out"), request},
+                    QStringLiteral("-nodes"), QStringLiteral("-subj"),
+                    QStringLiteral("/CN=localhost"), QStringLiteral("-keyout"), pki->serverKey,
+                    QStringLiteral("-out"), request},
                    error) &&
            openssl({QStringLiteral("x509"), QStringLiteral("-req"), QStringLiteral("-in"), request,
                     QStringLiteral("-CA"), pki->caCertificate, QStringLiteral("-CAkey"), caKey,
