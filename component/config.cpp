@@ -1,0 +1,255 @@
+#include "config.h"
+
+#include <QFileInfo>
+#include <QRegularExpression>
+#include <QSet>
+#include <QSettings>
+#include <QSslCertificate>
+#include <QSslKey>
+#include <QUrl>
+
+namespace uwpx {
+
+namespace {
+
+// Placeholders of the shipped example: a server still carrying them would
+// fail in confusing ways later, so they are refused up front.
+const QString kPlaceholder = QStringLiteral("change-me");
+const QString kPlaceholderSid = QStringLiteral("ms-app://s-1-15-2-...");
+
+// Reads one INI file and remembers what it reported, so each setter below is
+// one line: the key, its default, and what makes it valid.
+class ConfigReader {
+public:
+    ConfigReader(const QString &path, QStringList *errors)
+        : m_path(path)
+        , m_settings(path, QSettings::IniFormat)
+        , m_errors(errors) {}
+
+    QString string(const QString &key, const QString &fallback = QString()) {
+        m_known.insert(key);
+        const QVariant value = m_settings.value(key);
+        if (!value.isValid())
+            return fallback;
+        // QSettings splits unquoted values at commas; a value is one string.
+        if (value.userType() == QMetaType::QStringList)
+            return value.toStringList().join(QLatin1Char(','));
+        return value.toString().trimmed();
+    }
+
+    QString required(const QString &key, const QString &placeholder = QString()) {
+        const QString value = string(key);
+        if (value.isEmpty())
+            problem(key, QStringLiteral("is required"));
+        else if (!placeholder.isEmpty() && value == placeholder)
+            problem(key, QStringLiteral("still has the placeholder value '%1' of the example "
+                                        "configuration")
+                             .arg(placeholder));
+        return value;
+    }
+
+    int integer(const QString &key, int fallback, int min, int max) {
+        const QString text = string(key);
+        if (text.isEmpty())
+            return fallback;
+        bool ok = false;
+        const int value = text.toInt(&ok);
+        if (!ok || value < min || value > max) {
+            problem(key, QStringLiteral("must be a whole number from %1 to %2, not '%3'")
+                             .arg(min)
+                             .arg(max)
+                             .arg(text));
+            return fallback;
+        }
+        return value;
+    }
+
+    QString readableFile(const QString &key, bool required) {
+        const QString path = required ? this->required(key) : string(key);
+        if (path.isEmpty())
+            return path;
+        const QFileInfo info(path);
+        if (!info.isFile() || !info.isReadable())
+            problem(key, QStringLiteral("cannot read the file '%1'").arg(path));
+        return path;
+    }
+
+    void problem(const QString &key, const QString &message) {
+        const qsizetype slash = key.indexOf(QLatin1Char('/'));
+        *m_errors << QStringLiteral("%1: [%2] %3: %4")
+                         .arg(m_path, key.left(slash), key.mid(slash + 1), message);
+    }
+
+    QSettings::Status status() const { return m_settings.status(); }
+
+    QStringList unknownKeys() const {
+        QStringList unknown;
+        for (const QString &key : m_settings.allKeys()) {
+            if (!m_known.contains(key))
+                unknown << key;
+        }
+        return unknown;
+    }
+
+private:
+    QString m_path;
+    QSettings m_settings;
+    QStringList *m_errors;
+    QSet<QString> m_known;
+};
+
+bool parseListen(const QString &text, QHostAddress *address, quint16 *port) {
+    // "0.0.0.0:1997", "[::]:1997", "127.0.0.1:1997"
+    const qsizetype colon = text.lastIndexOf(QLatin1Char(':'));
+    if (colon <= 0)
+        return false;
+    QString host = text.left(colon);
+    if (host.startsWith(QLatin1Char('[')) && host.endsWith(QLatin1Char(']')))
+        host = host.mid(1, host.size() - 2);
+    bool ok = false;
+    const uint number = text.mid(colon + 1).toUInt(&ok);
+    if (!ok || number == 0 || number > 65535 || !address->setAddress(host))
+        return false;
+    *port = quint16(number);
+    return true;
+}
+
+bool isDomain(const QString &jid) {
+    static const QRegularExpression pattern(QStringLiteral(
+        "^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"));
+    return jid.size() <= 1023 && pattern.match(jid).hasMatch();
+}
+
+void readXmpp(ConfigReader &in, XmppSettings *xmpp) {
+    xmpp->componentJid = in.required(QStringLiteral("xmpp/component_jid"));
+    if (!xmpp->componentJid.isEmpty() && !isDomain(xmpp->componentJid))
+        in.problem(QStringLiteral("xmpp/component_jid"),
+                   QStringLiteral("must be a domain JID like push.example.org, not '%1'")
+                       .arg(xmpp->componentJid));
+    xmpp->host = in.string(QStringLiteral("xmpp/host"), xmpp->host);
+    if (xmpp->host.isEmpty())
+        in.problem(QStringLiteral("xmpp/host"), QStringLiteral("must not be empty"));
+    xmpp->port = quint16(in.integer(QStringLiteral("xmpp/port"), xmpp->port, 1, 65535));
+    xmpp->secret = in.required(QStringLiteral("xmpp/secret"), kPlaceholder);
+}
+
+void readRegistration(ConfigReader &in, RegistrationSettings *registration) {
+    const QString listen =
+        in.string(QStringLiteral("registration/listen"), QStringLiteral("0.0.0.0:1997"));
+    if (!parseListen(listen, &registration->address, &registration->port))
+        in.problem(QStringLiteral("registration/listen"),
+                   QStringLiteral("must be address:port like 0.0.0.0:1997 or [::]:1997, not '%1'")
+                       .arg(listen));
+    registration->certificate = in.readableFile(QStringLiteral("registration/certificate"), true);
+    registration->privateKey = in.readableFile(QStringLiteral("registration/private_key"), true);
+    registration->idleTimeoutMs = in.integer(QStringLiteral("registration/idle_timeout"),
+                                             registration->idleTimeoutMs / 1000, 1, 3600) *
+                                  1000;
+    registration->maxConnections = in.integer(QStringLiteral("registration/max_connections"),
+                                              registration->maxConnections, 1, 1000000);
+}
+
+void readStorage(ConfigReader &in, StorageSettings *storage) {
+    storage->driver = in.string(QStringLiteral("storage/driver"), storage->driver);
+    storage->path = in.string(QStringLiteral("storage/path"),
+                              QStringLiteral("/var/lib/uwpx-push-server/push.db"));
+    storage->host = in.string(QStringLiteral("storage/host"), QStringLiteral("localhost"));
+    storage->port = in.integer(QStringLiteral("storage/port"), storage->port, 1, 65535);
+    storage->database =
+        in.string(QStringLiteral("storage/database"), QStringLiteral("uwpx_push_server"));
+    storage->user = in.string(QStringLiteral("storage/user"), QStringLiteral("uwpx-push-server"));
+    storage->password = in.string(QStringLiteral("storage/password"));
+    storage->expireDays =
+        in.integer(QStringLiteral("storage/expire_days"), storage->expireDays, 1, 3650);
+    if (storage->driver == QLatin1String("sqlite")) {
+        if (storage->path.isEmpty())
+            in.problem(QStringLiteral("storage/path"),
+                       QStringLiteral("must name the SQLite database file"));
+    } else if (storage->driver != QLatin1String("postgresql")) {
+        in.problem(QStringLiteral("storage/driver"),
+                   QStringLiteral("must be sqlite or postgresql, not '%1'").arg(storage->driver));
+    }
+}
+
+void readWns(ConfigReader &in, WnsSettings *wns) {
+    wns->packageSid = in.required(QStringLiteral("wns/package_sid"), kPlaceholderSid);
+    wns->clientSecret = in.required(QStringLiteral("wns/client_secret"), kPlaceholder);
+    const QString tokenUrl = in.string(QStringLiteral("wns/token_url"), wns->tokenUrl.toString());
+    wns->tokenUrl = QUrl(tokenUrl, QUrl::StrictMode);
+    if (!wns->tokenUrl.isValid() || wns->tokenUrl.scheme() != QLatin1String("https") ||
+        wns->tokenUrl.host().isEmpty())
+        in.problem(QStringLiteral("wns/token_url"),
+                   QStringLiteral("must be an https URL, not '%1'").arg(tokenUrl));
+    wns->scope = in.string(QStringLiteral("wns/scope"), wns->scope);
+    if (wns->scope.isEmpty())
+        in.problem(QStringLiteral("wns/scope"), QStringLiteral("must not be empty"));
+
+    const QString hosts =
+        in.string(QStringLiteral("wns/channel_hosts"), wns->channelHosts.join(QLatin1Char(',')));
+    wns->channelHosts.clear();
+    for (const QString &pattern : hosts.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+        if (!pattern.trimmed().isEmpty())
+            wns->channelHosts << pattern.trimmed().toLower();
+    }
+    if (wns->channelHosts.isEmpty())
+        in.problem(QStringLiteral("wns/channel_hosts"),
+                   QStringLiteral("must list at least one host pattern"));
+
+    wns->caFile = in.readableFile(QStringLiteral("wns/ca_file"), false);
+    if (!wns->caFile.isEmpty() && QFileInfo(wns->caFile).isReadable() &&
+        QSslCertificate::fromPath(wns->caFile, QSsl::Pem).isEmpty())
+        in.problem(QStringLiteral("wns/ca_file"),
+                   QStringLiteral("holds no PEM certificate: '%1'").arg(wns->caFile));
+    wns->requestTimeoutMs =
+        in.integer(QStringLiteral("wns/request_timeout"), wns->requestTimeoutMs / 1000, 1, 20) *
+        1000;
+}
+
+void checkTlsFiles(ConfigReader &in, const RegistrationSettings &registration) {
+    if (QFileInfo(registration.certificate).isReadable() &&
+        QSslCertificate::fromPath(registration.certificate, QSsl::Pem).isEmpty())
+        in.problem(QStringLiteral("registration/certificate"),
+                   QStringLiteral("holds no PEM certificate: '%1'").arg(registration.certificate));
+    QFile keyFile(registration.privateKey);
+    if (QFileInfo(registration.privateKey).isReadable() && keyFile.open(QIODevice::ReadOnly)) {
+        const QByteArray pem = keyFile.readAll();
+        if (QSslKey(pem, QSsl::Rsa).isNull() && QSslKey(pem, QSsl::Ec).isNull())
+            in.problem(QStringLiteral("registration/private_key"),
+                       QStringLiteral("holds no unencrypted PEM RSA or EC key: '%1'")
+                           .arg(registration.privateKey));
+    }
+}
+
+} // namespace
+
+QString Config::defaultPath() {
+    return QStringLiteral("/etc/uwpx-push-server/uwpx-push-server.ini");
+}
+
+bool Config::load(const QString &path, Config *config, QStringList *errors, QStringList *warnings) {
+    const QFileInfo file(path);
+    if (!file.isFile() || !file.isReadable()) {
+        *errors << QStringLiteral("%1: cannot read the configuration file").arg(path);
+        return false;
+    }
+    const qsizetype before = errors->size();
+    ConfigReader in(path, errors);
+    if (in.status() != QSettings::NoError) {
+        *errors << QStringLiteral("%1: not a valid INI file").arg(path);
+        return false;
+    }
+    readXmpp(in, &config->xmpp);
+    readRegistration(in, &config->registration);
+    readStorage(in, &config->storage);
+    readWns(in, &config->wns);
+    checkTlsFiles(in, config->registration);
+    for (const QString &key : in.unknownKeys()) {
+        const qsizetype slash = key.indexOf(QLatin1Char('/'));
+        *warnings << QStringLiteral("%1: [%2] %3: unknown key, ignored")
+                         .arg(path, slash < 0 ? QStringLiteral("General") : key.left(slash),
+                              key.mid(slash + 1));
+    }
+    return errors->size() == before;
+}
+
+} // namespace uwpx

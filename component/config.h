@@ -1,0 +1,40 @@
+#pragma once
+
+#include "storage.h"
+#include "wnssettings.h"
+#include "xmppsettings.h"
+
+#include <QHostAddress>
+#include <QString>
+#include <QStringList>
+
+namespace uwpx {
+
+// The [registration] section (SPEC §2, §3).
+struct RegistrationSettings {
+    QHostAddress address = QHostAddress::AnyIPv4;
+    quint16 port = 1997;
+    QString certificate; // PEM file
+    QString privateKey;  // PEM file
+    int idleTimeoutMs = 60000;
+    int maxConnections = 1000;
+};
+
+// The whole configuration file. Loading checks every key it reads and collects
+// every problem, so --check-config can list them all at once.
+struct Config {
+    XmppSettings xmpp;
+    RegistrationSettings registration;
+    StorageSettings storage;
+    WnsSettings wns;
+
+    static QString defaultPath();
+
+    // Returns true if the file is usable. Problems go to *errors, one line
+    // each naming the file, section and key; keys we do not know go to
+    // *warnings (a typo should be visible, but must not stop a server).
+    static bool load(const QString &path, Config *config, QStringList *errors,
+                     QStringList *warnings);
+};
+
+} // namespace uwpx

@@ -1,0 +1,44 @@
+#pragma once
+
+#include "config.h"
+
+#include <QObject>
+#include <QTimer>
+
+#include <memory>
+
+namespace uwpx {
+
+class RegistrationServer;
+class RegistrationService;
+class Storage;
+class WnsClient;
+
+// The whole daemon in one object: opens the store, and wires it to the WNS
+// client, the registration endpoint and the XMPP component. main() only
+// parses the command line and runs the event loop.
+class PushServer : public QObject {
+    Q_OBJECT
+public:
+    explicit PushServer(const Config &config, QObject *parent = nullptr);
+    ~PushServer() override;
+
+    // Opens the store and starts listening; false with *error set otherwise.
+    bool start(QString *error);
+
+    quint16 registrationPort() const;
+    Storage &storage() { return *m_storage; }
+
+private:
+    void removeExpiredDevices();
+    QString tokenKey() const;
+
+    Config m_config;
+    std::unique_ptr<Storage> m_storage;
+    std::unique_ptr<WnsClient> m_wns;
+    std::unique_ptr<RegistrationService> m_registrationService;
+    std::unique_ptr<RegistrationServer> m_registrationServer;
+    QTimer m_expiryTimer;
+};
+
+} // namespace uwpx

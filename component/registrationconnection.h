@@ -1,0 +1,44 @@
+#pragma once
+
+#include <QByteArray>
+#include <QObject>
+#include <QTimer>
+
+class QSslSocket;
+
+namespace uwpx {
+
+class RegistrationService;
+
+// One client's TLS connection: splits the byte stream into NUL-terminated
+// messages, hands them to the service one at a time and writes the responses
+// back in request order (SPEC §3). Framing violations close the connection.
+class RegistrationConnection : public QObject {
+    Q_OBJECT
+public:
+    static constexpr qsizetype kMaxMessageSize = 64 * 1024;
+
+    // Takes ownership of `socket` (it becomes our child).
+    RegistrationConnection(QSslSocket *socket, RegistrationService &service, int idleTimeoutMs,
+                           QObject *parent = nullptr);
+
+Q_SIGNALS:
+    void closed();
+
+private:
+    void onReadyRead();
+    void processNextMessage();
+    void closeWithError(const QString &error);
+    void close();
+    void finish();
+
+    QSslSocket *m_socket;
+    RegistrationService &m_service;
+    QByteArray m_buffer;
+    QTimer m_idleTimer;
+    bool m_busy = false; // a request is being handled (WNS may take a while)
+    bool m_closing = false;
+    bool m_finished = false;
+};
+
+} // namespace uwpx

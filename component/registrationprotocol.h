@@ -1,0 +1,46 @@
+#pragma once
+
+#include <QByteArray>
+#include <QJsonObject>
+#include <QList>
+#include <QString>
+#include <QStringList>
+
+namespace uwpx::registration {
+
+// The client <-> server messages of SPEC §3: parsing a request into a checked
+// struct, and writing responses. No I/O and no storage here.
+
+enum class Action { SetChannelUri, SetAccounts, RequestTestPush };
+
+struct RequestedAccount {
+    QString bareJid;   // v1: as the client sent it (echoed back)
+    QString accountId; // v2: the client's opaque id (echoed back)
+};
+
+struct Request {
+    int version = 2;
+    Action action = Action::SetChannelUri;
+    QString deviceId;
+    QString channelUri;               // set_channel_uri
+    QList<RequestedAccount> accounts; // set_accounts
+};
+
+inline constexpr int kMaxAccounts = 100;
+inline constexpr int kMaxAccountIdLength = 1024;
+
+// Parses and validates one message. On failure returns false, sets *error to a
+// human-readable reason and request->version to the version the error
+// response must carry. `channelHosts` are wns.channel_hosts.
+bool parseRequest(const QByteArray &json, const QStringList &channelHosts, Request *request,
+                  QString *error);
+
+// v1 account key: lowercase hex SHA-256 of device_id + the ASCII-lowercased
+// bare JID; the bare JID itself is never stored.
+QString accountKeyForBareJid(const QString &deviceId, const QString &bareJid);
+QString domainOfBareJid(const QString &bareJid);
+
+QByteArray successResponse(int version, const QJsonObject &extra = {});
+QByteArray errorResponse(int version, const QString &error);
+
+} // namespace uwpx::registration

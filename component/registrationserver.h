@@ -1,0 +1,35 @@
+#pragma once
+
+#include "config.h"
+
+#include <QObject>
+#include <QSslServer>
+
+namespace uwpx {
+
+class RegistrationService;
+
+// The TLS endpoint UWPX clients register with (SPEC §3). Accepts connections
+// on [registration] listen and gives each to a RegistrationConnection.
+class RegistrationServer : public QObject {
+    Q_OBJECT
+public:
+    RegistrationServer(const RegistrationSettings &settings, RegistrationService &service,
+                       QObject *parent = nullptr);
+
+    // Loads certificate and key and starts listening; false with *error set
+    // if either fails.
+    bool listen(QString *error);
+    quint16 port() const { return m_server.serverPort(); }
+    int connectionCount() const { return m_connections; }
+
+private:
+    void acceptConnections();
+
+    RegistrationSettings m_settings;
+    RegistrationService &m_service;
+    QSslServer m_server;
+    int m_connections = 0;
+};
+
+} // namespace uwpx

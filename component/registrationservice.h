@@ -1,0 +1,42 @@
+#pragma once
+
+#include <QByteArray>
+#include <QObject>
+#include <QString>
+#include <QStringList>
+
+#include <functional>
+
+namespace uwpx {
+
+class Storage;
+class WnsClient;
+
+// Carries out registration requests (SPEC §3) against the store and WNS. It
+// knows nothing of sockets: RegistrationConnection hands it one message and
+// gets one response back.
+class RegistrationService : public QObject {
+    Q_OBJECT
+public:
+    using Reply = std::function<void(const QByteArray &response)>;
+
+    RegistrationService(Storage &storage, WnsClient &wns, const QString &componentJid,
+                        const QStringList &channelHosts, QObject *parent = nullptr);
+
+    // Calls `reply` exactly once: at once for storage actions, after WNS's
+    // verdict for request_test_push.
+    void handle(const QByteArray &message, const Reply &reply);
+
+Q_SIGNALS:
+    // One per request: action ("set_channel_uri", ..., "invalid") and outcome
+    // ("success" or "error"), for metrics.
+    void requestHandled(const QString &action, bool success);
+
+private:
+    Storage &m_storage;
+    WnsClient &m_wns;
+    QString m_componentJid;
+    QStringList m_channelHosts;
+};
+
+} // namespace uwpx

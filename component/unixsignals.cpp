@@ -1,0 +1,53 @@
+#include "unixsignals.h"
+
+#include <csignal>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace uwpx {
+
+namespace {
+
+int g_signalSockets[2] = {-1, -1};
+
+void onSignal(int number) {
+    const char byte = char(number);
+    [[maybe_unused]] const ssize_t written = ::write(g_signalSockets[0], &byte, 1);
+}
+
+} // namespace
+
+UnixSignals::UnixSignals(QObject *parent)
+    : QObject(parent) {
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, g_signalSockets) != 0)
+        qFatal("cannot create the signal socket pair");
+    m_notifier = std::make_unique<QSocketNotifier>(g_signalSockets[1], QSocketNotifier::Read);
+    connect(m_notifier.get(), &QSocketNotifier::activated, this, [this] {
+        char byte = 0;
+        if (::read(g_signalSockets[1], &byte, 1) != 1)
+            return;
+        if (byte == SIGHUP)
+            Q_EMIT hangup();
+        else
+            Q_EMIT terminateRequested(byte);
+    });
+
+    struct sigaction action = {};
+    action.sa_handler = onSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    for (int number : {SIGINT, SIGTERM, SIGHUP})
+        ::sigaction(number, &action, nullptr);
+}
+
+UnixSignals::~UnixSignals() {
+    struct sigaction action = {};
+    action.sa_handler = SIG_DFL;
+    for (int number : {SIGINT, SIGTERM, SIGHUP})
+        ::sigaction(number, &action, nullptr);
+    m_notifier.reset();
+    ::close(g_signalSockets[0]);
+    ::close(g_signalSockets[1]);
+}
+
+} // namespace uwpx

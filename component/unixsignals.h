@@ -1,0 +1,27 @@
+#pragma once
+
+#include <QObject>
+#include <QSocketNotifier>
+
+#include <memory>
+
+namespace uwpx {
+
+// Turns SIGINT, SIGTERM and SIGHUP into Qt signals on the event loop. A signal
+// handler may only do async-signal-safe work, so it writes the signal number
+// to a socket pair and the event loop picks it up.
+class UnixSignals : public QObject {
+    Q_OBJECT
+public:
+    explicit UnixSignals(QObject *parent = nullptr);
+    ~UnixSignals() override;
+
+Q_SIGNALS:
+    void terminateRequested(int signal); // SIGINT, SIGTERM
+    void hangup();                       // SIGHUP
+
+private:
+    std::unique_ptr<QSocketNotifier> m_notifier;
+};
+
+} // namespace uwpx
