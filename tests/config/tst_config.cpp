@@ -1,0 +1,190 @@
+// The configuration file (SPEC §2): every key checked, every problem named by
+// file, section and key, and the command line's --check-config.
+
+#include "config.h"
+#include "testconfig.h"
+
+#include <QFile>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace uwpx;
+
+class ConfigTest : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+
+    static QString write(const QString &path, const QByteArray &text)
+    {
+        QFile file(path);
+        if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate))
+            return QString();
+        file.write(text);
+        return path;
+    }
+
+    static QStringList problemsOf(const QString &path, QStringList *warnings = nullptr)
+    {
+        Config config;
+        QStringList errors, ignored;
+        Config::load(path, &config, &errors, warnings ? warnings : &ignored);
+        return errors;
+    }
+
+private Q_SLOTS:
+    void initTestCase() { QVERIFY(m_dir.isValid()); }
+
+    void loadsAValidFile()
+    {
+        const QString path = test::writeConfig(
+            m_dir.path(), {{QStringLiteral("registration/listen"), QStringLiteral("[::1]:2000")},
+                           {QStringLiteral("wns/channel_hosts"),
+                            QStringLiteral("\"*.notify.windows.com, 127.0.0.1\"")}});
+        Config config;
+        QStringList errors, warnings;
+        QVERIFY2(Config::load(path, &config, &errors, &warnings), qPrintable(errors.join('\n')));
+        QVERIFY(warnings.isEmpty());
+        QCOMPARE(config.xmpp.componentJid, QStringLiteral("push.localhost"));
+        QCOMPARE(config.xmpp.port, quint16(9));
+        QCOMPARE(config.registration.address, QHostAddress(QStringLiteral("::1")));
+        QCOMPARE(config.registration.port, quint16(2000));
+        QCOMPARE(config.storage.expireDays, 30);
+        QCOMPARE(config.wns.channelHosts,
+                 QStringList({QStringLiteral("*.notify.windows.com"), QStringLiteral("127.0.0.1")}));
+    }
+
+    void readsTheSpecsInlineComments()
+    {
+        // The layout of SPEC §2: values followed by "; comment".
+        const QString base = test::writeConfig(m_dir.path());
+        QFile file(base);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        QByteArray text = file.readAll();
+        text.replace("component_jid = push.localhost",
+                     "component_jid = push.example.org   ; the component's JID");
+        text.replace("expire_days = 30", "expire_days = 12     ; devices not refreshed");
+        const QString path = write(m_dir.filePath(QStringLiteral("inline.ini")), text);
+        Config config;
+        QStringList errors, warnings;
+        QVERIFY2(Config::load(path, &config, &errors, &warnings), qPrintable(errors.join('\n')));
+        QCOMPARE(config.xmpp.componentJid, QStringLiteral("push.example.org"));
+        QCOMPARE(config.storage.expireDays, 12);
+    }
+
+    void namesEachBadKey_data()
+    {
+        QTest::addColumn<QString>("key");
+        QTest::addColumn<QString>("value");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("port out of range") << "xmpp/port" << "70000" << "[xmpp] port";
+        QTest::newRow("port not a number") << "xmpp/port" << "abc" << "[xmpp] port";
+        QTest::newRow("component_jid with local part")
+            << "xmpp/component_jid" << "user@push.example.org" << "[xmpp] component_jid";
+        QTest::newRow("no component_jid") << "xmpp/component_jid" << "" << "[xmpp] component_jid";
+        QTest::newRow("no secret") << "xmpp/secret" << "" << "[xmpp] secret";
+        QTest::newRow("placeholder secret") << "xmpp/secret" << "change-me" << "[xmpp] secret";
+        QTest::newRow("listen without port") << "registration/listen" << "0.0.0.0"
+                                             << "[registration] listen";
+        QTest::newRow("listen on a name") << "registration/listen" << "nowhere:1997"
+                                          << "[registration] listen";
+        QTest::newRow("missing certificate")
+            << "registration/certificate" << "/nonexistent/cert.pem" << "[registration] certificate";
+        QTest::newRow("idle_timeout zero") << "registration/idle_timeout" << "0"
+                                           << "[registration] idle_timeout";
+        QTest::newRow("unknown driver") << "storage/driver" << "mysql" << "[storage] driver";
+        QTest::newRow("expire_days zero") << "storage/expire_days" << "0" << "[storage] expire_days";
+        QTest::newRow("placeholder package_sid")
+            << "wns/package_sid" << "ms-app://s-1-15-2-..." << "[wns] package_sid";
+        QTest::newRow("placeholder client_secret") << "wns/client_secret" << "change-me"
+                                                   << "[wns] client_secret";
+        QTest::newRow("plain http token_url") << "wns/token_url" << "http://login.live.com/x"
+                                              << "[wns] token_url";
+        QTest::newRow("no channel hosts") << "wns/channel_hosts" << "\" , \""
+                                          << "[wns] channel_hosts";
+        QTest::newRow("missing ca_file") << "wns/ca_file" << "/nonexistent/ca.pem" << "[wns] ca_file";
+    }
+
+    void namesEachBadKey()
+    {
+        QFETCH(QString, key);
+        QFETCH(QString, value);
+        QFETCH(QString, expected);
+        QTemporaryDir dir;
+        const QString path = test::writeConfig(dir.path(), {{key, value}});
+        const QStringList errors = problemsOf(path);
+        QCOMPARE(errors.size(), 1);
+        QVERIFY2(errors.first().contains(expected), qPrintable(errors.first()));
+        QVERIFY(errors.first().startsWith(path));
+    }
+
+    void refusesAKeyThatIsNoKey()
+    {
+        QTemporaryDir dir;
+        const QString ca = dir.filePath(QStringLiteral("ca.pem"));
+        const QString path =
+            test::writeConfig(dir.path(), {{QStringLiteral("registration/private_key"), ca}});
+        const QStringList errors = problemsOf(path);
+        QCOMPARE(errors.size(), 1);
+        QVERIFY(errors.first().contains(QStringLiteral("[registration] private_key")));
+    }
+
+    void namesAMissingFile()
+    {
+        const QString path = m_dir.filePath(QStringLiteral("missing.ini"));
+        const QStringList errors = problemsOf(path);
+        QCOMPARE(errors.size(), 1);
+        QVERIFY(errors.first().contains(path));
+    }
+
+    void warnsAboutUnknownKeys()
+    {
+        const QString path =
+            test::writeConfig(m_dir.path(), {{QStringLiteral("xmpp/secert"), QStringLiteral("x")}});
+        QStringList warnings;
+        QVERIFY(problemsOf(path, &warnings).isEmpty());
+        QCOMPARE(warnings.size(), 1);
+        QVERIFY(warnings.first().contains(QStringLiteral("[xmpp] secert")));
+    }
+
+    void checkConfigReportsTheExamplesPlaceholders()
+    {
+        QProcess process;
+        process.start(QStringLiteral(UWPX_BINARY),
+                      {QStringLiteral("--config"), QStringLiteral(UWPX_EXAMPLE_CONFIG),
+                       QStringLiteral("--check-config")});
+        QVERIFY(process.waitForFinished(30000));
+        QCOMPARE(process.exitCode(), 1);
+        const QString output = QString::fromUtf8(process.readAllStandardError());
+        for (const char *key : {"[xmpp] secret", "[wns] package_sid", "[wns] client_secret",
+                                "[registration] certificate", "[registration] private_key"})
+            QVERIFY2(output.contains(QLatin1String(key)), qPrintable(output));
+        QVERIFY2(!output.contains(QStringLiteral("unknown key")), qPrintable(output));
+    }
+
+    void checkConfigAcceptsAValidFile()
+    {
+        const QString path = test::writeConfig(m_dir.path());
+        QProcess process;
+        process.start(QStringLiteral(UWPX_BINARY),
+                      {QStringLiteral("--config"), path, QStringLiteral("--check-config")});
+        QVERIFY(process.waitForFinished(30000));
+        QCOMPARE(process.exitCode(), 0);
+    }
+
+    void refusesToStartOnABadFile()
+    {
+        const QString path = m_dir.filePath(QStringLiteral("missing.ini"));
+        QProcess process;
+        process.start(QStringLiteral(UWPX_BINARY), {QStringLiteral("--config"), path});
+        QVERIFY(process.waitForFinished(30000));
+        QCOMPARE(process.exitCode(), 1);
+        QVERIFY(QString::fromUtf8(process.readAllStandardError()).contains(path));
+    }
+};
+
+QTEST_GUILESS_MAIN(ConfigTest)
+#include "tst_config.moc"

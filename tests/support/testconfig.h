@@ -1,0 +1,14 @@
+#pragma once
+
+#include <QMap>
+#include <QString>
+
+namespace uwpx::test {
+
+// Writes a complete, valid configuration file into `directory` (a fresh TLS
+// certificate, a SQLite file, loopback addresses) and returns its path.
+// `overrides` replace or add keys ("section/key" -> value); an empty value
+// removes the key. Returns an empty string on failure.
+QString writeConfig(const QString &directory, const QMap<QString, QString> &overrides = {});
+
+} // namespace uwpx::test
