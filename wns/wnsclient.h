@@ -15,8 +15,7 @@ namespace uwpx {
 // token, posts with the documented headers, retries what is transient and
 // resolves each send to one WnsResult. Lives on the Qt event loop; every
 // callback runs on the thread that called send().
-class WnsClient : public QObject
-{
+class WnsClient : public QObject {
     Q_OBJECT
 public:
     using Completion = std::function<void(const WnsResult &)>;
@@ -31,6 +30,23 @@ public:
     // A token saved by an earlier run (see tokenRefreshed); used until it is
     // about to expire.
     void restoreToken(const QString &accessToken, const QDateTime &expiresAt);
+
+    // Counters for metrics and tests, since this client was made.
+    struct Stats {
+        quint64 delivered = 0; // 200 received (dropped not included)
+        quint64 dropped = 0;   // 200 dropped
+        quint64 gone = 0;
+        quint64 transient = 0;
+        quint64 permanent = 0;
+        quint64 retries = 0;      // HTTP attempts repeated after a transient failure
+        quint64 coalesced = 0;    // sends folded into another one's follow-up
+        quint64 unauthorized = 0; // 401s answered by WNS
+    };
+    Stats stats() const;
+    // Token requests made (successful or not).
+    int tokenFetches() const;
+    // Whether a token is cached that is not due for refresh.
+    bool hasFreshToken() const;
 
 Q_SIGNALS:
     // A new access token: the owner persists it so restarts need not fetch one.

@@ -17,6 +17,18 @@ struct WnsSettings {
 
     int requestTimeoutMs = 10000; // one HTTP request to WNS or the token endpoint
     int maxAttempts = 3;          // per notification, for transient failures
+
+    // Backoff between transient attempts: retryBaseDelayMs doubled per attempt
+    // with jitter, capped at maxRetryDelayMs, never shorter than WNS's Retry-After.
+    int retryBaseDelayMs = 1000;
+    int maxRetryDelayMs = 8000;
+    // All the work for one send (token, attempts, waits) ends within this: the
+    // XMPP side must answer a publish within 25 s (SPEC §5), so a wait WNS asks
+    // for that does not fit makes the send Transient instead.
+    int sendBudgetMs = 15000;
+    // After the token endpoint refused the credentials (HTTP 400/401), no new
+    // token request is made for this long; it doubles up to 30 minutes.
+    int tokenBackoffMs = 30000;
 };
 
 } // namespace uwpx

@@ -1,0 +1,468 @@
+#include "wnsclient.h"
+
+#include "channelpolicy.h"
+#include "wnslog.h"
+#include "wnsresponse.h"
+#include "wnstoken.h"
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
+#include <QNetworkRequest>
+#include <QPointer>
+#include <QRandomGenerator>
+#include <QSslCertificate>
+#include <QSslConfiguration>
+#include <QTimer>
+
+#include <map>
+
+namespace uwpx {
+
+namespace {
+
+constexpr qsizetype kMaxPayloadBytes = 5000;
+// A retry is only worth starting with at least this much of the budget left.
+constexpr qint64 kMinAttemptMs = 250;
+
+WnsResult makeResult(WnsResult::Outcome outcome, int httpStatus, const QString &reason) {
+    WnsResult result;
+    result.outcome = outcome;
+    result.httpStatus = httpStatus;
+    result.reason = reason;
+    return result;
+}
+
+QSslConfiguration tlsConfiguration(const WnsSettings &settings) {
+    QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+    tls.setProtocol(QSsl::TlsV1_2OrLater);
+    tls.setPeerVerifyMode(QSslSocket::VerifyPeer);
+    if (!settings.caFile.isEmpty()) {
+        const QList<QSslCertificate> extra = QSslCertificate::fromPath(settings.caFile, QSsl::Pem);
+        if (extra.isEmpty())
+            qCWarning(lcWns) << "wns.ca_file" << settings.caFile << "holds no PEM certificate";
+        // Setting the list explicitly turns off on-demand loading of the
+        // system roots, so they are added here too.
+        tls.setCaCertificates(QSslConfiguration::systemCaCertificates() + extra);
+    }
+    return tls;
+}
+
+} // namespace
+
+// One notification on its way, possibly standing for several coalesced sends.
+struct Job {
+    quint64 id = 0;
+    WnsNotification notification;
+    std::vector<WnsClient::Completion> waiters;
+    QElapsedTimer age; // since the first send() it stands for: the budget counts from there
+    int transientFailures = 0;
+    bool reauthorized = false; // the one 401 refresh has been used
+    QString token;             // the token the current attempt carries
+    QPointer<QNetworkReply> reply;
+    QTimer retryTimer;
+    QTimer deadline;
+};
+
+class WnsClient::Private {
+public:
+    Private(WnsClient *q, const WnsSettings &settings)
+        : q(q)
+        , settings(settings)
+        , tls(tlsConfiguration(settings))
+        , tokens(settings, &network, tls) {
+        QObject::connect(&tokens, &WnsTokenProvider::tokenRefreshed, q, &WnsClient::tokenRefreshed);
+    }
+
+    void send(const WnsNotification &notification, Completion done);
+    void shutdown();
+
+    Job *find(quint64 id) {
+        const auto it = jobs.find(id);
+        return it == jobs.end() ? nullptr : it->second.get();
+    }
+    quint64 addJob(const WnsNotification &notification, Completion done);
+    void start(quint64 id);
+    void requestToken(quint64 id);
+    void post(Job *job, const QString &token);
+    void onReply(quint64 id);
+    void retryOrGiveUp(Job *job, const WnsResponse &response);
+    void finish(quint64 id, const WnsResult &result);
+    void resolveSoon(Completion done, const WnsResult &result);
+
+    WnsClient *q;
+    const WnsSettings settings;
+    const QSslConfiguration tls;
+    QNetworkAccessManager network; // one for all requests: keeps connections alive
+    WnsTokenProvider tokens;       // after `network`, which it uses
+
+    std::map<quint64, std::unique_ptr<Job>> jobs;
+    QHash<QString, quint64> inFlight;  // coalesce key -> job being sent
+    QHash<QString, quint64> followUps; // coalesce key -> job waiting for it
+    quint64 nextId = 1;
+    // Results decided without any request, handed out from the event loop so
+    // callers never see their callback run inside send().
+    std::vector<std::pair<Completion, WnsResult>> immediate;
+    Stats stats;
+};
+
+void WnsClient::Private::resolveSoon(Completion done, const WnsResult &result) {
+    immediate.emplace_back(std::move(done), result);
+    if (immediate.size() > 1)
+        return; // a flush is already queued
+    QMetaObject::invokeMethod(
+        q,
+        [this] {
+            std::vector<std::pair<Completion, WnsResult>> ready;
+            ready.swap(immediate);
+            for (auto &[done, result] : ready)
+                done(result);
+        },
+        Qt::QueuedConnection);
+}
+
+void WnsClient::Private::send(const WnsNotification &notification, Completion done) {
+    QString why;
+    if (!isAcceptableChannelUri(notification.channelUri, settings.channelHosts, &why)) {
+        // Never send the bearer token to a host a client named.
+        qCWarning(lcWns).noquote()
+            << "not sending to device" << deviceForLog(notification.deviceId) << "-" << why;
+        ++stats.permanent;
+        resolveSoon(std::move(done), makeResult(WnsResult::Outcome::Permanent, 0, why));
+        return;
+    }
+    if (notification.payload.isEmpty() || notification.payload.size() > kMaxPayloadBytes) {
+        ++stats.permanent;
+        resolveSoon(std::move(done),
+                    makeResult(WnsResult::Outcome::Permanent, 0,
+                               QStringLiteral("notification payload must be 1 to %1 bytes, not %2")
+                                   .arg(kMaxPayloadBytes)
+                                   .arg(notification.payload.size())));
+        return;
+    }
+
+    const QString &key = notification.coalesceKey;
+    if (!key.isEmpty() && inFlight.contains(key)) {
+        // One follow-up per key carries the latest payload for everyone who
+        // asked while the first was under way.
+        if (Job *followUp = find(followUps.value(key))) {
+            followUp->notification = notification;
+            followUp->waiters.push_back(std::move(done));
+            ++stats.coalesced;
+        } else {
+            followUps.insert(key, addJob(notification, std::move(done)));
+        }
+        return;
+    }
+    const quint64 id = addJob(notification, std::move(done));
+    if (!key.isEmpty())
+        inFlight.insert(key, id);
+    start(id);
+}
+
+quint64 WnsClient::Private::addJob(const WnsNotification &notification, Completion done) {
+    auto job = std::make_unique<Job>();
+    job->id = nextId++;
+    job->notification = notification;
+    job->waiters.push_back(std::move(done));
+    job->age.start();
+    job->retryTimer.setSingleShot(true);
+    // Retry-After is a lower bound: a coarse timer could fire early.
+    job->retryTimer.setTimerType(Qt::PreciseTimer);
+    job->deadline.setSingleShot(true);
+    const quint64 id = job->id;
+    QObject::connect(&job->retryTimer, &QTimer::timeout, q, [this, id] { requestToken(id); });
+    QObject::connect(&job->deadline, &QTimer::timeout, q, [this, id] {
+        if (Job *job = find(id)) {
+            qCWarning(lcWns) << "giving up on device" << deviceForLog(job->notification.deviceId)
+                             << "after" << settings.sendBudgetMs << "ms";
+            finish(id, makeResult(WnsResult::Outcome::Transient, 0,
+                                  QStringLiteral("WNS did not accept the notification within %1 s")
+                                      .arg(settings.sendBudgetMs / 1000.0)));
+        }
+    });
+    jobs.emplace(id, std::move(job));
+    return id;
+}
+
+void WnsClient::Private::start(quint64 id) {
+    Job *job = find(id);
+    if (!job)
+        return;
+    const qint64 left = settings.sendBudgetMs - job->age.elapsed();
+    if (left < kMinAttemptMs) {
+        finish(id, makeResult(WnsResult::Outcome::Transient, 0,
+                              QStringLiteral("no time left to send the notification")));
+        return;
+    }
+    job->deadline.start(static_cast<int>(left));
+    requestToken(id);
+}
+
+void WnsClient::Private::requestToken(quint64 id) {
+    tokens.withToken([this, id](const QString &token, const QString &error) {
+        Job *job = find(id);
+        if (!job)
+            return; // resolved meanwhile (deadline)
+        if (!error.isEmpty()) {
+            finish(id, makeResult(WnsResult::Outcome::Transient, 0, error));
+            return;
+        }
+        post(job, token);
+    });
+}
+
+void WnsClient::Private::post(Job *job, const QString &token) {
+    const WnsNotification &n = job->notification;
+    // fromEncoded keeps the URI exactly as WNS gave it to the device.
+    QNetworkRequest request(QUrl::fromEncoded(n.channelUri.toUtf8(), QUrl::StrictMode));
+    request.setRawHeader("Authorization", "Bearer " + token.toUtf8());
+    request.setRawHeader("X-WNS-Type", "wns/raw");
+    request.setHeader(QNetworkRequest::ContentTypeHeader,
+                      QByteArrayLiteral("application/octet-stream"));
+    request.setHeader(QNetworkRequest::ContentLengthHeader, n.payload.size());
+    // Raw notifications are not cached by default; this keeps the latest one
+    // for a device that is briefly offline.
+    request.setRawHeader("X-WNS-Cache-Policy", "cache");
+    request.setRawHeader("X-WNS-RequestForStatus", "true");
+    request.setHeader(QNetworkRequest::UserAgentHeader,
+                      QByteArrayLiteral("uwpx-push-server/" UWPX_VERSION));
+    // WNS documents HTTP/1.1 only.
+    request.setAttribute(QNetworkRequest::Http2AllowedAttribute, false);
+    // A redirect would carry the bearer token to wherever it points.
+    request.setAttribute(QNetworkRequest::RedirectPolicyAttribute,
+                         QNetworkRequest::ManualRedirectPolicy);
+    request.setTransferTimeout(settings.requestTimeoutMs);
+    request.setSslConfiguration(tls);
+
+    job->token = token;
+    job->reply = network.post(request, n.payload);
+    const quint64 id = job->id;
+    QObject::connect(job->reply, &QNetworkReply::finished, q, [this, id] { onReply(id); });
+}
+
+void WnsClient::Private::onReply(quint64 id) {
+    Job *job = find(id);
+    if (!job || !job->reply)
+        return;
+    QNetworkReply *reply = job->reply;
+    job->reply = nullptr;
+    reply->deleteLater();
+
+    const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    QString transportError;
+    if (status == 0) {
+        transportError =
+            (reply->error() == QNetworkReply::OperationCanceledError ||
+             reply->error() == QNetworkReply::TimeoutError)
+                ? QStringLiteral("no answer within %1 ms").arg(settings.requestTimeoutMs)
+                : reply->errorString();
+    }
+    const WnsResponse response = classifyWnsResponse(
+        status, reply->rawHeaderPairs(), transportError, QDateTime::currentDateTimeUtc());
+    const QString device = deviceForLog(job->notification.deviceId);
+    const QString where = channelForLog(job->notification.channelUri);
+    const QString diagnostics = response.diagnostics.toLogString();
+    const QString description =
+        QString::fromLatin1(response.diagnostics.errorDescription.left(200));
+    using Kind = WnsResponse::Kind;
+    using Outcome = WnsResult::Outcome;
+
+    switch (response.kind) {
+    case Kind::Delivered:
+        ++stats.delivered;
+        qCDebug(lcWns).noquote() << "delivered to device" << device << diagnostics;
+        finish(id, makeResult(Outcome::Delivered, status, response.reason));
+        return;
+    case Kind::Dropped:
+        ++stats.dropped;
+        qCInfo(lcWns).noquote() << "WNS accepted but dropped the notification for device" << device
+                                << "on" << where << "-" << diagnostics;
+        finish(id, makeResult(Outcome::Delivered, status, response.reason));
+        return;
+    case Kind::ChannelThrottled:
+        // Retrying soon would only meet the same throttle: the caller tries later.
+        qCInfo(lcWns).noquote() << "WNS throttles the channel of device" << device << "on" << where
+                                << "-" << diagnostics;
+        finish(id, makeResult(Outcome::Transient, status, response.reason));
+        return;
+    case Kind::Unauthorized:
+        ++stats.unauthorized;
+        if (!job->reauthorized) {
+            // Tokens expire daily; one fresh token and one resend, never more.
+            job->reauthorized = true;
+            qCInfo(lcWns).noquote()
+                << "WNS rejected the access token; fetching a new one -" << diagnostics;
+            tokens.invalidate(job->token);
+            requestToken(id);
+            return;
+        }
+        qCWarning(lcWns).noquote() << "WNS rejected a freshly fetched access token for device"
+                                   << device << "on" << where << "-" << diagnostics;
+        finish(id, makeResult(Outcome::Transient, status,
+                              QStringLiteral("WNS rejected the access token again after a "
+                                             "refresh (HTTP 401)")));
+        return;
+    case Kind::Gone: {
+        qCInfo(lcWns).noquote() << "WNS reports the channel of device" << device << "on" << where
+                                << "gone (HTTP" << status << ") -" << diagnostics;
+        finish(id, makeResult(Outcome::Gone, status, response.reason));
+        return;
+    }
+    case Kind::Permanent:
+        if (status == 403) {
+            qCCritical(lcWns).noquote()
+                << "CONFIGURATION ERROR: WNS answered 403 for device" << device << "on" << where
+                << "- the channel belongs to another app than wns.package_sid; description:"
+                << description << "-" << diagnostics;
+        } else {
+            qCWarning(lcWns).noquote()
+                << "WNS refused the notification for device" << device << "on" << where << "(HTTP"
+                << status << ") description:" << description << "-" << diagnostics;
+        }
+        finish(id, makeResult(Outcome::Permanent, status, response.reason));
+        return;
+    case Kind::Retry:
+        retryOrGiveUp(job, response);
+        return;
+    }
+}
+
+void WnsClient::Private::retryOrGiveUp(Job *job, const WnsResponse &response) {
+    const quint64 id = job->id;
+    const QString device = deviceForLog(job->notification.deviceId);
+    const QString diagnostics = response.diagnostics.toLogString();
+    ++job->transientFailures;
+    if (job->transientFailures >= settings.maxAttempts) {
+        qCWarning(lcWns).noquote()
+            << "giving up on device" << device << "after" << job->transientFailures
+            << "attempts:" << response.reason << "-" << diagnostics;
+        finish(id, makeResult(WnsResult::Outcome::Transient, response.httpStatus,
+                              QStringLiteral("%1 (after %2 attempts)")
+                                  .arg(response.reason)
+                                  .arg(job->transientFailures)));
+        return;
+    }
+
+    // Exponential backoff with jitter (so many senders do not return in step),
+    // never shorter than what WNS asked for.
+    const qint64 base =
+        std::min<qint64>(settings.maxRetryDelayMs, qint64(settings.retryBaseDelayMs)
+                                                       << std::min(job->transientFailures - 1, 20));
+    qint64 delay = base / 2 + QRandomGenerator::global()->bounded(base / 2 + 1);
+    if (response.retryAfterMs)
+        delay = std::max(delay, *response.retryAfterMs);
+    if (job->age.elapsed() + delay + kMinAttemptMs > settings.sendBudgetMs) {
+        qCWarning(lcWns).noquote() << "not retrying device" << device << "- WNS asked to wait"
+                                   << delay << "ms:" << response.reason << "-" << diagnostics;
+        finish(id, makeResult(WnsResult::Outcome::Transient, response.httpStatus,
+                              QStringLiteral("%1; retry in %2 s")
+                                  .arg(response.reason)
+                                  .arg((delay + 999) / 1000)));
+        return;
+    }
+    ++stats.retries;
+    qCInfo(lcWns).noquote() << response.reason << "for device" << device << "- retrying in" << delay
+                            << "ms -" << diagnostics;
+    job->retryTimer.start(static_cast<int>(delay));
+}
+
+void WnsClient::Private::finish(quint64 id, const WnsResult &result) {
+    const auto it = jobs.find(id);
+    if (it == jobs.end())
+        return;
+    std::unique_ptr<Job> job = std::move(it->second);
+    jobs.erase(it);
+    job->retryTimer.stop();
+    job->deadline.stop();
+    if (QNetworkReply *reply = job->reply) {
+        reply->disconnect(q);
+        reply->abort();
+        reply->deleteLater();
+    }
+
+    switch (result.outcome) {
+    case WnsResult::Outcome::Delivered:
+        break; // counted in onReply(), which tells received from dropped
+    case WnsResult::Outcome::Gone:
+        ++stats.gone;
+        break;
+    case WnsResult::Outcome::Transient:
+        ++stats.transient;
+        break;
+    case WnsResult::Outcome::Permanent:
+        ++stats.permanent;
+        break;
+    }
+
+    // The follow-up starts before any callback runs: a callback may destroy
+    // the client, after which nothing here may be touched.
+    const QString key = job->notification.coalesceKey;
+    if (!key.isEmpty() && inFlight.value(key) == id) {
+        inFlight.remove(key);
+        if (followUps.contains(key)) {
+            const quint64 next = followUps.take(key);
+            inFlight.insert(key, next);
+            start(next);
+        }
+    }
+    if (result.outcome == WnsResult::Outcome::Gone)
+        Q_EMIT q->channelGone(job->notification.deviceId);
+    for (Completion &done : job->waiters)
+        done(result);
+}
+
+void WnsClient::Private::shutdown() {
+    const WnsResult result = makeResult(WnsResult::Outcome::Transient, 0,
+                                        QStringLiteral("the push server is shutting down"));
+    std::map<quint64, std::unique_ptr<Job>> pending;
+    pending.swap(jobs);
+    inFlight.clear();
+    followUps.clear();
+    std::vector<std::pair<Completion, WnsResult>> ready;
+    ready.swap(immediate);
+    for (auto &[id, job] : pending) {
+        if (QNetworkReply *reply = job->reply) {
+            reply->disconnect(q);
+            reply->abort();
+            delete reply;
+        }
+    }
+    for (auto &[done, decided] : ready)
+        done(decided);
+    for (auto &[id, job] : pending) {
+        for (Completion &done : job->waiters)
+            done(result);
+    }
+}
+
+WnsClient::WnsClient(const WnsSettings &settings, QObject *parent)
+    : QObject(parent)
+    , d(std::make_unique<Private>(this, settings)) {}
+
+WnsClient::~WnsClient() {
+    d->shutdown();
+}
+
+void WnsClient::send(const WnsNotification &notification, Completion done) {
+    d->send(notification, std::move(done));
+}
+
+void WnsClient::restoreToken(const QString &accessToken, const QDateTime &expiresAt) {
+    d->tokens.restore(accessToken, expiresAt);
+}
+
+WnsClient::Stats WnsClient::stats() const {
+    return d->stats;
+}
+
+int WnsClient::tokenFetches() const {
+    return d->tokens.fetches();
+}
+
+bool WnsClient::hasFreshToken() const {
+    return d->tokens.hasFreshToken();
+}
+
+} // namespace uwpx

@@ -1,0 +1,17 @@
+#pragma once
+
+#include <QLoggingCategory>
+#include <QString>
+
+Q_DECLARE_LOGGING_CATEGORY(lcWns)
+
+namespace uwpx {
+
+// A channel URI is a capability (whoever knows it can wake the device), so
+// logs only ever show its host.
+QString channelForLog(const QString &channelUri);
+
+// Enough of a device id to correlate log lines, not enough to be the id.
+QString deviceForLog(const QString &deviceId);
+
+} // namespace uwpx
