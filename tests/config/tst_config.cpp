@@ -11,15 +11,13 @@
 
 using namespace uwpx;
 
-class ConfigTest : public QObject
-{
+class ConfigTest : public QObject {
     Q_OBJECT
 
 private:
     QTemporaryDir m_dir;
 
-    static QString write(const QString &path, const QByteArray &text)
-    {
+    static QString write(const QString &path, const QByteArray &text) {
         QFile file(path);
         if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate))
             return QString();
@@ -27,8 +25,7 @@ private:
         return path;
     }
 
-    static QStringList problemsOf(const QString &path, QStringList *warnings = nullptr)
-    {
+    static QStringList problemsOf(const QString &path, QStringList *warnings = nullptr) {
         Config config;
         QStringList errors, ignored;
         Config::load(path, &config, &errors, warnings ? warnings : &ignored);
@@ -38,8 +35,7 @@ private:
 private Q_SLOTS:
     void initTestCase() { QVERIFY(m_dir.isValid()); }
 
-    void loadsAValidFile()
-    {
+    void loadsAValidFile() {
         const QString path = test::writeConfig(
             m_dir.path(), {{QStringLiteral("registration/listen"), QStringLiteral("[::1]:2000")},
                            {QStringLiteral("wns/channel_hosts"),
@@ -53,12 +49,11 @@ private Q_SLOTS:
         QCOMPARE(config.registration.address, QHostAddress(QStringLiteral("::1")));
         QCOMPARE(config.registration.port, quint16(2000));
         QCOMPARE(config.storage.expireDays, 30);
-        QCOMPARE(config.wns.channelHosts,
-                 QStringList({QStringLiteral("*.notify.windows.com"), QStringLiteral("127.0.0.1")}));
+        QCOMPARE(config.wns.channelHosts, QStringList({QStringLiteral("*.notify.windows.com"),
+                                                       QStringLiteral("127.0.0.1")}));
     }
 
-    void readsTheSpecsInlineComments()
-    {
+    void readsTheSpecsInlineComments() {
         // The layout of SPEC §2: values followed by "; comment".
         const QString base = test::writeConfig(m_dir.path());
         QFile file(base);
@@ -75,41 +70,64 @@ private Q_SLOTS:
         QCOMPARE(config.storage.expireDays, 12);
     }
 
-    void namesEachBadKey_data()
-    {
+    void namesEachBadKey_data() {
         QTest::addColumn<QString>("key");
         QTest::addColumn<QString>("value");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("port out of range") << "xmpp/port" << "70000" << "[xmpp] port";
-        QTest::newRow("port not a number") << "xmpp/port" << "abc" << "[xmpp] port";
-        QTest::newRow("component_jid with local part")
-            << "xmpp/component_jid" << "user@push.example.org" << "[xmpp] component_jid";
-        QTest::newRow("no component_jid") << "xmpp/component_jid" << "" << "[xmpp] component_jid";
-        QTest::newRow("no secret") << "xmpp/secret" << "" << "[xmpp] secret";
-        QTest::newRow("placeholder secret") << "xmpp/secret" << "change-me" << "[xmpp] secret";
-        QTest::newRow("listen without port") << "registration/listen" << "0.0.0.0"
+        QTest::newRow("port out of range") << "xmpp/port"
+                                           << "70000"
+                                           << "[xmpp] port";
+        QTest::newRow("port not a number") << "xmpp/port"
+                                           << "abc"
+                                           << "[xmpp] port";
+        QTest::newRow("component_jid with local part") << "xmpp/component_jid"
+                                                       << "user@push.example.org"
+                                                       << "[xmpp] component_jid";
+        QTest::newRow("no component_jid") << "xmpp/component_jid"
+                                          << ""
+                                          << "[xmpp] component_jid";
+        QTest::newRow("no secret") << "xmpp/secret"
+                                   << ""
+                                   << "[xmpp] secret";
+        QTest::newRow("placeholder secret") << "xmpp/secret"
+                                            << "change-me"
+                                            << "[xmpp] secret";
+        QTest::newRow("listen without port") << "registration/listen"
+                                             << "0.0.0.0"
                                              << "[registration] listen";
-        QTest::newRow("listen on a name") << "registration/listen" << "nowhere:1997"
+        QTest::newRow("listen on a name") << "registration/listen"
+                                          << "nowhere:1997"
                                           << "[registration] listen";
-        QTest::newRow("missing certificate")
-            << "registration/certificate" << "/nonexistent/cert.pem" << "[registration] certificate";
-        QTest::newRow("idle_timeout zero") << "registration/idle_timeout" << "0"
+        QTest::newRow("missing certificate") << "registration/certificate"
+                                             << "/nonexistent/cert.pem"
+                                             << "[registration] certificate";
+        QTest::newRow("idle_timeout zero") << "registration/idle_timeout"
+                                           << "0"
                                            << "[registration] idle_timeout";
-        QTest::newRow("unknown driver") << "storage/driver" << "mysql" << "[storage] driver";
-        QTest::newRow("expire_days zero") << "storage/expire_days" << "0" << "[storage] expire_days";
-        QTest::newRow("placeholder package_sid")
-            << "wns/package_sid" << "ms-app://s-1-15-2-..." << "[wns] package_sid";
-        QTest::newRow("placeholder client_secret") << "wns/client_secret" << "change-me"
+        QTest::newRow("unknown driver") << "storage/driver"
+                                        << "mysql"
+                                        << "[storage] driver";
+        QTest::newRow("expire_days zero") << "storage/expire_days"
+                                          << "0"
+                                          << "[storage] expire_days";
+        QTest::newRow("placeholder package_sid") << "wns/package_sid"
+                                                 << "ms-app://s-1-15-2-..."
+                                                 << "[wns] package_sid";
+        QTest::newRow("placeholder client_secret") << "wns/client_secret"
+                                                   << "change-me"
                                                    << "[wns] client_secret";
-        QTest::newRow("plain http token_url") << "wns/token_url" << "http://login.live.com/x"
+        QTest::newRow("plain http token_url") << "wns/token_url"
+                                              << "http://login.live.com/x"
                                               << "[wns] token_url";
-        QTest::newRow("no channel hosts") << "wns/channel_hosts" << "\" , \""
+        QTest::newRow("no channel hosts") << "wns/channel_hosts"
+                                          << "\" , \""
                                           << "[wns] channel_hosts";
-        QTest::newRow("missing ca_file") << "wns/ca_file" << "/nonexistent/ca.pem" << "[wns] ca_file";
+        QTest::newRow("missing ca_file") << "wns/ca_file"
+                                         << "/nonexistent/ca.pem"
+                                         << "[wns] ca_file";
     }
 
-    void namesEachBadKey()
-    {
+    void namesEachBadKey() {
         QFETCH(QString, key);
         QFETCH(QString, value);
         QFETCH(QString, expected);
@@ -121,8 +139,7 @@ private Q_SLOTS:
         QVERIFY(errors.first().startsWith(path));
     }
 
-    void refusesAKeyThatIsNoKey()
-    {
+    void refusesAKeyThatIsNoKey() {
         QTemporaryDir dir;
         const QString ca = dir.filePath(QStringLiteral("ca.pem"));
         const QString path =
@@ -132,16 +149,14 @@ private Q_SLOTS:
         QVERIFY(errors.first().contains(QStringLiteral("[registration] private_key")));
     }
 
-    void namesAMissingFile()
-    {
+    void namesAMissingFile() {
         const QString path = m_dir.filePath(QStringLiteral("missing.ini"));
         const QStringList errors = problemsOf(path);
         QCOMPARE(errors.size(), 1);
         QVERIFY(errors.first().contains(path));
     }
 
-    void warnsAboutUnknownKeys()
-    {
+    void warnsAboutUnknownKeys() {
         const QString path =
             test::writeConfig(m_dir.path(), {{QStringLiteral("xmpp/secert"), QStringLiteral("x")}});
         QStringList warnings;
@@ -150,8 +165,7 @@ private Q_SLOTS:
         QVERIFY(warnings.first().contains(QStringLiteral("[xmpp] secert")));
     }
 
-    void checkConfigReportsTheExamplesPlaceholders()
-    {
+    void checkConfigReportsTheExamplesPlaceholders() {
         QProcess process;
         process.start(QStringLiteral(UWPX_BINARY),
                       {QStringLiteral("--config"), QStringLiteral(UWPX_EXAMPLE_CONFIG),
@@ -165,8 +179,7 @@ private Q_SLOTS:
         QVERIFY2(!output.contains(QStringLiteral("unknown key")), qPrintable(output));
     }
 
-    void checkConfigAcceptsAValidFile()
-    {
+    void checkConfigAcceptsAValidFile() {
         const QString path = test::writeConfig(m_dir.path());
         QProcess process;
         process.start(QStringLiteral(UWPX_BINARY),
@@ -175,8 +188,7 @@ private Q_SLOTS:
         QCOMPARE(process.exitCode(), 0);
     }
 
-    void refusesToStartOnABadFile()
-    {
+    void refusesToStartOnABadFile() {
         const QString path = m_dir.filePath(QStringLiteral("missing.ini"));
         QProcess process;
         process.start(QStringLiteral(UWPX_BINARY), {QStringLiteral("--config"), path});
