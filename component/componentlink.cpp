@@ -1,0 +1,258 @@
+#include "componentlink.h"
+
+#include "stanzareader.h"
+#include "xmpplog.h"
+#include "xmppnamespaces.h"
+
+#include <QCryptographicHash>
+#include <QRandomGenerator>
+
+namespace uwpx {
+
+namespace {
+
+// A server that accepted TCP but never finishes a polite close is cut off.
+constexpr int CloseGraceMs = 5000;
+
+// Where keepalive pings go: the server's own domain, taken to be the
+// component JID's parent ("push.example.org" -> "example.org"). Any answer,
+// even an error, proves the link alive.
+QString pingTarget(const QString &componentJid) {
+    const qsizetype dot = componentJid.indexOf(QLatin1Char('.'));
+    if (dot < 0 || componentJid.indexOf(QLatin1Char('.'), dot + 1) < 0)
+        return componentJid;
+    return componentJid.mid(dot + 1);
+}
+
+} // namespace
+
+ComponentLink::ComponentLink(const XmppSettings &settings, QObject *parent)
+    : QObject(parent)
+    , m_settings(settings)
+    , m_maxStanzaBytes(StanzaReader::DefaultMaxStanzaBytes) {
+    m_settings.reconnectMinMs = qMax(1, m_settings.reconnectMinMs);
+    m_settings.reconnectMaxMs = qMax(m_settings.reconnectMinMs, m_settings.reconnectMaxMs);
+    m_settings.keepaliveIntervalMs = qMax(1, m_settings.keepaliveIntervalMs);
+    m_nextDelayMs = m_settings.reconnectMinMs;
+
+    m_retryTimer.setSingleShot(true);
+    connect(&m_retryTimer, &QTimer::timeout, this, &ComponentLink::connectNow);
+    m_keepaliveTimer.setInterval(m_settings.keepaliveIntervalMs);
+    connect(&m_keepaliveTimer, &QTimer::timeout, this, &ComponentLink::onKeepaliveTick);
+    m_silenceTimer.setSingleShot(true);
+    m_silenceTimer.setInterval(2 * m_settings.keepaliveIntervalMs);
+    connect(&m_silenceTimer, &QTimer::timeout, this, [this] {
+        drop(m_state == State::Connected
+                 ? QStringLiteral("no answer to keepalive pings for two intervals")
+                 : QStringLiteral("the server did not complete the handshake in time"),
+             QStringLiteral("connection-timeout"));
+    });
+}
+
+ComponentLink::~ComponentLink() {
+    if (m_socket) {
+        m_socket->disconnect(this);
+        m_socket->abort();
+    }
+}
+
+void ComponentLink::start() {
+    if (m_state != State::Stopped)
+        return;
+    connectNow();
+}
+
+void ComponentLink::stop() {
+    if (m_state == State::Stopped)
+        return;
+    m_retryTimer.stop();
+    m_keepaliveTimer.stop();
+    m_silenceTimer.stop();
+    const bool wasConnected = isConnected();
+    if (m_socket) {
+        QTcpSocket *socket = std::exchange(m_socket, nullptr);
+        socket->disconnect(this);
+        if (socket->state() == QAbstractSocket::ConnectedState) {
+            socket->write("</stream:stream>");
+            socket->disconnectFromHost();
+        }
+        socket->deleteLater();
+    }
+    m_reader.reset();
+    m_state = State::Stopped;
+    if (wasConnected)
+        Q_EMIT disconnected(QStringLiteral("stopped"));
+}
+
+bool ComponentLink::send(const XmlElement &stanza) {
+    if (!isConnected())
+        return false;
+    writeRaw(stanza.toXml(ns::component));
+    return true;
+}
+
+void ComponentLink::connectNow() {
+    m_state = State::Connecting;
+    m_socket = new QTcpSocket(this);
+    connect(m_socket, &QTcpSocket::connected, this, &ComponentLink::onConnected);
+    connect(m_socket, &QTcpSocket::readyRead, this, &ComponentLink::onReadyRead);
+    connect(m_socket, &QTcpSocket::errorOccurred, this, &ComponentLink::onSocketError);
+    m_reader = std::make_unique<StanzaReader>(m_maxStanzaBytes);
+    connect(m_reader.get(), &StanzaReader::streamOpened, this, &ComponentLink::onStreamOpened);
+    connect(m_reader.get(), &StanzaReader::stanzaReceived, this, &ComponentLink::onStanza);
+    connect(m_reader.get(), &StanzaReader::streamErrorReceived, this,
+            [this](const QString &condition, const QString &text) {
+                drop(QStringLiteral("stream error from the server: %1%2")
+                         .arg(condition, text.isEmpty()
+                                             ? QString()
+                                             : QStringLiteral(" (") + text + QLatin1Char(')')));
+            });
+    connect(m_reader.get(), &StanzaReader::streamClosed, this,
+            [this] { drop(QStringLiteral("the server closed the stream")); });
+    connect(m_reader.get(), &StanzaReader::failed, this,
+            [this](const QString &condition, const QString &reason) {
+                drop(QStringLiteral("bad input from the server: ") + reason, condition);
+            });
+    m_silenceTimer.start();
+    qCDebug(lcXmpp).noquote() << "connecting to" << m_settings.host << m_settings.port;
+    m_socket->connectToHost(m_settings.host, m_settings.port);
+}
+
+void ComponentLink::onConnected() {
+    m_state = State::Opening;
+    writeRaw(QByteArrayLiteral("<?xml version='1.0'?><stream:stream xmlns='") +
+             ns::component.toUtf8() + QByteArrayLiteral("' xmlns:stream='") + ns::streams.toUtf8() +
+             QByteArrayLiteral("' to='") + xml::escape(m_settings.componentJid).toUtf8() +
+             QByteArrayLiteral("'>"));
+}
+
+void ComponentLink::onReadyRead() {
+    if (!m_socket)
+        return;
+    const QByteArray bytes = m_socket->readAll();
+    if (bytes.isEmpty())
+        return;
+    m_silenceTimer.start(); // anything at all proves the server alive
+    // The reader's signals may drop this connection (and replace m_reader)
+    // while it is still parsing: keep it alive until addData returns.
+    StanzaReader *reader = m_reader.get();
+    if (reader && !reader->hasFailed())
+        reader->addData(bytes);
+}
+
+void ComponentLink::onSocketError() {
+    if (!m_socket)
+        return;
+    drop(m_socket->errorString());
+}
+
+void ComponentLink::onStreamOpened(const XmlElement &header) {
+    if (m_state != State::Opening)
+        return;
+    const QString streamId = header.attribute(QStringLiteral("id"));
+    if (streamId.isEmpty()) {
+        drop(QStringLiteral("the server's stream header has no id"), QStringLiteral("invalid-id"));
+        return;
+    }
+    // XEP-0114 §3: lowercase hex SHA-1 of the stream id followed by the secret.
+    const QByteArray digest =
+        QCryptographicHash::hash((streamId + m_settings.secret).toUtf8(), QCryptographicHash::Sha1)
+            .toHex();
+    m_state = State::Authenticating;
+    writeRaw(QByteArrayLiteral("<handshake>") + digest + QByteArrayLiteral("</handshake>"));
+}
+
+void ComponentLink::onStanza(const XmlElement &stanza) {
+    if (m_state == State::Authenticating) {
+        if (stanza.name() != QLatin1String("handshake")) {
+            drop(QStringLiteral("expected <handshake/>, got <%1>").arg(stanza.name()),
+                 QStringLiteral("not-authorized"));
+            return;
+        }
+        m_state = State::Connected;
+        m_nextDelayMs = m_settings.reconnectMinMs;
+        if (m_everConnected)
+            ++m_reconnects;
+        m_everConnected = true;
+        m_keepaliveTimer.start();
+        qCInfo(lcXmpp).noquote() << "component" << m_settings.componentJid << "connected to"
+                                 << m_settings.host + QLatin1Char(':') +
+                                        QString::number(m_settings.port);
+        Q_EMIT connected();
+        return;
+    }
+    if (m_state == State::Connected)
+        Q_EMIT stanzaReceived(stanza);
+}
+
+void ComponentLink::onKeepaliveTick() {
+    if (!isConnected())
+        return;
+    XmlElement ping(QStringLiteral("iq"));
+    ping.setAttribute(QStringLiteral("type"), QStringLiteral("get"))
+        .setAttribute(QStringLiteral("id"), QStringLiteral("keepalive-%1").arg(++m_pingCounter))
+        .setAttribute(QStringLiteral("from"), m_settings.componentJid)
+        .setAttribute(QStringLiteral("to"), pingTarget(m_settings.componentJid));
+    ping.appendChild(XmlElement(QStringLiteral("ping"), ns::ping));
+    send(ping);
+}
+
+void ComponentLink::drop(const QString &reason, const QString &streamError) {
+    if (m_state == State::Stopped || m_state == State::Waiting)
+        return;
+    const bool wasConnected = isConnected();
+    m_keepaliveTimer.stop();
+    m_silenceTimer.stop();
+    if (QTcpSocket *socket = std::exchange(m_socket, nullptr)) {
+        socket->disconnect(this);
+        if (socket->state() == QAbstractSocket::ConnectedState) {
+            if (!streamError.isEmpty()) {
+                socket->write(QByteArrayLiteral("<stream:error><") + streamError.toUtf8() +
+                              QByteArrayLiteral(" xmlns='") + ns::streamErrors.toUtf8() +
+                              QByteArrayLiteral("'/></stream:error>"));
+            }
+            if (m_state != State::Connecting)
+                socket->write("</stream:stream>");
+            socket->disconnectFromHost();
+            QTimer::singleShot(CloseGraceMs, socket, &QTcpSocket::abort);
+            connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
+            if (socket->state() == QAbstractSocket::UnconnectedState)
+                socket->deleteLater();
+        } else {
+            socket->abort();
+            socket->deleteLater();
+        }
+    }
+    // The reader may be the caller (a signal from inside addData): delete it later.
+    if (StanzaReader *reader = m_reader.release()) {
+        reader->disconnect(this);
+        reader->deleteLater();
+    }
+    scheduleReconnect();
+    if (wasConnected) {
+        qCWarning(lcXmpp).noquote()
+            << "component link lost:" << reason << "- reconnecting in" << m_lastDelayMs << "ms";
+        Q_EMIT disconnected(reason);
+    } else {
+        qCWarning(lcXmpp).noquote()
+            << "component connection failed:" << reason << "- retrying in" << m_lastDelayMs << "ms";
+        Q_EMIT attemptFailed(reason);
+    }
+}
+
+void ComponentLink::scheduleReconnect() {
+    // Jitter keeps many instances (or one flapping server) from retrying in step.
+    const int base = m_nextDelayMs;
+    const int jitter = int(QRandomGenerator::global()->bounded(base / 4 + 1));
+    m_lastDelayMs = qMin(base + jitter, m_settings.reconnectMaxMs);
+    m_nextDelayMs = int(qMin<qint64>(qint64(base) * 2, m_settings.reconnectMaxMs));
+    m_state = State::Waiting;
+    m_retryTimer.start(m_lastDelayMs);
+}
+
+void ComponentLink::writeRaw(const QByteArray &bytes) {
+    if (m_socket)
+        m_socket->write(bytes);
+}
+
+} // namespace uwpx

@@ -1,0 +1,97 @@
+#pragma once
+
+#include "xmlelement.h"
+#include "xmppsettings.h"
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QTcpSocket>
+#include <QTimer>
+
+#include <memory>
+
+namespace uwpx {
+
+class StanzaReader;
+
+// The XEP-0114 link to the operator's XMPP server: connects
+// to xmpp.host:port, opens a jabber:component:accept stream as the component
+// JID, authenticates with <handshake/> and then carries stanzas both ways.
+//
+// It keeps itself up: any failure or loss reconnects after a capped,
+// exponentially growing, jittered delay (reset by a good handshake), and a
+// keepalive ping every keepaliveIntervalMs turns a silent server into a
+// reconnect after two unanswered intervals.
+class ComponentLink : public QObject {
+    Q_OBJECT
+public:
+    enum class State {
+        Stopped,        // not started, or stop() called
+        Waiting,        // backing off before the next attempt
+        Connecting,     // TCP connect in progress
+        Opening,        // stream header sent, waiting for the server's
+        Authenticating, // <handshake> sent, waiting for the empty one
+        Connected,
+    };
+    Q_ENUM(State)
+
+    explicit ComponentLink(const XmppSettings &settings, QObject *parent = nullptr);
+    ~ComponentLink() override;
+
+    void start();
+    // Closes the stream politely and stays down.
+    void stop();
+
+    bool isConnected() const { return m_state == State::Connected; }
+    State state() const { return m_state; }
+    // How many times the link was (re)established after its first handshake.
+    int reconnectCount() const { return m_reconnects; }
+    // The delay before the next attempt, for tests and logs; 0 when not waiting.
+    int currentBackoffMs() const { return m_state == State::Waiting ? m_lastDelayMs : 0; }
+
+    // Sends a top-level stanza; false (and nothing sent) when not connected.
+    bool send(const XmlElement &stanza);
+
+    // Stanza size limit for incoming data (default StanzaReader's).
+    void setMaxStanzaBytes(qsizetype bytes) { m_maxStanzaBytes = bytes; }
+
+Q_SIGNALS:
+    void connected();
+    // An established link went down; a reconnect is already scheduled.
+    void disconnected(const QString &reason);
+    // An attempt failed before the handshake completed; a retry is scheduled.
+    void attemptFailed(const QString &reason);
+    void stanzaReceived(const uwpx::XmlElement &stanza);
+
+private:
+    void connectNow();
+    void onConnected();
+    void onReadyRead();
+    void onSocketError();
+    void onStreamOpened(const XmlElement &header);
+    void onStanza(const XmlElement &stanza);
+    void onKeepaliveTick();
+    // Ends the current connection (sending a stream error first when
+    // `streamError` is set) and schedules the next attempt.
+    void drop(const QString &reason, const QString &streamError = {});
+    void scheduleReconnect();
+    void writeRaw(const QByteArray &bytes);
+
+    XmppSettings m_settings;
+    State m_state = State::Stopped;
+    QTcpSocket *m_socket = nullptr;
+    std::unique_ptr<StanzaReader> m_reader;
+    qsizetype m_maxStanzaBytes;
+    QTimer m_retryTimer;
+    QTimer m_keepaliveTimer;
+    // Restarted by every byte received: firing means the server has been
+    // silent for two keepalive intervals (or never finished the handshake).
+    QTimer m_silenceTimer;
+    int m_nextDelayMs = 0;
+    int m_lastDelayMs = 0;
+    int m_reconnects = 0;
+    bool m_everConnected = false;
+    quint64 m_pingCounter = 0;
+};
+
+} // namespace uwpx

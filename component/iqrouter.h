@@ -1,0 +1,43 @@
+#pragma once
+
+#include "pushpublisher.h"
+#include "xmlelement.h"
+
+#include <QObject>
+
+namespace uwpx {
+
+// Decides what each incoming stanza is and answers every IQ get/set exactly
+// once: publishes go to the PushPublisher, disco#info and XEP-0199 pings are
+// answered here, anything else gets a stanza error. IQ results and errors
+// (answers to our keepalive pings), messages and presences are consumed.
+class IqRouter : public QObject {
+    Q_OBJECT
+public:
+    IqRouter(const QString &componentJid, PushPublisher &publisher, QObject *parent = nullptr);
+
+    // Publish outcomes so far, including bad requests.
+    const PublishCounters &publishCounters() const { return m_counters; }
+
+    void route(const uwpx::XmlElement &stanza);
+
+    // Replies built here, for callers and tests that want them.
+    static XmlElement resultFor(const XmlElement &iq);
+    static XmlElement errorFor(const XmlElement &iq, const QString &type, const QString &condition);
+
+Q_SIGNALS:
+    // A reply to send back on the link.
+    void reply(const uwpx::XmlElement &stanza);
+    void publishAnswered(uwpx::PublishOutcome outcome);
+
+private:
+    void routePublish(const XmlElement &iq);
+    void answerPublish(const XmlElement &iq, const PublishVerdict &verdict);
+    XmlElement discoInfo(const XmlElement &iq) const;
+
+    QString m_componentJid;
+    PushPublisher &m_publisher;
+    PublishCounters m_counters;
+};
+
+} // namespace uwpx

@@ -1,0 +1,37 @@
+#pragma once
+
+#include "xmlelement.h"
+
+#include <QString>
+
+#include <optional>
+
+namespace uwpx {
+
+// What the publish path needs from an XEP-0357 publish (SPEC §5), read from
+// the shapes Prosody and ejabberd really send (interop-notes.md). The
+// summary's last-message-body and last-message-sender are deliberately never
+// read: they must not reach WNS, and what is not kept cannot leak.
+struct PublishRequest {
+    QString id;
+    QString from; // the user's server, as stamped by it
+    QString to;   // us
+    QString node;
+    QString secret;       // from publish-options; empty when missing
+    QString senderDomain; // domain part of `from`, lowercased
+    int messageCount = 0; // missing or unreadable counts are 0
+    int pendingSubscriptionCount = 0;
+
+    // Whether `iq` is an <iq type='set'> carrying a pubsub <publish>: such an
+    // iq goes to parse() and is either a publish or a bad request.
+    static bool isPublish(const XmlElement &iq);
+
+    // nullopt for a malformed publish (no node, no item, no notification, no
+    // sender), with the reason in *why.
+    static std::optional<PublishRequest> parse(const XmlElement &iq, QString *why);
+};
+
+// The domain part of a JID ("user@Example.org/res" -> "example.org").
+QString jidDomain(const QString &jid);
+
+} // namespace uwpx

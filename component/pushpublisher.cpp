@@ -1,0 +1,219 @@
+#include "pushpublisher.h"
+
+#include "credentials.h"
+#include "payload.h"
+#include "storage.h"
+#include "xmpplog.h"
+
+#include <QPointer>
+#include <QTimer>
+
+#include <memory>
+
+namespace uwpx {
+
+namespace {
+
+constexpr int MaxIdleWindows = 1024;
+
+PublishVerdict verdictFor(const WnsResult &result) {
+    switch (result.outcome) {
+    case WnsResult::Outcome::Delivered:
+        return {PublishOutcome::Delivered, false, result.reason};
+    case WnsResult::Outcome::Gone:
+        return {PublishOutcome::Gone, false, result.reason};
+    case WnsResult::Outcome::Transient: {
+        // 406/429, or a 200 saying channelthrottled: WNS asks us to slow down.
+        const bool throttled =
+            result.httpStatus == 406 || result.httpStatus == 429 || result.httpStatus == 200;
+        return {PublishOutcome::Transient, throttled, result.reason};
+    }
+    case WnsResult::Outcome::Permanent:
+        // Our credentials or request are wrong, not the user's registration.
+        // Any error type but `wait` makes ejabberd delete the registration at
+        // once (Prosody after 16), so a fault on our side is answered `wait`
+        // and fixed by the operator, who sees it in the log.
+        qCWarning(lcXmpp) << "WNS refused a notification permanently:" << result.reason;
+        return {PublishOutcome::Transient, false, result.reason};
+    }
+    return {PublishOutcome::Transient, false, result.reason};
+}
+
+} // namespace
+
+QString publishOutcomeName(PublishOutcome outcome) {
+    switch (outcome) {
+    case PublishOutcome::Delivered:
+        return QStringLiteral("delivered");
+    case PublishOutcome::Coalesced:
+        return QStringLiteral("coalesced");
+    case PublishOutcome::UnknownNode:
+        return QStringLiteral("unknown_node");
+    case PublishOutcome::Forbidden:
+        return QStringLiteral("forbidden");
+    case PublishOutcome::Transient:
+        return QStringLiteral("transient");
+    case PublishOutcome::Gone:
+        return QStringLiteral("gone");
+    case PublishOutcome::BadRequest:
+        return QStringLiteral("bad_request");
+    }
+    return QStringLiteral("unknown");
+}
+
+PushPublisher::Options PushPublisher::Options::from(const XmppSettings &settings) {
+    Options options;
+    options.publishTimeoutMs = settings.publishTimeoutMs;
+    return options;
+}
+
+PushPublisher::PushPublisher(Storage &storage, WnsClient &wns, const Options &options,
+                             QObject *parent)
+    : PushPublisher(
+          storage,
+          [client = QPointer<WnsClient>(&wns)](const WnsNotification &notification,
+                                               WnsClient::Completion done) {
+              if (client)
+                  client->send(notification, std::move(done));
+              else
+                  done(WnsResult{WnsResult::Outcome::Transient, 0,
+                                 QStringLiteral("WNS client is shutting down")});
+          },
+          options, parent) {}
+
+PushPublisher::PushPublisher(Storage &storage, Sender sender, const Options &options,
+                             QObject *parent)
+    : QObject(parent)
+    , m_storage(storage)
+    , m_sender(std::move(sender))
+    , m_options(options) {
+    m_clock.start();
+}
+
+PushPublisher::~PushPublisher() = default;
+
+void PushPublisher::publish(const PublishRequest &request, Completion done) {
+    PushTarget target;
+    if (std::optional<PublishVerdict> refusal = authorize(request, &target)) {
+        qCDebug(lcXmpp).noquote() << "publish to" << shortNode(request.node) << "from"
+                                  << request.senderDomain << "refused:" << refusal->reason;
+        done(*refusal);
+        return;
+    }
+
+    WnsNotification notification{target.channelUri,
+                                 payload::forPublish(target.protocolVersion, target.accountKey,
+                                                     request.messageCount,
+                                                     request.pendingSubscriptionCount),
+                                 target.node, target.deviceId};
+
+    if (m_options.rateWindowMs <= 0) {
+        send(notification, std::move(done));
+        return;
+    }
+    const qint64 now = m_clock.elapsed();
+    NodeWindow &window = m_windows[request.node];
+    if (now < window.endsAtMs) {
+        // Inside the window: fold into the trailing send, answer `result` now
+        // (the device will be woken, just a little later).
+        window.trailing = notification;
+        if (!window.trailingPending) {
+            window.trailingPending = true;
+            QTimer::singleShot(int(window.endsAtMs - now), this,
+                               [this, node = request.node] { flushTrailing(node); });
+        }
+        done({PublishOutcome::Coalesced, false, QStringLiteral("rate limited")});
+        return;
+    }
+    window.endsAtMs = now + m_options.rateWindowMs;
+    pruneWindows();
+    send(notification, std::move(done));
+}
+
+std::optional<PublishVerdict> PushPublisher::authorize(const PublishRequest &request,
+                                                       PushTarget *target) {
+    switch (m_storage.findByNode(request.node, target)) {
+    case Storage::Lookup::Found:
+        break;
+    case Storage::Lookup::NotFound:
+        return PublishVerdict{PublishOutcome::UnknownNode, false, QStringLiteral("unknown node")};
+    case Storage::Lookup::Failed:
+        qCWarning(lcXmpp) << "storage lookup failed:" << m_storage.lastError();
+        return PublishVerdict{PublishOutcome::Transient, false, QStringLiteral("storage failed")};
+    }
+
+    // Compare secrets without an early exit, and before anything else about
+    // the account can be learned from our answers.
+    if (request.secret.isEmpty() ||
+        !credentials::constantTimeEquals(request.secret, target->secret))
+        return PublishVerdict{PublishOutcome::Forbidden, false,
+                              request.secret.isEmpty() ? QStringLiteral("no secret")
+                                                       : QStringLiteral("wrong secret")};
+
+    if (!target->domain.isEmpty()) {
+        if (target->domain.compare(request.senderDomain, Qt::CaseInsensitive) != 0)
+            return PublishVerdict{PublishOutcome::Forbidden, false,
+                                  QStringLiteral("sender domain is not the account's")};
+    } else if (!m_storage.learnDomain(request.node, request.senderDomain)) {
+        // Not fatal: the secret was right, and the next publish tries again.
+        qCWarning(lcXmpp) << "could not store the account's domain:" << m_storage.lastError();
+    } else {
+        target->domain = request.senderDomain;
+    }
+    return std::nullopt;
+}
+
+void PushPublisher::send(const WnsNotification &notification, Completion done) {
+    // Whichever comes first, WNS's verdict or the timeout, answers; the other
+    // finds the completion already spent.
+    auto pending = std::make_shared<Completion>(std::move(done));
+    const QString node = notification.coalesceKey;
+    QTimer::singleShot(m_options.publishTimeoutMs, this, [pending, node] {
+        if (!*pending)
+            return;
+        qCInfo(lcXmpp).noquote() << "publish to" << shortNode(node)
+                                 << "timed out waiting for WNS; answered wait";
+        std::exchange(*pending, nullptr)(
+            {PublishOutcome::Transient, false, QStringLiteral("WNS did not answer in time")});
+    });
+    m_sender(notification,
+             [self = QPointer<PushPublisher>(this), pending, node](const WnsResult &result) {
+                 if (!self || !*pending) {
+                     qCDebug(lcXmpp).noquote() << "late WNS verdict for" << shortNode(node)
+                                               << "ignored:" << result.reason;
+                     return;
+                 }
+                 std::exchange(*pending, nullptr)(verdictFor(result));
+             });
+}
+
+void PushPublisher::flushTrailing(const QString &node) {
+    auto it = m_windows.find(node);
+    if (it == m_windows.end() || !it->trailingPending)
+        return;
+    it->trailingPending = false;
+    it->endsAtMs = m_clock.elapsed() + m_options.rateWindowMs;
+    const WnsNotification notification = std::exchange(it->trailing, {});
+    m_sender(notification, [self = QPointer<PushPublisher>(this), node](const WnsResult &result) {
+        if (!self)
+            return;
+        const PublishVerdict verdict = verdictFor(result);
+        qCDebug(lcXmpp).noquote() << "trailing send to" << shortNode(node) << "ended"
+                                  << publishOutcomeName(verdict.outcome);
+        Q_EMIT self->trailingSendFinished(node, result);
+    });
+}
+
+void PushPublisher::pruneWindows() {
+    if (m_windows.size() <= MaxIdleWindows)
+        return;
+    const qint64 now = m_clock.elapsed();
+    for (auto it = m_windows.begin(); it != m_windows.end();) {
+        if (!it->trailingPending && it->endsAtMs <= now)
+            it = m_windows.erase(it);
+        else
+            ++it;
+    }
+}
+
+} // namespace uwpx

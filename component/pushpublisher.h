@@ -1,0 +1,103 @@
+#pragma once
+
+#include "publishrequest.h"
+#include "wnsclient.h"
+#include "xmppsettings.h"
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QObject>
+
+#include <array>
+#include <functional>
+
+namespace uwpx {
+
+class Storage;
+struct PushTarget;
+
+// How one publish ended; each maps to one reply of SPEC §5.
+enum class PublishOutcome {
+    Delivered,   // WNS took it: result
+    Coalesced,   // rate-limited into the node's next send: result
+    UnknownNode, // cancel/item-not-found
+    Forbidden,   // wrong or missing secret, wrong sender domain: auth/forbidden
+    Transient,   // WNS trouble, timeout, storage failure: wait/...
+    Gone,        // WNS says the channel is gone: cancel/item-not-found
+    BadRequest,  // malformed publish: modify/bad-request
+};
+inline constexpr int PublishOutcomeCount = 7;
+// "delivered", "coalesced", "unknown_node", ... (names for metrics and logs)
+QString publishOutcomeName(PublishOutcome outcome);
+
+struct PublishVerdict {
+    PublishOutcome outcome = PublishOutcome::Transient;
+    bool throttled = false; // Transient because WNS throttles: resource-constraint
+    QString reason;         // for the log
+};
+
+// Publishes answered per outcome since start.
+class PublishCounters {
+public:
+    void add(PublishOutcome outcome) { ++m_counts[size_t(outcome)]; }
+    quint64 count(PublishOutcome outcome) const { return m_counts[size_t(outcome)]; }
+
+private:
+    std::array<quint64, PublishOutcomeCount> m_counts{};
+};
+
+// The publish path after parsing: node and secret against Storage, then one
+// WNS raw notification, then a verdict — always within the publish timeout,
+// since ejabberd gives up at 32 s and Prosody never does.
+//
+// Rate limit: at most one WNS send per node per rate window. Publishes inside
+// the window are answered at once as Coalesced and fold into one trailing send
+// at the window's end carrying the latest counts (a device only needs waking).
+class PushPublisher : public QObject {
+    Q_OBJECT
+public:
+    using Completion = std::function<void(const PublishVerdict &)>;
+    // How notifications leave; WnsClient::send in production, a script in tests.
+    using Sender = std::function<void(const WnsNotification &, WnsClient::Completion)>;
+
+    struct Options {
+        int publishTimeoutMs = 25000;
+        int rateWindowMs = 1000; // 0: no rate limit
+
+        static Options from(const XmppSettings &settings);
+    };
+
+    PushPublisher(Storage &storage, WnsClient &wns, const Options &options,
+                  QObject *parent = nullptr);
+    PushPublisher(Storage &storage, Sender sender, const Options &options,
+                  QObject *parent = nullptr);
+    ~PushPublisher() override;
+
+    // `done` is called exactly once, within options.publishTimeoutMs (not
+    // after this object is destroyed).
+    void publish(const PublishRequest &request, Completion done);
+
+Q_SIGNALS:
+    // A trailing (rate-limited) send got its verdict; no publish waits for it.
+    void trailingSendFinished(const QString &node, const uwpx::WnsResult &result);
+
+private:
+    struct NodeWindow {
+        qint64 endsAtMs = 0;
+        bool trailingPending = false;
+        WnsNotification trailing;
+    };
+
+    std::optional<PublishVerdict> authorize(const PublishRequest &request, PushTarget *target);
+    void send(const WnsNotification &notification, Completion done);
+    void flushTrailing(const QString &node);
+    void pruneWindows();
+
+    Storage &m_storage;
+    Sender m_sender;
+    Options m_options;
+    QElapsedTimer m_clock;
+    QHash<QString, NodeWindow> m_windows;
+};
+
+} // namespace uwpx

@@ -1,0 +1,3 @@
+#include "xmpplog.h"
+
+Q_LOGGING_CATEGORY(lcXmpp, "uwpx.xmpp")
