@@ -71,11 +71,12 @@ int main(int argc, char *argv[]) {
         return 1;
     }
     QObject::connect(&unixSignals, &UnixSignals::terminateRequested, &app, [](int number) {
-        qCInfo(lcServer) << "signal" << number << "received; shutting down";
+        qCInfo(lcServer).noquote() << "signal" << number << "received; shutting down";
         QCoreApplication::quit();
     });
-    qCInfo(lcServer) << "uwpx-push-server" << UWPX_VERSION << "running";
+    QObject::connect(&unixSignals, &UnixSignals::hangup, &server, &PushServer::reload);
+    qCInfo(lcServer).noquote() << "uwpx-push-server" << UWPX_VERSION << "running";
     const int status = app.exec();
-    qCInfo(lcServer) << "stopped";
+    qCInfo(lcServer).noquote() << "stopped";
     return status;
 }

@@ -20,8 +20,8 @@ bool PushServer::start(QString *error) {
     m_storage = Storage::open(m_config.storage, error);
     if (!m_storage)
         return false;
-    qCInfo(lcStorage) << "opened the" << m_config.storage.driver << "store at schema version"
-                      << m_storage->schemaVersion();
+    qCInfo(lcStorage).noquote() << "opened the" << m_config.storage.driver
+                                << "store at schema version" << m_storage->schemaVersion();
 
     m_wns = std::make_unique<WnsClient>(m_config.wns);
     if (const auto token = m_storage->loadToken(tokenKey()))
@@ -29,14 +29,15 @@ bool PushServer::start(QString *error) {
     connect(m_wns.get(), &WnsClient::tokenRefreshed, this,
             [this](const QString &accessToken, const QDateTime &expiresAt) {
                 if (!m_storage->saveToken(tokenKey(), {accessToken, expiresAt}))
-                    qCWarning(lcStorage)
+                    qCWarning(lcStorage).noquote()
                         << "could not keep the WNS token:" << m_storage->lastError();
             });
     connect(m_wns.get(), &WnsClient::channelGone, this, [this](const QString &deviceId) {
-        qCInfo(lcServer) << "WNS reports the channel of device" << deviceId.left(8)
-                         << "gone; removing the device";
+        qCInfo(lcServer).noquote() << "WNS reports the channel of device" << deviceId.left(8)
+                                   << "gone; removing the device";
         if (!m_storage->removeDevice(deviceId))
-            qCWarning(lcStorage) << "could not remove a gone device:" << m_storage->lastError();
+            qCWarning(lcStorage).noquote()
+                << "could not remove a gone device:" << m_storage->lastError();
     });
 
     m_registrationService = std::make_unique<RegistrationService>(
@@ -52,6 +53,11 @@ bool PushServer::start(QString *error) {
     return true;
 }
 
+void PushServer::reload() {
+    if (m_registrationServer)
+        m_registrationServer->reloadTls();
+}
+
 quint16 PushServer::registrationPort() const {
     return m_registrationServer ? m_registrationServer->port() : 0;
 }
@@ -60,10 +66,11 @@ void PushServer::removeExpiredDevices() {
     const QDateTime cutoff = QDateTime::currentDateTimeUtc().addDays(-m_config.storage.expireDays);
     const int removed = m_storage->removeDevicesNotUpdatedSince(cutoff);
     if (removed < 0)
-        qCWarning(lcStorage) << "could not remove expired devices:" << m_storage->lastError();
+        qCWarning(lcStorage).noquote()
+            << "could not remove expired devices:" << m_storage->lastError();
     else if (removed > 0)
-        qCInfo(lcStorage) << "removed" << removed << "device(s) not refreshed for"
-                          << m_config.storage.expireDays << "days";
+        qCInfo(lcStorage).noquote() << "removed" << removed << "device(s) not refreshed for"
+                                    << m_config.storage.expireDays << "days";
 }
 
 // The stored token belongs to one set of credentials at one token endpoint:

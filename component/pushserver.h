@@ -26,6 +26,9 @@ public:
     // Opens the store and starts listening; false with *error set otherwise.
     bool start(QString *error);
 
+    // SIGHUP: picks up a renewed TLS certificate.
+    void reload();
+
     quint16 registrationPort() const;
     Storage &storage() { return *m_storage; }
 

@@ -31,8 +31,8 @@ RegistrationConnection::RegistrationConnection(QSslSocket *socket, RegistrationS
     m_idleTimer.setSingleShot(true);
     m_idleTimer.setInterval(idleTimeoutMs);
     connect(&m_idleTimer, &QTimer::timeout, this, [this] {
-        qCInfo(lcRegistration) << "closing idle connection from"
-                               << m_socket->peerAddress().toString();
+        qCInfo(lcRegistration).noquote()
+            << "closing idle connection from" << m_socket->peerAddress().toString();
         close();
     });
     connect(m_socket, &QSslSocket::readyRead, this, &RegistrationConnection::onReadyRead);
@@ -86,8 +86,9 @@ void RegistrationConnection::processNextMessage() {
 }
 
 void RegistrationConnection::closeWithError(const QString &error) {
-    qCInfo(lcRegistration) << "closing connection from" << m_socket->peerAddress().toString()
-                           << "after a framing error:" << error;
+    qCInfo(lcRegistration).noquote()
+        << "closing connection from" << m_socket->peerAddress().toString()
+        << "after a framing error:" << error;
     if (!m_busy)
         m_socket->write(registration::errorResponse(2, error) + '\0');
     close();

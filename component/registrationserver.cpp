@@ -19,12 +19,13 @@ RegistrationServer::RegistrationServer(const RegistrationSettings &settings,
             &RegistrationServer::acceptConnections);
     connect(&m_server, &QSslServer::errorOccurred, this,
             [](QSslSocket *socket, QAbstractSocket::SocketError) {
-                qCInfo(lcRegistration) << "TLS handshake with" << socket->peerAddress().toString()
-                                       << "failed:" << socket->errorString();
+                qCInfo(lcRegistration).noquote()
+                    << "TLS handshake with" << socket->peerAddress().toString()
+                    << "failed:" << socket->errorString();
             });
 }
 
-bool RegistrationServer::listen(QString *error) {
+bool RegistrationServer::loadTls(QString *error) {
     const QList<QSslCertificate> chain =
         QSslCertificate::fromPath(m_settings.certificate, QSsl::Pem);
     QFile keyFile(m_settings.privateKey);
@@ -47,7 +48,24 @@ bool RegistrationServer::listen(QString *error) {
     tls.setPrivateKey(key);
     tls.setProtocol(QSsl::TlsV1_2OrLater);
     tls.setPeerVerifyMode(QSslSocket::VerifyNone); // clients are not asked for certificates
+    // Only new connections see the new configuration; open ones keep theirs.
     m_server.setSslConfiguration(tls);
+    return true;
+}
+
+bool RegistrationServer::reloadTls() {
+    QString error;
+    if (!loadTls(&error)) {
+        qCWarning(lcRegistration).noquote() << "keeping the old certificate:" << error;
+        return false;
+    }
+    qCInfo(lcRegistration).noquote() << "reloaded the TLS certificate and key";
+    return true;
+}
+
+bool RegistrationServer::listen(QString *error) {
+    if (!loadTls(error))
+        return false;
     m_server.setHandshakeTimeout(m_settings.idleTimeoutMs);
     m_server.setMaxPendingConnections(128);
 
@@ -58,8 +76,9 @@ bool RegistrationServer::listen(QString *error) {
                      .arg(m_server.errorString());
         return false;
     }
-    qCInfo(lcRegistration) << "listening for registrations on" << m_settings.address.toString()
-                           << "port" << m_server.serverPort();
+    qCInfo(lcRegistration).noquote()
+        << "listening for registrations on" << m_settings.address.toString() << "port"
+        << m_server.serverPort();
     return true;
 }
 
@@ -69,7 +88,7 @@ void RegistrationServer::acceptConnections() {
         if (!socket)
             continue;
         if (m_connections >= m_settings.maxConnections) {
-            qCWarning(lcRegistration)
+            qCWarning(lcRegistration).noquote()
                 << "refusing a connection: already" << m_connections << "open";
             socket->abort();
             socket->deleteLater();

@@ -20,10 +20,14 @@ public:
     // Loads certificate and key and starts listening; false with *error set
     // if either fails.
     bool listen(QString *error);
+    // Reads certificate and key again (SIGHUP after a renewal); on failure
+    // keeps serving with the old ones.
+    bool reloadTls();
     quint16 port() const { return m_server.serverPort(); }
     int connectionCount() const { return m_connections; }
 
 private:
+    bool loadTls(QString *error);
     void acceptConnections();
 
     RegistrationSettings m_settings;

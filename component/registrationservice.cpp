@@ -52,7 +52,7 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
     Request request;
     QString error;
     if (!parseRequest(message, m_channelHosts, &request, &error)) {
-        qCInfo(lcRegistration) << "rejected request:" << error;
+        qCInfo(lcRegistration).noquote() << "rejected request:" << error;
         Q_EMIT requestHandled(QStringLiteral("invalid"), false);
         reply(errorResponse(request.version, error));
         return;
@@ -66,11 +66,12 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
     switch (request.action) {
     case Action::SetChannelUri:
         if (!m_storage.setChannelUri(request.deviceId, request.channelUri, request.version)) {
-            qCCritical(lcStorage) << "set_channel_uri failed:" << m_storage.lastError();
+            qCCritical(lcStorage).noquote() << "set_channel_uri failed:" << m_storage.lastError();
             answer(errorResponse(request.version, kStorageTrouble), false);
             return;
         }
-        qCInfo(lcRegistration) << "device" << shortId(request.deviceId) << "set its channel URI";
+        qCInfo(lcRegistration).noquote()
+            << "device" << shortId(request.deviceId) << "set its channel URI";
         answer(successResponse(request.version), true);
         return;
 
@@ -93,7 +94,7 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
             answer(errorResponse(request.version, QStringLiteral("Device id unknown.")), false);
             return;
         case Storage::SetAccountsResult::Failed:
-            qCCritical(lcStorage) << "set_accounts failed:" << m_storage.lastError();
+            qCCritical(lcStorage).noquote() << "set_accounts failed:" << m_storage.lastError();
             answer(errorResponse(request.version, kStorageTrouble), false);
             return;
         case Storage::SetAccountsResult::Ok:
@@ -115,8 +116,8 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
             }
             accounts.append(item);
         }
-        qCInfo(lcRegistration) << "device" << shortId(request.deviceId) << "registered"
-                               << specs.size() << "account(s)";
+        qCInfo(lcRegistration).noquote() << "device" << shortId(request.deviceId) << "registered"
+                                         << specs.size() << "account(s)";
         answer(successResponse(request.version, {{QStringLiteral("push_bare_jid"), m_componentJid},
                                                  {QStringLiteral("accounts"), accounts}}),
                true);
@@ -141,11 +142,11 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
             if (!self)
                 return;
             if (result.outcome == WnsResult::Outcome::Delivered) {
-                qCInfo(lcRegistration) << "test push for device" << device << "delivered";
+                qCInfo(lcRegistration).noquote() << "test push for device" << device << "delivered";
                 answer(successResponse(version), true);
                 return;
             }
-            qCInfo(lcRegistration)
+            qCInfo(lcRegistration).noquote()
                 << "test push for device" << device << "failed:" << result.reason;
             const QString why =
                 result.outcome == WnsResult::Outcome::Gone
