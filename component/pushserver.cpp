@@ -5,6 +5,7 @@
 #include "registrationservice.h"
 #include "storage.h"
 #include "wnsclient.h"
+#include "xmppcomponent.h"
 
 #include <QCryptographicHash>
 
@@ -46,6 +47,9 @@ bool PushServer::start(QString *error) {
         std::make_unique<RegistrationServer>(m_config.registration, *m_registrationService);
     if (!m_registrationServer->listen(error))
         return false;
+
+    m_xmpp = std::make_unique<XmppComponent>(m_config.xmpp, *m_storage, *m_wns);
+    m_xmpp->start();
 
     removeExpiredDevices();
     connect(&m_expiryTimer, &QTimer::timeout, this, &PushServer::removeExpiredDevices);

@@ -13,6 +13,7 @@ class RegistrationServer;
 class RegistrationService;
 class Storage;
 class WnsClient;
+class XmppComponent;
 
 // The whole daemon in one object: opens the store, and wires it to the WNS
 // client, the registration endpoint and the XMPP component. main() only
@@ -31,6 +32,7 @@ public:
 
     quint16 registrationPort() const;
     Storage &storage() { return *m_storage; }
+    XmppComponent &xmpp() { return *m_xmpp; }
 
 private:
     void removeExpiredDevices();
@@ -41,6 +43,7 @@ private:
     std::unique_ptr<WnsClient> m_wns;
     std::unique_ptr<RegistrationService> m_registrationService;
     std::unique_ptr<RegistrationServer> m_registrationServer;
+    std::unique_ptr<XmppComponent> m_xmpp;
     QTimer m_expiryTimer;
 };
 
