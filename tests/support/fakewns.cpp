@@ -217,6 +217,9 @@ QList<FakeWns::Request> FakeWns::channelRequests(const QByteArray &path) const {
 void FakeWns::reset() {
     m_tokens.clear();
     m_tokensIssued = 0;
+    m_tokenLifetime = 86400;
+    m_lifetimeAsString = false;
+    m_tokenType = QStringLiteral("bearer");
     m_scripts.clear();
     m_channelRequests.clear();
     m_tokenRequests.clear();
@@ -279,6 +282,7 @@ void FakeWns::process(QSslSocket *socket) {
         Request request;
         request.method = requestLine.value(0);
         request.path = requestLine.value(1);
+        request.httpVersion = requestLine.value(2);
         bool hasLength = false;
         qsizetype length = 0;
         for (qsizetype i = 1; i < lines.size(); ++i) {
@@ -362,7 +366,7 @@ FakeWns::Response FakeWns::handleToken(const Request &request) {
     const QByteArray token = randomId(48);
     m_tokens.insert(token, m_clock.elapsed() + qint64(m_tokenLifetime) * 1000);
     ++m_tokensIssued;
-    QJsonObject reply{{QStringLiteral("token_type"), QStringLiteral("bearer")},
+    QJsonObject reply{{QStringLiteral("token_type"), m_tokenType},
                       {QStringLiteral("access_token"), QString::fromLatin1(token)}};
     reply.insert(QStringLiteral("expires_in"), m_lifetimeAsString
                                                    ? QJsonValue(QString::number(m_tokenLifetime))

@@ -55,8 +55,9 @@ public:
 
     struct Request {
         QByteArray method;
-        QByteArray path; // request target as sent, with the query
-        Headers headers; // in the order received, names as sent
+        QByteArray path;        // request target as sent, with the query
+        QByteArray httpVersion; // "HTTP/1.1"
+        Headers headers;        // in the order received, names as sent
         QByteArray body;
         qint64 receivedMs = 0; // on a monotonic clock started with the fake
 
@@ -88,6 +89,8 @@ public:
     void setCredentials(const QString &clientId, const QString &clientSecret,
                         const QString &scope = QStringLiteral("notify.windows.com"));
     void setTokenLifetime(int seconds, bool asString = false);
+    // "bearer" like login.live.com; Entra ID sends "Bearer".
+    void setTokenType(const QString &type) { m_tokenType = type; }
     void revokeTokens();
     void setControlApiEnabled(bool enabled);
 
@@ -136,6 +139,7 @@ private:
     QString m_scope = QStringLiteral("notify.windows.com");
     int m_tokenLifetime = 86400;
     bool m_lifetimeAsString = false;
+    QString m_tokenType = QStringLiteral("bearer");
     bool m_control = false;
     QHash<QByteArray, qint64> m_tokens; // token -> expiry on m_clock
     int m_tokensIssued = 0;
