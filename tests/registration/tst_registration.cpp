@@ -3,6 +3,7 @@
 // every kind answered with a clear error while the server keeps serving.
 
 #include "config.h"
+#include "fakewns.h"
 #include "pushserver.h"
 #include "registrationclient.h"
 #include "storage.h"
@@ -67,6 +68,7 @@ class RegistrationTest : public QObject {
 
 private:
     QTemporaryDir m_dir;
+    FakeWns m_wns;
     std::unique_ptr<PushServer> m_server;
     QString m_ca;
 
@@ -87,15 +89,23 @@ private:
 private Q_SLOTS:
     void initTestCase() {
         QVERIFY(m_dir.isValid());
+        // The first writeConfig makes the certificates the fake WNS needs.
+        QVERIFY(!writeConfig(m_dir.path()).isEmpty());
+        QString error;
+        QVERIFY2(m_wns.listen(m_dir.filePath(QStringLiteral("server.pem")),
+                              m_dir.filePath(QStringLiteral("server.key")), 0, &error),
+                 qPrintable(error));
+        m_wns.setCredentials(QStringLiteral("ms-app://s-1-15-2-1234"),
+                             QStringLiteral("wns-client-secret"));
         const QString path = writeConfig(
-            m_dir.path(), {{QStringLiteral("registration/idle_timeout"), QStringLiteral("2")}});
+            m_dir.path(), {{QStringLiteral("registration/idle_timeout"), QStringLiteral("2")},
+                           {QStringLiteral("wns/token_url"), m_wns.tokenUrl().toString()}});
         QVERIFY(!path.isEmpty());
         m_ca = m_dir.filePath(QStringLiteral("ca.pem"));
         Config config;
         QStringList errors, warnings;
         QVERIFY2(Config::load(path, &config, &errors, &warnings), qPrintable(errors.join('\n')));
         m_server = std::make_unique<PushServer>(config);
-        QString error;
         QVERIFY2(m_server->start(&error), qPrintable(error));
         QVERIFY(m_server->registrationPort() != 0);
     }
@@ -203,6 +213,99 @@ private Q_SLOTS:
                     .toArray()[0]
                     .toObject()
                     .contains(QStringLiteral("bare_jid")));
+    }
+
+    void sendsATestPushThroughWns_data() {
+        QTest::addColumn<int>("version");
+        QTest::newRow("v1") << 1;
+        QTest::newRow("v2") << 2;
+    }
+
+    void sendsATestPushThroughWns() {
+        QFETCH(int, version);
+        const QString name = QStringLiteral("test-push-v%1").arg(version);
+        const QString device = QStringLiteral("7e57%1").arg(version, 16, 10, QLatin1Char('0'));
+        auto client = connectClient();
+        QVERIFY(client);
+        QVERIFY(isSuccess(client->request(message(
+                              version, QStringLiteral("set_channel_uri"),
+                              {{QStringLiteral("channel_uri"), m_wns.channelUri(name)}}, device)),
+                          version));
+        const QJsonObject response =
+            client->request(message(version, QStringLiteral("request_test_push"), {}, device));
+        QVERIFY2(isSuccess(response, version), QJsonDocument(response).toJson());
+        const auto requests = m_wns.channelRequests(FakeWns::channelPath(name));
+        QCOMPARE(requests.size(), 1);
+        QCOMPARE(requests[0].body, QByteArray("{\"version\":") + QByteArray::number(version) +
+                                       ",\"action\":\"test_push\"}");
+        QCOMPARE(requests[0].header("X-WNS-Type"), QByteArray("wns/raw"));
+    }
+
+    void reportsAGoneChannelAndForgetsTheDevice() {
+        const QString name = QStringLiteral("gone");
+        const QString device = QStringLiteral("60e060e060e060e0");
+        m_wns.scriptChannel(FakeWns::channelPath(name), {FakeWns::answer(410)});
+        auto client = connectClient();
+        QVERIFY(client);
+        QVERIFY(isSuccess(client->request(message(
+                              2, QStringLiteral("set_channel_uri"),
+                              {{QStringLiteral("channel_uri"), m_wns.channelUri(name)}}, device)),
+                          2));
+        const QJsonObject response =
+            client->request(message(2, QStringLiteral("request_test_push"), {}, device));
+        QCOMPARE(response.value(QStringLiteral("status")).toInt(-1), 0);
+        QVERIFY2(
+            response.value(QStringLiteral("error")).toString().contains(QStringLiteral("expired")),
+            qPrintable(response.value(QStringLiteral("error")).toString()));
+        QTRY_VERIFY(!m_server->storage().channelUri(device));
+        const QJsonObject after = client->request(setV2Accounts({QStringLiteral("a")}, device));
+        QCOMPARE(after.value(QStringLiteral("error")).toString(),
+                 QStringLiteral("Device id unknown."));
+    }
+
+    void reportsARefusedTestPush() {
+        const QString name = QStringLiteral("forbidden");
+        const QString device = QStringLiteral("f0bdf0bdf0bdf0bd");
+        m_wns.scriptChannel(FakeWns::channelPath(name), {FakeWns::answer(403)});
+        auto client = connectClient();
+        QVERIFY(client);
+        QVERIFY(isSuccess(client->request(message(
+                              2, QStringLiteral("set_channel_uri"),
+                              {{QStringLiteral("channel_uri"), m_wns.channelUri(name)}}, device)),
+                          2));
+        const QJsonObject response =
+            client->request(message(2, QStringLiteral("request_test_push"), {}, device));
+        QCOMPARE(response.value(QStringLiteral("status")).toInt(-1), 0);
+        QVERIFY(response.value(QStringLiteral("error")).toString().contains(QStringLiteral("WNS")));
+        // A refused push is no reason to forget the device.
+        QVERIFY(m_server->storage().channelUri(device));
+    }
+
+    void keepsResponseOrderWhileWnsIsSlow() {
+        const QString name = QStringLiteral("slow");
+        const QString device = QStringLiteral("5105510551055105");
+        auto client = connectClient();
+        QVERIFY(client);
+        QVERIFY(isSuccess(client->request(message(
+                              2, QStringLiteral("set_channel_uri"),
+                              {{QStringLiteral("channel_uri"), m_wns.channelUri(name)}}, device)),
+                          2));
+        m_wns.scriptChannel(FakeWns::channelPath(name), {FakeWns::stalled()});
+        QSignalSpy received(&m_wns, &FakeWns::channelRequestReceived);
+        client->sendRaw(QJsonDocument(message(1, QStringLiteral("request_test_push"), {}, device))
+                            .toJson(QJsonDocument::Compact) +
+                        '\0' +
+                        QJsonDocument(setV2Accounts({QStringLiteral("later")}, device))
+                            .toJson(QJsonDocument::Compact) +
+                        '\0');
+        QVERIFY(received.wait());
+        // While WNS holds the test push, the later request waits its turn.
+        QVERIFY(client->receive(300).isEmpty());
+        m_wns.releaseStalled();
+        QVERIFY(isSuccess(client->receive(), 1));
+        const QJsonObject second = client->receive();
+        QVERIFY(isSuccess(second, 2));
+        QVERIFY(second.contains(QStringLiteral("accounts")));
     }
 
     void refusesBadRequests_data() {
