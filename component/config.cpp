@@ -206,6 +206,23 @@ void readWns(ConfigReader &in, WnsSettings *wns) {
         1000;
 }
 
+void readMetrics(ConfigReader &in, MetricsSettings *metrics) {
+    const QString listen = in.string(QStringLiteral("metrics/listen"));
+    if (listen.isEmpty())
+        return;
+    metrics->enabled = true;
+    bool bare = false;
+    const uint port = listen.toUInt(&bare);
+    if (bare && port <= 65535) {
+        metrics->port = quint16(port);
+        return;
+    }
+    if (!parseListen(listen, &metrics->address, &metrics->port))
+        in.problem(
+            QStringLiteral("metrics/listen"),
+            QStringLiteral("must be a port (on loopback) or address:port, not '%1'").arg(listen));
+}
+
 void checkTlsFiles(ConfigReader &in, const RegistrationSettings &registration) {
     if (QFileInfo(registration.certificate).isReadable() &&
         QSslCertificate::fromPath(registration.certificate, QSsl::Pem).isEmpty())
@@ -243,6 +260,7 @@ bool Config::load(const QString &path, Config *config, QStringList *errors, QStr
     readRegistration(in, &config->registration);
     readStorage(in, &config->storage);
     readWns(in, &config->wns);
+    readMetrics(in, &config->metrics);
     checkTlsFiles(in, config->registration);
     for (const QString &key : in.unknownKeys()) {
         const qsizetype slash = key.indexOf(QLatin1Char('/'));

@@ -20,6 +20,13 @@ struct RegistrationSettings {
     int maxConnections = 1000;
 };
 
+// The [metrics] section: off unless `listen` is set; a bare port means loopback.
+struct MetricsSettings {
+    bool enabled = false;
+    QHostAddress address = QHostAddress::LocalHost;
+    quint16 port = 0;
+};
+
 // The whole configuration file. Loading checks every key it reads and collects
 // every problem, so --check-config can list them all at once.
 struct Config {
@@ -27,6 +34,7 @@ struct Config {
     RegistrationSettings registration;
     StorageSettings storage;
     WnsSettings wns;
+    MetricsSettings metrics;
 
     static QString defaultPath();
 

@@ -1,6 +1,7 @@
 #include "pushserver.h"
 
 #include "logging.h"
+#include "operatorendpoint.h"
 #include "registrationserver.h"
 #include "registrationservice.h"
 #include "storage.h"
@@ -49,6 +50,24 @@ bool PushServer::start(QString *error) {
         return false;
 
     m_xmpp = std::make_unique<XmppComponent>(m_config.xmpp, *m_storage, *m_wns);
+    declareMetrics();
+    countEvents();
+    if (m_config.metrics.enabled) {
+        m_operatorEndpoint = std::make_unique<OperatorEndpoint>(
+            [this] {
+                const bool storageOk = m_storage->schemaVersion() > 0;
+                const bool linkUp = m_xmpp->isConnected();
+                return OperatorEndpoint::Health{
+                    storageOk && linkUp,
+                    {{QStringLiteral("storage"),
+                      storageOk ? QStringLiteral("ok") : QStringLiteral("unavailable")},
+                     {QStringLiteral("xmpp"),
+                      linkUp ? QStringLiteral("connected") : QStringLiteral("disconnected")}}};
+            },
+            [this] { return renderMetrics(); });
+        if (!m_operatorEndpoint->listen(m_config.metrics, error))
+            return false;
+    }
     m_xmpp->start();
 
     removeExpiredDevices();
@@ -60,6 +79,57 @@ bool PushServer::start(QString *error) {
 void PushServer::reload() {
     if (m_registrationServer)
         m_registrationServer->reloadTls();
+}
+
+quint16 PushServer::metricsPort() const {
+    return m_operatorEndpoint ? m_operatorEndpoint->port() : 0;
+}
+
+void PushServer::declareMetrics() {
+    using Type = Metrics::Type;
+    m_metrics.declare(QStringLiteral("uwpx_registration_requests_total"), Type::Counter,
+                      QStringLiteral("Registration requests by action and outcome."));
+    m_metrics.declare(QStringLiteral("uwpx_publishes_total"), Type::Counter,
+                      QStringLiteral("XEP-0357 publishes by outcome."));
+    for (int i = 0; i < PublishOutcomeCount; ++i)
+        m_metrics.set(QStringLiteral("uwpx_publishes_total"), 0,
+                      QStringLiteral("outcome=\"%1\"").arg(publishOutcomeName(PublishOutcome(i))));
+    m_metrics.declare(QStringLiteral("uwpx_wns_token_refreshes_total"), Type::Counter,
+                      QStringLiteral("WNS access tokens obtained."));
+    m_metrics.set(QStringLiteral("uwpx_wns_token_refreshes_total"), 0);
+    m_metrics.declare(QStringLiteral("uwpx_component_connected"), Type::Gauge,
+                      QStringLiteral("1 while the XEP-0114 link to the XMPP server is up."));
+    m_metrics.declare(QStringLiteral("uwpx_component_reconnects_total"), Type::Counter,
+                      QStringLiteral("Reconnect attempts of the XEP-0114 link."));
+    m_metrics.declare(QStringLiteral("uwpx_devices"), Type::Gauge,
+                      QStringLiteral("Devices stored."));
+    m_metrics.declare(QStringLiteral("uwpx_accounts"), Type::Gauge,
+                      QStringLiteral("Accounts stored."));
+}
+
+void PushServer::countEvents() {
+    connect(m_registrationService.get(), &RegistrationService::requestHandled, this,
+            [this](const QString &action, bool success) {
+                m_metrics.increment(QStringLiteral("uwpx_registration_requests_total"),
+                                    QStringLiteral("action=\"%1\",outcome=\"%2\"")
+                                        .arg(action, success ? QStringLiteral("success")
+                                                             : QStringLiteral("error")));
+            });
+    connect(&m_xmpp->router(), &IqRouter::publishAnswered, this, [this](PublishOutcome outcome) {
+        m_metrics.increment(QStringLiteral("uwpx_publishes_total"),
+                            QStringLiteral("outcome=\"%1\"").arg(publishOutcomeName(outcome)));
+    });
+    connect(m_wns.get(), &WnsClient::tokenRefreshed, this,
+            [this] { m_metrics.increment(QStringLiteral("uwpx_wns_token_refreshes_total")); });
+}
+
+// Gauges that the store and the link know best are read at scrape time.
+QByteArray PushServer::renderMetrics() {
+    m_metrics.set(QStringLiteral("uwpx_component_connected"), m_xmpp->isConnected() ? 1 : 0);
+    m_metrics.set(QStringLiteral("uwpx_component_reconnects_total"), m_xmpp->reconnectCount());
+    m_metrics.set(QStringLiteral("uwpx_devices"), double(m_storage->deviceCount()));
+    m_metrics.set(QStringLiteral("uwpx_accounts"), double(m_storage->accountCount()));
+    return m_metrics.render();
 }
 
 quint16 PushServer::registrationPort() const {

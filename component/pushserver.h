@@ -1,6 +1,7 @@
 #pragma once
 
 #include "config.h"
+#include "metrics.h"
 
 #include <QObject>
 #include <QTimer>
@@ -11,6 +12,7 @@ namespace uwpx {
 
 class RegistrationServer;
 class RegistrationService;
+class OperatorEndpoint;
 class Storage;
 class WnsClient;
 class XmppComponent;
@@ -31,11 +33,15 @@ public:
     void reload();
 
     quint16 registrationPort() const;
+    quint16 metricsPort() const;
     Storage &storage() { return *m_storage; }
     XmppComponent &xmpp() { return *m_xmpp; }
 
 private:
     void removeExpiredDevices();
+    void declareMetrics();
+    void countEvents();
+    QByteArray renderMetrics();
     QString tokenKey() const;
 
     Config m_config;
@@ -44,6 +50,8 @@ private:
     std::unique_ptr<RegistrationService> m_registrationService;
     std::unique_ptr<RegistrationServer> m_registrationServer;
     std::unique_ptr<XmppComponent> m_xmpp;
+    std::unique_ptr<OperatorEndpoint> m_operatorEndpoint;
+    Metrics m_metrics;
     QTimer m_expiryTimer;
 };
 
