@@ -41,7 +41,8 @@ QSslConfiguration tlsConfiguration(const WnsSettings &settings) {
     if (!settings.caFile.isEmpty()) {
         const QList<QSslCertificate> extra = QSslCertificate::fromPath(settings.caFile, QSsl::Pem);
         if (extra.isEmpty())
-            qCWarning(lcWns) << "wns.ca_file" << settings.caFile << "holds no PEM certificate";
+            qCWarning(lcWns).noquote()
+                << "wns.ca_file" << settings.caFile << "holds no PEM certificate";
         // Setting the list explicitly turns off on-demand loading of the
         // system roots, so they are added here too.
         tls.setCaCertificates(QSslConfiguration::systemCaCertificates() + extra);
@@ -175,8 +176,9 @@ quint64 WnsClient::Private::addJob(const WnsNotification &notification, Completi
     QObject::connect(&job->retryTimer, &QTimer::timeout, q, [this, id] { requestToken(id); });
     QObject::connect(&job->deadline, &QTimer::timeout, q, [this, id] {
         if (Job *job = find(id)) {
-            qCWarning(lcWns) << "giving up on device" << deviceForLog(job->notification.deviceId)
-                             << "after" << settings.sendBudgetMs << "ms";
+            qCWarning(lcWns).noquote()
+                << "giving up on device" << deviceForLog(job->notification.deviceId) << "after"
+                << settings.sendBudgetMs << "ms";
             finish(id, makeResult(WnsResult::Outcome::Transient, 0,
                                   QStringLiteral("WNS did not accept the notification within %1 s")
                                       .arg(settings.sendBudgetMs / 1000.0)));
@@ -306,7 +308,7 @@ void WnsClient::Private::onReply(quint64 id) {
         return;
     case Kind::Gone: {
         qCInfo(lcWns).noquote() << "WNS reports the channel of device" << device << "on" << where
-                                << "gone (HTTP" << status << ") -" << diagnostics;
+                                << QStringLiteral("gone (HTTP %1) -").arg(status) << diagnostics;
         finish(id, makeResult(Outcome::Gone, status, response.reason));
         return;
     }
@@ -318,8 +320,9 @@ void WnsClient::Private::onReply(quint64 id) {
                 << description << "-" << diagnostics;
         } else {
             qCWarning(lcWns).noquote()
-                << "WNS refused the notification for device" << device << "on" << where << "(HTTP"
-                << status << ") description:" << description << "-" << diagnostics;
+                << "WNS refused the notification for device" << device << "on" << where
+                << QStringLiteral("(HTTP %1) description:").arg(status) << description << "-"
+                << diagnostics;
         }
         finish(id, makeResult(Outcome::Permanent, status, response.reason));
         return;

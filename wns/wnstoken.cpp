@@ -112,7 +112,8 @@ void WnsTokenProvider::restore(const QString &token, const QDateTime &expiresAt)
         return; // too old to be worth trying
     m_token = token;
     m_refreshAt = refreshAt;
-    qCInfo(lcWns) << "using the stored WNS access token until" << m_refreshAt.toString(Qt::ISODate);
+    qCInfo(lcWns).noquote() << "using the stored WNS access token until"
+                            << m_refreshAt.toString(Qt::ISODate);
 }
 
 void WnsTokenProvider::startFetch() {
@@ -130,7 +131,7 @@ void WnsTokenProvider::startFetch() {
                             formField("client_id", m_settings.packageSid) + '&' +
                             formField("client_secret", m_settings.clientSecret) + '&' +
                             formField("scope", m_settings.scope);
-    qCDebug(lcWns) << "requesting a WNS access token from" << m_settings.tokenUrl.host();
+    qCDebug(lcWns).noquote() << "requesting a WNS access token from" << m_settings.tokenUrl.host();
     m_reply = m_network->post(request, form);
     connect(m_reply, &QNetworkReply::finished, this, &WnsTokenProvider::onFetchFinished);
 }
@@ -193,7 +194,8 @@ void WnsTokenProvider::adopt(const QString &token, const QDateTime &expiresAt) {
     m_lastError.clear();
     m_nextCredentialBackoffMs = m_settings.tokenBackoffMs;
     m_nextTransientBackoffMs = kFirstTransientBackoffMs;
-    qCInfo(lcWns) << "got a WNS access token valid until" << expiresAt.toString(Qt::ISODate);
+    qCInfo(lcWns).noquote() << "got a WNS access token valid until"
+                            << expiresAt.toString(Qt::ISODate);
     Q_EMIT tokenRefreshed(token, expiresAt);
     resolveWaiters(token, QString());
 }
