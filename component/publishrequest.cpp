@@ -70,7 +70,9 @@ bool PublishRequest::isPublish(const XmlElement &iq) {
            publishElement(iq) != nullptr;
 }
 
-std::optional<PublishRequest> PublishRequest::parse(const XmlElement &iq, QString *why) {
+std::optional<PublishRequest> PublishRequest::parse(const XmlElement &iq, QString *whyOut) {
+    QString ignored;
+    QString *why = whyOut ? whyOut : &ignored;
     const XmlElement *publish = publishElement(iq);
     if (!publish) {
         *why = QStringLiteral("no pubsub publish");

@@ -29,6 +29,17 @@ void StanzaReader::feed(const QByteArray &piece) {
     m_bytesFed += piece.size();
     m_reader.addData(piece);
     processTokens();
+    // QXmlStreamReader holds whitespace back until the next tag starts, so
+    // whitespace keepalives between stanzas would otherwise add up towards
+    // the limit. Between stanzas (the last significant byte closed a tag)
+    // they are harmless and move the mark.
+    const QByteArray significant = piece.trimmed();
+    if (significant.isEmpty()) {
+        if (m_open.isEmpty() && m_streamOpen && m_lastSignificant == '>')
+            m_mark = m_bytesFed;
+    } else {
+        m_lastSignificant = significant.back();
+    }
     if (!m_failed && m_bytesFed - m_mark > m_maxStanzaBytes + PieceBytes) {
         fail(QStringLiteral("policy-violation"),
              QStringLiteral("a stanza exceeds %1 bytes").arg(m_maxStanzaBytes));

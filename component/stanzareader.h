@@ -56,6 +56,7 @@ private:
     // before it) began: the size limit counts from here.
     qint64 m_mark = 0;
     qint64 m_pieceStart = 0;
+    char m_lastSignificant = 0; // the last non-whitespace byte fed
     bool m_streamOpen = false;
     bool m_failed = false;
     // The stanza being built, root first; empty between stanzas.

@@ -1,0 +1,258 @@
+// The XEP-0114 link against a local server playing Prosody's component port:
+// handshake, refusal with backoff, reconnects, keepalive and a silent server.
+
+#include "componentlink.h"
+#include "fakexmppserver.h"
+
+#include <QSignalSpy>
+#include <QTest>
+
+using namespace uwpx;
+using uwpx::test::FakeXmppServer;
+
+namespace {
+
+const QString kSecret = QStringLiteral("component-Secret-7f3a");
+
+// Every log line of the run, to show the secret never appears in one.
+QStringList g_logLines;
+QtMessageHandler g_previousHandler = nullptr;
+void captureLog(QtMsgType type, const QMessageLogContext &context, const QString &message) {
+    g_logLines.append(message);
+    if (g_previousHandler)
+        g_previousHandler(type, context, message);
+}
+
+XmppSettings settingsFor(const FakeXmppServer &server) {
+    XmppSettings settings;
+    settings.componentJid = QStringLiteral("push.example.org");
+    settings.host = QStringLiteral("127.0.0.1");
+    settings.port = server.port();
+    settings.secret = kSecret;
+    settings.keepaliveIntervalMs = 5000;
+    settings.reconnectMinMs = 20;
+    settings.reconnectMaxMs = 200;
+    return settings;
+}
+
+} // namespace
+
+class ComponentLinkTest : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase() {
+        qRegisterMetaType<uwpx::XmlElement>();
+        g_previousHandler = qInstallMessageHandler(captureLog);
+    }
+
+    void cleanupTestCase() {
+        qInstallMessageHandler(g_previousHandler);
+        for (const QString &line : std::as_const(g_logLines))
+            QVERIFY2(!line.contains(kSecret), qPrintable(line));
+    }
+
+    void completesTheHandshake() {
+        FakeXmppServer server(kSecret);
+        QVERIFY(server.listen());
+        ComponentLink link(settingsFor(server));
+        QSignalSpy connected(&link, &ComponentLink::connected);
+        QVERIFY(!link.send(XmlElement(QStringLiteral("presence")))); // not yet
+        link.start();
+        QVERIFY(connected.wait());
+        QVERIFY(link.isConnected());
+        QCOMPARE(link.state(), ComponentLink::State::Connected);
+        QCOMPARE(server.handshakeCount(), 1);
+        QCOMPARE(link.reconnectCount(), 0);
+    }
+
+    void carriesStanzasBothWays() {
+        FakeXmppServer server(kSecret);
+        QVERIFY(server.listen());
+        ComponentLink link(settingsFor(server));
+        QSignalSpy connected(&link, &ComponentLink::connected);
+        QSignalSpy incoming(&link, &ComponentLink::stanzaReceived);
+        link.start();
+        QVERIFY(connected.wait());
+
+        // Split across writes and with two in one write.
+        server.sendRaw("<iq type='get' id='a1' from='example.org' to='push.example.org'><pi");
+        server.sendRaw("ng xmlns='urn:xmpp:ping'/></iq><message/><presence/>");
+        QTRY_COMPARE(incoming.size(), 3);
+        QCOMPARE(incoming.first().at(0).value<XmlElement>().attribute(QStringLiteral("id")),
+                 QStringLiteral("a1"));
+
+        QSignalSpy received(&server, &FakeXmppServer::stanzaReceived);
+        XmlElement reply(QStringLiteral("iq"));
+        reply.setAttribute(QStringLiteral("type"), QStringLiteral("result"))
+            .setAttribute(QStringLiteral("id"), QStringLiteral("a1&'"));
+        QVERIFY(link.send(reply));
+        QVERIFY(received.wait());
+        QCOMPARE(server.received().last().attribute(QStringLiteral("id")), QStringLiteral("a1&'"));
+    }
+
+    void retriesAWrongSecretWithGrowingBackoff() {
+        FakeXmppServer server(QStringLiteral("another secret"));
+        QVERIFY(server.listen());
+        ComponentLink link(settingsFor(server));
+        QSignalSpy failed(&link, &ComponentLink::attemptFailed);
+        QList<int> delays;
+        connect(&link, &ComponentLink::attemptFailed, this,
+                [&] { delays.append(link.currentBackoffMs()); });
+        link.start();
+        QTRY_VERIFY_WITH_TIMEOUT(failed.size() >= 5, 10000);
+        QVERIFY2(failed.first().at(0).toString().contains(QStringLiteral("not-authorized")),
+                 qPrintable(failed.first().at(0).toString()));
+        QVERIFY(!link.isConnected());
+        // 20, 40, 80, 160, then capped at 200; each up to a quarter more of jitter.
+        const QList<int> base{20, 40, 80, 160, 200};
+        for (int i = 0; i < 5; ++i) {
+            QVERIFY2(
+                delays.at(i) >= base.at(i) && delays.at(i) <= qMin(200, base.at(i) * 5 / 4),
+                qPrintable(QStringLiteral("attempt %1 waited %2 ms").arg(i).arg(delays.at(i))));
+        }
+
+        // Once the secret is right, the next attempt gets through.
+        QSignalSpy connected(&link, &ComponentLink::connected);
+        server.setSecret(kSecret);
+        QVERIFY(connected.wait(5000));
+    }
+
+    void retriesARefusedConnection() {
+        quint16 port = 0;
+        {
+            FakeXmppServer probe(kSecret);
+            QVERIFY(probe.listen());
+            port = probe.port();
+        } // closed again: nothing listens there now
+        XmppSettings settings;
+        settings.componentJid = QStringLiteral("push.example.org");
+        settings.port = port;
+        settings.secret = kSecret;
+        settings.reconnectMinMs = 10;
+        settings.reconnectMaxMs = 40;
+        ComponentLink link(settings);
+        QSignalSpy failed(&link, &ComponentLink::attemptFailed);
+        link.start();
+        QTRY_VERIFY(failed.size() >= 3);
+        QCOMPARE(link.reconnectCount(), 0);
+    }
+
+    void reconnectsWhenTheServerDropsTheConnection() {
+        FakeXmppServer server(kSecret);
+        QVERIFY(server.listen());
+        ComponentLink link(settingsFor(server));
+        QSignalSpy connected(&link, &ComponentLink::connected);
+        QSignalSpy disconnected(&link, &ComponentLink::disconnected);
+        link.start();
+        QVERIFY(connected.wait());
+
+        server.dropClient();
+        QTRY_COMPARE(disconnected.size(), 1);
+        QTRY_COMPARE(connected.size(), 2);
+        QCOMPARE(link.reconnectCount(), 1);
+        QCOMPARE(server.handshakeCount(), 2);
+
+        // A polite close is a loss too.
+        server.sendRaw("</stream:stream>");
+        QTRY_COMPARE(disconnected.size(), 2);
+        QTRY_COMPARE(connected.size(), 3);
+        QCOMPARE(link.reconnectCount(), 2);
+    }
+
+    void reconnectsAfterAStreamErrorAndBadXml() {
+        FakeXmppServer server(kSecret);
+        QVERIFY(server.listen());
+        ComponentLink link(settingsFor(server));
+        QSignalSpy connected(&link, &ComponentLink::connected);
+        QSignalSpy disconnected(&link, &ComponentLink::disconnected);
+        link.start();
+        QVERIFY(connected.wait());
+
+        server.sendRaw("<stream:error><system-shutdown "
+                       "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
+        QTRY_COMPARE(disconnected.size(), 1);
+        QVERIFY(disconnected.first().at(0).toString().contains(QStringLiteral("system-shutdown")));
+        QTRY_COMPARE(connected.size(), 2);
+
+        QSignalSpy gone(&server, &FakeXmppServer::clientGone);
+        server.sendRaw("<iq id='&xxe;'/>");
+        QTRY_COMPARE(disconnected.size(), 2);
+        QVERIFY(disconnected.last().at(0).toString().contains(QStringLiteral("bad input")));
+        QTRY_COMPARE(connected.size(), 3);
+    }
+
+    void pingsAndStaysUpWhileTheServerAnswers() {
+        FakeXmppServer server(kSecret);
+        QVERIFY(server.listen());
+        XmppSettings settings = settingsFor(server);
+        settings.keepaliveIntervalMs = 50;
+        ComponentLink link(settings);
+        QSignalSpy connected(&link, &ComponentLink::connected);
+        QSignalSpy disconnected(&link, &ComponentLink::disconnected);
+        link.start();
+        QVERIFY(connected.wait());
+        QTRY_VERIFY(server.pingCount() >= 6);
+        QCOMPARE(disconnected.size(), 0);
+        const XmlElement ping = server.received().first();
+        QCOMPARE(ping.attribute(QStringLiteral("to")), QStringLiteral("example.org"));
+        QCOMPARE(ping.attribute(QStringLiteral("from")), QStringLiteral("push.example.org"));
+    }
+
+    void noticesASilentServer() {
+        FakeXmppServer server(kSecret);
+        QVERIFY(server.listen());
+        XmppSettings settings = settingsFor(server);
+        settings.keepaliveIntervalMs = 50;
+        ComponentLink link(settings);
+        QSignalSpy connected(&link, &ComponentLink::connected);
+        QSignalSpy disconnected(&link, &ComponentLink::disconnected);
+        link.start();
+        QVERIFY(connected.wait());
+
+        server.setSilent(true); // still connected, never answers
+        QElapsedTimer clock;
+        clock.start();
+        QVERIFY(disconnected.wait(2000));
+        // Two intervals of silence (100 ms) plus timer slack, far below a minute.
+        QVERIFY2(clock.elapsed() < 1000, qPrintable(QString::number(clock.elapsed())));
+        QVERIFY(disconnected.first().at(0).toString().contains(QStringLiteral("keepalive")));
+        QVERIFY(server.pingCount() >= 1);
+
+        server.setSilent(false);
+        QTRY_COMPARE(connected.size(), 2);
+    }
+
+    void givesUpOnAServerThatNeverOpensTheStream() {
+        FakeXmppServer server(kSecret);
+        QVERIFY(server.listen());
+        server.setMute(true);
+        XmppSettings settings = settingsFor(server);
+        settings.keepaliveIntervalMs = 50;
+        ComponentLink link(settings);
+        QSignalSpy failed(&link, &ComponentLink::attemptFailed);
+        link.start();
+        QVERIFY(failed.wait(2000));
+        QVERIFY(failed.first().at(0).toString().contains(QStringLiteral("handshake")));
+        QTRY_VERIFY(server.connectionCount() >= 2);
+    }
+
+    void stopsForGood() {
+        FakeXmppServer server(kSecret);
+        QVERIFY(server.listen());
+        ComponentLink link(settingsFor(server));
+        QSignalSpy connected(&link, &ComponentLink::connected);
+        QSignalSpy disconnected(&link, &ComponentLink::disconnected);
+        link.start();
+        QVERIFY(connected.wait());
+        QSignalSpy gone(&server, &FakeXmppServer::clientGone);
+        link.stop();
+        QCOMPARE(disconnected.size(), 1);
+        QVERIFY(gone.wait());
+        QCOMPARE(link.state(), ComponentLink::State::Stopped);
+        QCOMPARE(server.connectionCount(), 1);
+    }
+};
+
+QTEST_GUILESS_MAIN(ComponentLinkTest)
+#include "tst_componentlink.moc"

@@ -1,0 +1,256 @@
+// The incoming half of the XMPP stream: the stream header, stanzas split and
+// coalesced anyhow, restricted XML, the stanza size limit, stream errors and
+// the stream's end; and the outgoing half's escaping.
+
+#include "stanzareader.h"
+#include "xmlelement.h"
+
+#include <QSignalSpy>
+#include <QTest>
+
+using namespace uwpx;
+
+namespace {
+
+const QByteArray kHeader =
+    "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' "
+    "xmlns='jabber:component:accept' from='push.example.org' id='a1b2c3'>";
+
+// A publish the way Prosody sends it, with a non-ASCII body to split inside
+// a UTF-8 sequence and escaped characters.
+const QByteArray kPublish =
+    "<iq type='set' to='push.example.org' from='example.org' id='p1'>"
+    "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n1'><item>"
+    "<notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='form'>"
+    "<field var='FORM_TYPE'><value>urn:xmpp:push:summary</value></field>"
+    "<field var='message-count'><value>1</value></field>"
+    "<field var='last-message-body'><value>Grüße &amp; &lt;3 — 😀</value></field>"
+    "</x></notification></item></publish></pubsub></iq>";
+
+struct Collector {
+    explicit Collector(StanzaReader *reader)
+        : opened(reader, &StanzaReader::streamOpened)
+        , stanzas(reader, &StanzaReader::stanzaReceived)
+        , streamErrors(reader, &StanzaReader::streamErrorReceived)
+        , closed(reader, &StanzaReader::streamClosed)
+        , failed(reader, &StanzaReader::failed) {}
+
+    XmlElement stanza(int i) const { return stanzas.at(i).at(0).value<XmlElement>(); }
+    QString failure() const {
+        return failed.isEmpty() ? QString() : failed.first().at(0).toString();
+    }
+
+    QSignalSpy opened;
+    QSignalSpy stanzas;
+    QSignalSpy streamErrors;
+    QSignalSpy closed;
+    QSignalSpy failed;
+};
+
+} // namespace
+
+class StanzaReaderTest : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase() { qRegisterMetaType<uwpx::XmlElement>(); }
+
+    void readsTheStreamHeader() {
+        StanzaReader reader;
+        Collector c(&reader);
+        reader.addData(kHeader);
+        QCOMPARE(c.opened.size(), 1);
+        const auto header = c.opened.first().at(0).value<XmlElement>();
+        QCOMPARE(header.attribute(QStringLiteral("id")), QStringLiteral("a1b2c3"));
+        QCOMPARE(header.attribute(QStringLiteral("from")), QStringLiteral("push.example.org"));
+        QVERIFY(reader.isStreamOpen());
+        QVERIFY(c.failed.isEmpty());
+    }
+
+    void readsInputSplitByteByByte() {
+        StanzaReader reader;
+        Collector c(&reader);
+        const QByteArray all = kHeader + kPublish + " " + kPublish;
+        for (char byte : all)
+            reader.addData(QByteArray(1, byte));
+        QVERIFY2(c.failed.isEmpty(), qPrintable(c.failure()));
+        QCOMPARE(c.opened.size(), 1);
+        QCOMPARE(c.stanzas.size(), 2);
+        const XmlElement iq = c.stanza(1);
+        QCOMPARE(iq.name(), QStringLiteral("iq"));
+        QCOMPARE(iq.namespaceUri(), QStringLiteral("jabber:component:accept"));
+        QCOMPARE(iq.attribute(QStringLiteral("id")), QStringLiteral("p1"));
+        const XmlElement *pubsub = iq.firstChild(QStringLiteral("pubsub"));
+        QVERIFY(pubsub);
+        QCOMPARE(pubsub->namespaceUri(), QStringLiteral("http://jabber.org/protocol/pubsub"));
+        const XmlElement *form =
+            pubsub->firstChild(QStringLiteral("publish"))
+                ->firstChild(QStringLiteral("item"))
+                ->firstChild(QStringLiteral("notification"))
+                ->firstChild(QStringLiteral("x"), QStringLiteral("jabber:x:data"));
+        QVERIFY(form);
+        QCOMPARE(form->children().size(), 3);
+        QCOMPARE(form->children().at(2).firstChild(QStringLiteral("value"))->text(),
+                 QStringLiteral("Grüße & <3 — 😀"));
+    }
+
+    void readsSeveralStanzasFromOneChunk() {
+        StanzaReader reader;
+        Collector c(&reader);
+        reader.addData(kHeader + kPublish + "\n<presence from='a@b'/>\n" + kPublish +
+                       "<message to='x'><body>hi</body></message>");
+        QVERIFY2(c.failed.isEmpty(), qPrintable(c.failure()));
+        QCOMPARE(c.stanzas.size(), 4);
+        QCOMPARE(c.stanza(1).name(), QStringLiteral("presence"));
+        QCOMPARE(c.stanza(3).firstChild(QStringLiteral("body"))->text(), QStringLiteral("hi"));
+    }
+
+    void acceptsWhitespaceKeepalives() {
+        StanzaReader reader(1024);
+        Collector c(&reader);
+        reader.addData(kHeader);
+        for (int i = 0; i < 5000; ++i)
+            reader.addData(" ");
+        reader.addData("<iq type='result' id='k'/>");
+        QVERIFY2(c.failed.isEmpty(), qPrintable(c.failure()));
+        QCOMPARE(c.stanzas.size(), 1);
+    }
+
+    void rejectsADoctype() {
+        StanzaReader reader;
+        Collector c(&reader);
+        reader.addData("<?xml version='1.0'?><!DOCTYPE stream [<!ENTITY boom \"x\">]>" +
+                       kHeader.mid(21));
+        QCOMPARE(c.failed.size(), 1);
+        QCOMPARE(c.failure(), QStringLiteral("restricted-xml"));
+        QCOMPARE(c.opened.size(), 0);
+    }
+
+    void rejectsEntityDeclarationsAndUnknownReferences_data() {
+        QTest::addColumn<QByteArray>("input");
+        QTest::newRow("undeclared entity") << QByteArray(kHeader + "<iq id='&boom;'/>");
+        QTest::newRow("undeclared entity in text")
+            << QByteArray(kHeader + "<message><body>&lol1;</body></message>");
+        QTest::newRow("internal subset")
+            << QByteArray("<!DOCTYPE x [<!ENTITY lol \"lol\"><!ENTITY lol1 "
+                          "\"&lol;&lol;&lol;\">]>" +
+                          kHeader.mid(21));
+        QTest::newRow("processing instruction") << QByteArray(kHeader + "<?evil x?>");
+        QTest::newRow("comment") << QByteArray(kHeader + "<iq><!-- hi --></iq>");
+        QTest::newRow("not a stream") << QByteArray("<html><body/></html>");
+        QTest::newRow("text between stanzas") << QByteArray(kHeader + "hello<iq/>");
+        QTest::newRow("broken xml") << QByteArray(kHeader + "<iq></message>");
+    }
+    void rejectsEntityDeclarationsAndUnknownReferences() {
+        QFETCH(QByteArray, input);
+        StanzaReader reader;
+        Collector c(&reader);
+        reader.addData(input);
+        QCOMPARE(c.failed.size(), 1);
+        QCOMPARE(c.stanzas.size(), 0);
+        // Nothing more comes out once the input broke the rules.
+        reader.addData(kPublish);
+        QCOMPARE(c.stanzas.size(), 0);
+        QCOMPARE(c.failed.size(), 1);
+        QVERIFY(reader.hasFailed());
+    }
+
+    void acceptsPredefinedAndCharacterReferences() {
+        StanzaReader reader;
+        Collector c(&reader);
+        reader.addData(kHeader + "<message id='&apos;&quot;'><body>&#x41;&#66;&amp;&gt;</body>"
+                                 "</message>");
+        QVERIFY2(c.failed.isEmpty(), qPrintable(c.failure()));
+        QCOMPARE(c.stanza(0).attribute(QStringLiteral("id")), QStringLiteral("'\""));
+        QCOMPARE(c.stanza(0).firstChild(QStringLiteral("body"))->text(), QStringLiteral("AB&>"));
+    }
+
+    void rejectsAnOversizedStanza() {
+        StanzaReader reader(4096);
+        Collector c(&reader);
+        reader.addData(kHeader);
+        reader.addData(kPublish); // well under the limit
+        QCOMPARE(c.stanzas.size(), 1);
+        reader.addData("<message><body>");
+        const QByteArray chunk(100, 'a');
+        for (int i = 0; i < 100 && c.failed.isEmpty(); ++i)
+            reader.addData(chunk);
+        QCOMPARE(c.failed.size(), 1);
+        QCOMPARE(c.failure(), QStringLiteral("policy-violation"));
+        QCOMPARE(c.stanzas.size(), 1);
+    }
+
+    void rejectsAnOversizedStartTag() {
+        // A tag that never closes yields no token at all: still counted.
+        StanzaReader reader(4096);
+        Collector c(&reader);
+        reader.addData(kHeader + "<iq id='");
+        for (int i = 0; i < 100 && c.failed.isEmpty(); ++i)
+            reader.addData(QByteArray(100, 'a'));
+        QCOMPARE(c.failure(), QStringLiteral("policy-violation"));
+    }
+
+    void manySmallStanzasAreNotOneBigOne() {
+        StanzaReader reader(2048);
+        Collector c(&reader);
+        QByteArray many = kHeader;
+        for (int i = 0; i < 200; ++i)
+            many += "<iq type='result' id='k" + QByteArray::number(i) + "'/>";
+        reader.addData(many);
+        QVERIFY2(c.failed.isEmpty(), qPrintable(c.failure()));
+        QCOMPARE(c.stanzas.size(), 200);
+    }
+
+    void reportsAStreamError() {
+        StanzaReader reader;
+        Collector c(&reader);
+        reader.addData(kHeader + "<stream:error><not-authorized "
+                                 "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text "
+                                 "xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Bad secret</text>"
+                                 "</stream:error></stream:stream>");
+        QCOMPARE(c.streamErrors.size(), 1);
+        QCOMPARE(c.streamErrors.first().at(0).toString(), QStringLiteral("not-authorized"));
+        QCOMPARE(c.streamErrors.first().at(1).toString(), QStringLiteral("Bad secret"));
+        QCOMPARE(c.stanzas.size(), 0);
+        QCOMPARE(c.closed.size(), 1);
+    }
+
+    void reportsTheStreamEnd() {
+        StanzaReader reader;
+        Collector c(&reader);
+        reader.addData(kHeader + "<handshake/>");
+        QCOMPARE(c.stanzas.size(), 1);
+        reader.addData("</stream:stream>");
+        QCOMPARE(c.closed.size(), 1);
+        QVERIFY(!reader.isStreamOpen());
+        QVERIFY(c.failed.isEmpty());
+    }
+
+    void escapesWhatItWrites() {
+        XmlElement iq(QStringLiteral("iq"), QStringLiteral("jabber:component:accept"));
+        iq.setAttribute(QStringLiteral("id"), QStringLiteral("a'b\"c<d>&e"));
+        XmlElement &child =
+            iq.appendChild(XmlElement(QStringLiteral("x"), QStringLiteral("urn:x")));
+        child.setText(QStringLiteral("</x><evil/>&amp;\x01ok😀"));
+        child.appendChild(XmlElement(QStringLiteral("y"))); // inherits urn:x
+        const QByteArray xml = iq.toXml(QStringLiteral("jabber:component:accept"));
+        QCOMPARE(xml,
+                 QByteArray("<iq id='a&apos;b&quot;c&lt;d&gt;&amp;e'><x xmlns='urn:x'>"
+                            "&lt;/x&gt;&lt;evil/&gt;&amp;amp;ok\xF0\x9F\x98\x80<y/></x></iq>"));
+
+        // What we write, we read back unchanged (minus the character XML cannot carry).
+        StanzaReader reader;
+        Collector c(&reader);
+        reader.addData(kHeader + xml);
+        QVERIFY2(c.failed.isEmpty(), qPrintable(c.failure()));
+        const XmlElement back = c.stanza(0);
+        QCOMPARE(back.attribute(QStringLiteral("id")), QStringLiteral("a'b\"c<d>&e"));
+        QCOMPARE(back.firstChild(QStringLiteral("x"), QStringLiteral("urn:x"))->text(),
+                 QStringLiteral("</x><evil/>&amp;ok😀"));
+        QVERIFY(back.firstChild(QStringLiteral("x"))
+                    ->firstChild(QStringLiteral("y"), QStringLiteral("urn:x")));
+    }
+};
+
+QTEST_GUILESS_MAIN(StanzaReaderTest)
+#include "tst_stanzareader.moc"

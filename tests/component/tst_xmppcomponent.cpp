@@ -1,0 +1,199 @@
+// End to end: a fake XMPP server sends publishes over a real XEP-0114 link
+// to the component, which delivers through a real WnsClient to the fake WNS
+// and answers per SPEC §5.
+
+#include "fakewns.h"
+#include "fakexmppserver.h"
+#include "payload.h"
+#include "storage.h"
+#include "testpki.h"
+#include "wnsclient.h"
+#include "xmppcomponent.h"
+
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace uwpx;
+using uwpx::test::FakeWns;
+using uwpx::test::FakeXmppServer;
+
+namespace {
+
+const QString kComponentSecret = QStringLiteral("xep-0114-secret");
+const QString kSid = QStringLiteral("ms-app://s-1-15-2-1234");
+const QString kWnsSecret = QStringLiteral("wns-client-secret");
+const QString kDevice = QStringLiteral("00112233445566778899aabbccddeeff");
+
+QByteArray publishXml(const QString &node, const QString &secret, const QString &id) {
+    return "<iq from='example.org' type='set' id='" + id.toUtf8() +
+           "' to='push.example.org'><pubsub xmlns='http://jabber.org/protocol/pubsub'>"
+           "<publish node='" +
+           node.toUtf8() +
+           "'><item><notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' "
+           "type='submit'><field var='FORM_TYPE'><value>urn:xmpp:push:summary</value></field>"
+           "<field var='pending-subscription-count' label='Pending'><value>1</value></field>"
+           "<field var='last-message-body'><value>secret plans</value></field></x>"
+           "</notification></item></publish><publish-options><x xmlns='jabber:x:data' "
+           "type='submit'><field var='FORM_TYPE'><value>"
+           "http://jabber.org/protocol/pubsub#publish-options</value></field>"
+           "<field var='secret'><value>" +
+           secret.toUtf8() + "</value></field></x></publish-options></pubsub></iq>";
+}
+
+QString verdictOf(const XmlElement &reply) {
+    if (reply.attribute(QStringLiteral("type")) != QLatin1String("error"))
+        return reply.attribute(QStringLiteral("type"));
+    const XmlElement *error = reply.firstChild(QStringLiteral("error"));
+    return error->attribute(QStringLiteral("type")) + QLatin1Char('/') +
+           error->firstChildElement()->name();
+}
+
+} // namespace
+
+class XmppComponentTest : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    test::TestPki m_pki;
+    std::unique_ptr<FakeWns> m_fakeWns;
+    std::unique_ptr<Storage> m_storage;
+    std::unique_ptr<WnsClient> m_wns;
+    std::unique_ptr<FakeXmppServer> m_server;
+    std::unique_ptr<XmppComponent> m_component;
+    AccountCredentials m_account;
+    int m_counter = 0;
+
+    // Sends a publish through the link and returns the reply's verdict.
+    QString publish(const QString &id, const QString &secret = {}) {
+        QSignalSpy received(m_server.get(), &FakeXmppServer::stanzaReceived);
+        m_server->sendRaw(
+            publishXml(m_account.node, secret.isNull() ? m_account.secret : secret, id));
+        for (;;) {
+            for (const XmlElement &stanza : m_server->received()) {
+                if (stanza.attribute(QStringLiteral("id")) == id)
+                    return verdictOf(stanza);
+            }
+            if (!received.wait(15000))
+                return QStringLiteral("no reply");
+        }
+    }
+
+    void startComponent(int publishTimeoutMs) {
+        XmppSettings settings;
+        settings.componentJid = QStringLiteral("push.example.org");
+        settings.port = m_server->port();
+        settings.secret = kComponentSecret;
+        settings.publishTimeoutMs = publishTimeoutMs;
+        m_component = std::make_unique<XmppComponent>(settings, *m_storage, *m_wns);
+        QSignalSpy connected(m_component.get(), &XmppComponent::connected);
+        m_component->start();
+        QVERIFY(connected.wait());
+        QVERIFY(m_component->isConnected());
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        qRegisterMetaType<uwpx::XmlElement>();
+        QVERIFY(m_dir.isValid());
+        QString error;
+        QVERIFY2(test::TestPki::create(m_dir.path(), &m_pki, &error), qPrintable(error));
+        m_fakeWns = std::make_unique<FakeWns>();
+        QVERIFY2(m_fakeWns->listen(m_pki.serverCertificate, m_pki.serverKey, 0, &error),
+                 qPrintable(error));
+    }
+
+    void init() {
+        m_fakeWns->reset();
+        m_fakeWns->setCredentials(kSid, kWnsSecret);
+
+        StorageSettings storageSettings;
+        storageSettings.path = m_dir.filePath(QStringLiteral("db%1/push.db").arg(++m_counter));
+        QString error;
+        m_storage = Storage::open(storageSettings, &error);
+        QVERIFY2(m_storage, qPrintable(error));
+        QVERIFY(m_storage->setChannelUri(kDevice, m_fakeWns->channelUri(QStringLiteral("dev")), 2));
+        QList<AccountCredentials> credentials;
+        QCOMPARE(m_storage->setAccounts(kDevice, 2, {AccountSpec{QStringLiteral("acct"), {}}},
+                                        &credentials),
+                 Storage::SetAccountsResult::Ok);
+        m_account = credentials.first();
+
+        WnsSettings wns;
+        wns.packageSid = kSid;
+        wns.clientSecret = kWnsSecret;
+        wns.tokenUrl = m_fakeWns->tokenUrl();
+        wns.channelHosts = {QStringLiteral("127.0.0.1")};
+        wns.caFile = m_pki.caCertificate;
+        wns.requestTimeoutMs = 5000;
+        wns.maxAttempts = 1; // a 503 is the verdict, not a retry
+        wns.sendBudgetMs = 10000;
+        m_wns = std::make_unique<WnsClient>(wns);
+
+        m_server = std::make_unique<FakeXmppServer>(kComponentSecret);
+        QVERIFY(m_server->listen());
+    }
+
+    void cleanup() {
+        m_component.reset();
+        m_server.reset();
+        m_wns.reset();
+        m_storage.reset();
+    }
+
+    void deliversAPublishToWns() {
+        startComponent(10000);
+        QCOMPARE(publish(QStringLiteral("p1")), QStringLiteral("result"));
+        const QList<FakeWns::Request> sent =
+            m_fakeWns->channelRequests(FakeWns::channelPath(QStringLiteral("dev")));
+        QCOMPARE(sent.size(), 1);
+        QCOMPARE(sent.first().body, payload::forPublish(2, QStringLiteral("acct"), 0, 1));
+        QVERIFY(!sent.first().body.contains("secret plans"));
+        QCOMPARE(m_component->publishCounters().count(PublishOutcome::Delivered), 1u);
+    }
+
+    void answersForbiddenForAWrongSecret() {
+        startComponent(10000);
+        QCOMPARE(publish(QStringLiteral("p1"), QStringLiteral("guess")),
+                 QStringLiteral("auth/forbidden"));
+        QVERIFY(m_fakeWns->channelRequests().isEmpty());
+    }
+
+    void answersWaitWhenWnsFails() {
+        startComponent(10000);
+        m_fakeWns->scriptChannel(FakeWns::channelPath(QStringLiteral("dev")),
+                                 {FakeWns::answer(503)});
+        QCOMPARE(publish(QStringLiteral("p1")), QStringLiteral("wait/internal-server-error"));
+    }
+
+    void answersItemNotFoundWhenTheChannelIsGone() {
+        startComponent(10000);
+        m_fakeWns->scriptChannel(FakeWns::channelPath(QStringLiteral("dev")),
+                                 {FakeWns::answer(410)});
+        QCOMPARE(publish(QStringLiteral("p1")), QStringLiteral("cancel/item-not-found"));
+        QCOMPARE(m_component->publishCounters().count(PublishOutcome::Gone), 1u);
+    }
+
+    void answersWaitWhenWnsDoesNotAnswerInTime() {
+        startComponent(/*publishTimeoutMs=*/300);
+        m_fakeWns->scriptChannel(FakeWns::channelPath(QStringLiteral("dev")), {FakeWns::stalled()});
+        QElapsedTimer clock;
+        clock.start();
+        QCOMPARE(publish(QStringLiteral("p1")), QStringLiteral("wait/internal-server-error"));
+        QVERIFY(clock.elapsed() < 3000);
+        m_fakeWns->releaseStalled();
+    }
+
+    void answersEveryIqAfterAReconnect() {
+        startComponent(10000);
+        QSignalSpy connected(m_component.get(), &XmppComponent::connected);
+        m_server->dropClient();
+        QVERIFY(connected.wait(10000));
+        QCOMPARE(m_component->reconnectCount(), 1);
+        QCOMPARE(publish(QStringLiteral("after")), QStringLiteral("result"));
+    }
+};
+
+QTEST_GUILESS_MAIN(XmppComponentTest)
+#include "tst_xmppcomponent.moc"
