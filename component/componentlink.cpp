@@ -242,9 +242,13 @@ void ComponentLink::drop(const QString &reason, const QString &streamError) {
 
 void ComponentLink::scheduleReconnect() {
     // Jitter keeps many instances (or one flapping server) from retrying in step.
+    // Up to a quarter more than the base delay; at the cap, up to a fifth less.
     const int base = m_nextDelayMs;
-    const int jitter = int(QRandomGenerator::global()->bounded(base / 4 + 1));
-    m_lastDelayMs = qMin(base + jitter, m_settings.reconnectMaxMs);
+    const int max = m_settings.reconnectMaxMs;
+    QRandomGenerator *random = QRandomGenerator::global();
+    m_lastDelayMs = base + int(random->bounded(base / 4 + 1));
+    if (m_lastDelayMs > max)
+        m_lastDelayMs = max - int(random->bounded(max / 5 + 1));
     m_nextDelayMs = int(qMin<qint64>(qint64(base) * 2, m_settings.reconnectMaxMs));
     m_state = State::Waiting;
     m_retryTimer.start(m_lastDelayMs);
