@@ -52,7 +52,7 @@ PASSWORD = 'interop-password'
 SENDER = 'bob'
 # One user per scenario, so push registrations of one cannot disturb another.
 USERS = [SENDER, 'alice_v2', 'alice_v1', 'carol_badsecret', 'dave_badnode', 'erin_gone',
-         'frank_restart', 'grace_disco']
+         'frank_restart', 'grace_disco', 'heidi_hibernated']
 
 # XEP-0357 §7.1 / SPEC §5: the error type that goes with each condition.
 ERROR_TYPES = {'forbidden': 'auth', 'item-not-found': 'cancel'}
@@ -620,11 +620,16 @@ class Users:
             if pending:
                 self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
-    async def session(self, user):
+    async def session(self, user, stream_management=False):
         client = self.slixmpp.ClientXMPP('%s@%s/interop' % (user, DOMAIN), PASSWORD)
         client.register_plugin('xep_0030')
         client.register_plugin('xep_0199')
         started = self.loop.create_future()
+        sm_enabled = self.loop.create_future()
+        if stream_management:
+            client.register_plugin('xep_0198')
+            client.add_event_handler('sm_enabled',
+                                     lambda _: sm_enabled.done() or sm_enabled.set_result(True))
 
         def on_start(_):
             if not started.done():
@@ -638,6 +643,8 @@ class Users:
         client.add_event_handler('connection_failed', on_failure)
         client.connect(('127.0.0.1', self.port), force_starttls=False, disable_starttls=True)
         await asyncio.wait_for(started, 30)
+        if stream_management:
+            await asyncio.wait_for(sm_enabled, 30)
         return client
 
     async def close(self, client):
@@ -647,11 +654,15 @@ class Users:
         client.disconnect(wait=5)
         await asyncio.wait_for(done, 10)
 
-    async def _enable(self, user, node, secret, jid):
+    async def _enable(self, user, node, secret, jid, hibernate=False):
         from slixmpp.exceptions import IqError
         from slixmpp.xmlstream import ET
-        client = await self.session(user)
+        client = await self.session(user, stream_management=hibernate)
         try:
+            if hibernate:
+                # Available, as the app is: a message to the bare JID then goes
+                # to this session (queued while it hibernates), not offline.
+                client.send_presence()
             iq = client.make_iq_set()
             enable = ET.fromstring(
                 "<enable xmlns='urn:xmpp:push:0' jid='%s' node='%s'>"
@@ -664,13 +675,38 @@ class Users:
                 await iq.send(timeout=15)
             except IqError as e:
                 raise AssertionError('%s: enable refused: %s' % (user, e.iq['error']['condition']))
+            if hibernate:
+                # Whatever the server sent before (our own presence) has arrived.
+                await client['xep_0199'].ping(jid=DOMAIN, timeout=15)
         finally:
-            await self.close(client)
+            if hibernate:
+                await self.drop(client)
+            else:
+                await self.close(client)
+
+    async def drop(self, client):
+        """What a suspended Windows app looks like to the server: the TCP
+        connection ends without a closing </stream>, so the XEP-0198 session
+        is kept ("hibernated") for a resumption. Everything received is acked
+        first: with unacked stanzas queued, both servers push at once when the
+        session hibernates (ejabberd with an empty <notification/>), which
+        would make the push under test the second one."""
+        done = self.loop.create_future()
+        client.add_event_handler('disconnected',
+                                 lambda _: done.done() or done.set_result(True))
+        client['xep_0198'].send_ack()    # written to the transport at once
+        client.transport.close()         # flushes the ack, then FIN, no </stream>
+        await asyncio.wait_for(done, 10)
 
     def enable_push(self, user, node, secret, jid=COMPONENT_JID):
         """Enables XEP-0357 push, then goes offline (a clean disconnect): both
         servers push for messages stored offline for a user with push on."""
         self.run(self._enable(user, node, secret, jid))
+
+    def enable_push_and_hibernate(self, user, node, secret, jid=COMPONENT_JID):
+        """Enables push in a session with stream management, then drops the
+        connection: the server pushes for stanzas it queues for that session."""
+        self.run(self._enable(user, node, secret, jid, hibernate=True))
 
     async def _send(self, sender, to_user, body):
         client = await self.session(sender)
@@ -713,6 +749,8 @@ class Interop(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.started = []
+        cls.handed_out = []  # account secrets the daemon returned
+        cls.bare_jids = []   # v1 bare JIDs registered
         cls.addClassCleanup(cls.stop_everything)
         cls.tmp = tempfile.mkdtemp(prefix='uwpx-interop-%s-' % ARGS.server)
         log.info('working directory %s', cls.tmp)
@@ -745,6 +783,10 @@ class Interop(unittest.TestCase):
                 part.stop()
             except Exception as e:
                 log.error('stopping %s: %r', type(part).__name__, e)
+        daemon = getattr(cls, 'daemon', None)
+        if daemon is not None and daemon.process.popen.returncode != 0:
+            # SPEC §2: SIGTERM shuts it down cleanly, exit 0.
+            RESULTS['unclean_exit'] = daemon.process.popen.returncode
         if getattr(cls, 'users', None):
             cls.users.stop()
         leftovers = [(type(p).__name__, pid) for p in cls.started
@@ -755,6 +797,12 @@ class Interop(unittest.TestCase):
             print('logs and state kept in %s' % cls.tmp)
         else:
             shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self):
+        self.t0 = time.monotonic()
+
+    def tearDown(self):
+        TIMINGS.append((self.id().rsplit('.', 1)[-1], time.monotonic() - self.t0))
 
     def diagnostics(self):
         return '\n'.join([tail(self.daemon.log_path), tail(self.server.log_path),
@@ -790,6 +838,9 @@ class Interop(unittest.TestCase):
         self.assertTrue(account_reply.get('node') and account_reply.get('secret'), reply)
         if version == 2:
             self.assertIs(account_reply.get('success'), True, reply)
+        type(self).handed_out.append(account_reply['secret'])
+        if version == 1:
+            type(self).bare_jids.append(account)
         return device_id, path, account_reply
 
     def counter(self, outcome):
@@ -977,7 +1028,38 @@ class Interop(unittest.TestCase):
                                  % (count, pending))
 
 
-RESULTS = {'failed': 0, 'leftover_processes': []}
+    def test_g_hibernated_session_is_pushed(self):
+        _, path, reply = self.register_device('g', 2, 'acct-heidi')
+        self.users.enable_push_and_hibernate('heidi_hibernated', reply['node'], reply['secret'])
+        delivered = self.counter('delivered')
+        t0 = time.monotonic()
+        self.users.send_message('heidi_hibernated')
+        requests = self.wait(lambda: self.wns.requests(path), 30,
+                             'a WNS notification for the hibernated session')
+        elapsed = time.monotonic() - t0
+        self.wait_publish_answered('delivered', delivered)
+        self.quiet(1.5, path, 1)  # Prosody batches queued stanzas on a 1 s timer
+        count, pending = self.expected_counts()
+        self.assert_notification(requests[0], '{"version":2,"account_id":"acct-heidi",'
+                                              '"message_count":%d,"pending_subscription_count":%d}'
+                                 % (count, pending))
+        log.info('(g) message to push for a hibernated session in %.2f s', elapsed)
+
+    def test_z_logs_keep_secrets(self):
+        """SPEC §2/§4: no secret, token or bare JID in the daemon's log (debug
+        output included)."""
+        text = self.daemon.log()
+        tokens = {r['headers'].get('Authorization', r['headers'].get('authorization', ''))
+                  .split(' ', 1)[-1] for r in self.wns.requests()}
+        for secret in (list(self.handed_out) + [COMPONENT_SECRET, WNS_CLIENT_SECRET]
+                       + [t for t in tokens if t]):
+            self.assertNotIn(secret, text, 'a secret or token is logged')
+        for jid in self.bare_jids:
+            self.assertNotIn(jid.lower(), text.lower(), 'a bare JID is logged')
+
+
+RESULTS = {'failed': 0, 'leftover_processes': [], 'unclean_exit': None}
+TIMINGS = []
 
 
 class Result(unittest.TextTestResult):
@@ -1030,8 +1112,13 @@ def main():
     if result.skipped:
         failed += len(result.skipped)  # nothing here may skip
     if RESULTS['leftover_processes']:
-        print('processes still running after cleanup: %r' % RESULTS['leftover_processes'])
+        print('FAIL: processes still running after cleanup: %r' % RESULTS['leftover_processes'])
         failed += 1
+    if RESULTS['unclean_exit'] is not None:
+        print('FAIL: the daemon exited with %r on SIGTERM, not 0' % RESULTS['unclean_exit'])
+        failed += 1
+    for name, seconds in TIMINGS:
+        print('%-50s %6.2f s' % (name, seconds))
     passed = result.testsRun - len(result.failures) - len(result.errors) - len(result.skipped)
     print('%s: %.1f s' % (ARGS.server, time.monotonic() - t0))
     print('%d passed, %d failed' % (max(passed, 0), failed))
