@@ -97,6 +97,11 @@ void PushServer::declareMetrics() {
     m_metrics.declare(QStringLiteral("uwpx_wns_token_refreshes_total"), Type::Counter,
                       QStringLiteral("WNS access tokens obtained."));
     m_metrics.set(QStringLiteral("uwpx_wns_token_refreshes_total"), 0);
+    m_metrics.declare(QStringLiteral("uwpx_wns_requests_total"), Type::Counter,
+                      QStringLiteral("HTTP requests to WNS channels by status (0: no answer)."));
+    m_metrics.declare(QStringLiteral("uwpx_wns_request_duration_seconds"), Type::Histogram,
+                      QStringLiteral("Time WNS took to answer a notification request."),
+                      {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
     m_metrics.declare(QStringLiteral("uwpx_component_connected"), Type::Gauge,
                       QStringLiteral("1 while the XEP-0114 link to the XMPP server is up."));
     m_metrics.declare(QStringLiteral("uwpx_component_reconnects_total"), Type::Counter,
@@ -118,6 +123,11 @@ void PushServer::countEvents() {
     connect(&m_xmpp->router(), &IqRouter::publishAnswered, this, [this](PublishOutcome outcome) {
         m_metrics.increment(QStringLiteral("uwpx_publishes_total"),
                             QStringLiteral("outcome=\"%1\"").arg(publishOutcomeName(outcome)));
+    });
+    connect(m_wns.get(), &WnsClient::requestFinished, this, [this](int status, qint64 ms) {
+        m_metrics.increment(QStringLiteral("uwpx_wns_requests_total"),
+                            QStringLiteral("status=\"%1\"").arg(status));
+        m_metrics.observe(QStringLiteral("uwpx_wns_request_duration_seconds"), ms / 1000.0);
     });
     connect(m_wns.get(), &WnsClient::tokenRefreshed, this,
             [this] { m_metrics.increment(QStringLiteral("uwpx_wns_token_refreshes_total")); });

@@ -6,8 +6,7 @@ namespace uwpx {
 
 namespace {
 
-bool hostMatches(const QString &host, const QString &pattern)
-{
+bool hostMatches(const QString &host, const QString &pattern) {
     const QString p = pattern.trimmed().toLower();
     if (p.startsWith(QLatin1String("*."))) {
         // "*.notify.windows.com" is any subdomain, never the bare domain and
@@ -19,8 +18,7 @@ bool hostMatches(const QString &host, const QString &pattern)
 
 } // namespace
 
-bool isAcceptableChannelUri(const QString &uri, const QStringList &hostPatterns, QString *why)
-{
+bool isAcceptableChannelUri(const QString &uri, const QStringList &hostPatterns, QString *why) {
     if (uri.size() > 2048) {
         *why = QStringLiteral("channel_uri is longer than 2048 characters.");
         return false;

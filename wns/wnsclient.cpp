@@ -62,6 +62,7 @@ struct Job {
     bool reauthorized = false; // the one 401 refresh has been used
     QString token;             // the token the current attempt carries
     QPointer<QNetworkReply> reply;
+    QElapsedTimer attemptClock; // the current HTTP request, for the latency figures
     QTimer retryTimer;
     QTimer deadline;
 };
@@ -239,6 +240,7 @@ void WnsClient::Private::post(Job *job, const QString &token) {
     request.setSslConfiguration(tls);
 
     job->token = token;
+    job->attemptClock.start();
     job->reply = network.post(request, n.payload);
     const quint64 id = job->id;
     QObject::connect(job->reply, &QNetworkReply::finished, q, [this, id] { onReply(id); });
@@ -253,6 +255,7 @@ void WnsClient::Private::onReply(quint64 id) {
     reply->deleteLater();
 
     const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    Q_EMIT q->requestFinished(status, job->attemptClock.elapsed());
     QString transportError;
     if (status == 0) {
         transportError =

@@ -53,6 +53,9 @@ Q_SIGNALS:
     void tokenRefreshed(const QString &accessToken, const QDateTime &expiresAt);
     // WNS said 404/410 for this device's channel.
     void channelGone(const QString &deviceId);
+    // One HTTP request to a channel ended: its status (0: no HTTP answer, such
+    // as a timeout) and how long it took, for the operator's metrics.
+    void requestFinished(int httpStatus, qint64 elapsedMs);
 
 private:
     class Private;

@@ -7,8 +7,7 @@
 
 namespace uwpx::test {
 
-QString writeConfig(const QString &directory, const QMap<QString, QString> &overrides)
-{
+QString writeConfig(const QString &directory, const QMap<QString, QString> &overrides) {
     const QDir dir(directory);
     TestPki pki;
     QString error;

@@ -1,0 +1,201 @@
+// /health and /metrics as an operator's monitoring sees them: the whole
+// daemon (PushServer) serves known traffic - registrations over TLS,
+// publishes over its XEP-0114 link, notifications to the fake WNS - and the
+// figures read back over HTTP must match it.
+
+#include "config.h"
+#include "fakewns.h"
+#include "fakexmppserver.h"
+#include "pushserver.h"
+#include "registrationclient.h"
+#include "testconfig.h"
+#include "xmppcomponent.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace uwpx;
+using namespace uwpx::test;
+
+namespace {
+
+const QString kComponentSecret = QStringLiteral("component-secret");
+const QString kDevice = QStringLiteral("0e7a0e7a0e7a0e7a0e7a");
+
+QByteArray publishXml(const QString &id, const QString &node, const QString &secret) {
+    return "<iq from='localhost' to='push.localhost' type='set' id='" + id.toUtf8() +
+           "'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='" + node.toUtf8() +
+           "'><item><notification xmlns='urn:xmpp:push:0'/></item></publish>"
+           "<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'>"
+           "<value>http://jabber.org/protocol/pubsub#publish-options</value></field>"
+           "<field var='secret'><value>" +
+           secret.toUtf8() + "</value></field></x></publish-options></pubsub></iq>";
+}
+
+} // namespace
+
+class OperatorTest : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    FakeWns m_wns;
+    FakeXmppServer m_xmpp{kComponentSecret};
+    std::unique_ptr<PushServer> m_server;
+    QNetworkAccessManager m_http;
+
+    // GET on the operator endpoint: status code and body.
+    QPair<int, QByteArray> get(const QString &path) {
+        QNetworkReply *reply = m_http.get(QNetworkRequest(
+            QUrl(QStringLiteral("http://127.0.0.1:%1%2").arg(m_server->metricsPort()).arg(path))));
+        QSignalSpy finished(reply, &QNetworkReply::finished);
+        if (!reply->isFinished() && !finished.wait(10000))
+            return {0, {}};
+        reply->deleteLater();
+        return {reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(),
+                reply->readAll()};
+    }
+
+    // The value of one series in the Prometheus text, or -1 if absent.
+    double metric(const QByteArray &text, const QByteArray &series) {
+        for (const QByteArray &line : text.split('\n')) {
+            if (line.startsWith(series + ' '))
+                return line.mid(series.size() + 1).toDouble();
+        }
+        return -1;
+    }
+
+    // Sends publishes and waits until every one of them was answered.
+    void publishAll(const QList<QByteArray> &stanzas, int expectedReplies) {
+        const qsizetype before = m_xmpp.received().size();
+        for (const QByteArray &stanza : stanzas)
+            m_xmpp.sendRaw(stanza);
+        QTRY_VERIFY_WITH_TIMEOUT(m_xmpp.received().size() >= before + expectedReplies, 20000);
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        QVERIFY(m_dir.isValid());
+        QVERIFY(!writeConfig(m_dir.path()).isEmpty());
+        QString error;
+        QVERIFY2(m_wns.listen(m_dir.filePath(QStringLiteral("server.pem")),
+                              m_dir.filePath(QStringLiteral("server.key")), 0, &error),
+                 qPrintable(error));
+        m_wns.setCredentials(QStringLiteral("ms-app://s-1-15-2-1234"),
+                             QStringLiteral("wns-client-secret"));
+        QVERIFY(m_xmpp.listen());
+        const QString path = writeConfig(
+            m_dir.path(), {{QStringLiteral("xmpp/port"), QString::number(m_xmpp.port())},
+                           {QStringLiteral("xmpp/secret"), kComponentSecret},
+                           {QStringLiteral("wns/token_url"), m_wns.tokenUrl().toString()},
+                           {QStringLiteral("metrics/listen"), QStringLiteral("0")}});
+        Config config;
+        QStringList errors, warnings;
+        QVERIFY2(Config::load(path, &config, &errors, &warnings), qPrintable(errors.join('\n')));
+        QCOMPARE(config.metrics.address, QHostAddress(QHostAddress::LocalHost));
+        m_server = std::make_unique<PushServer>(config);
+        QVERIFY2(m_server->start(&error), qPrintable(error));
+        QVERIFY(m_server->metricsPort() != 0);
+        QSignalSpy connected(&m_server->xmpp(), &XmppComponent::connected);
+        QVERIFY(m_server->xmpp().isConnected() || connected.wait(10000));
+    }
+
+    void cleanupTestCase() { m_server.reset(); }
+
+    void healthIsOkWhileEverythingIsUp() {
+        const auto [status, body] = get(QStringLiteral("/health"));
+        QCOMPARE(status, 200);
+        const QJsonObject health = QJsonDocument::fromJson(body).object();
+        QCOMPARE(health.value(QStringLiteral("status")).toString(), QStringLiteral("ok"));
+        QCOMPARE(health.value(QStringLiteral("storage")).toString(), QStringLiteral("ok"));
+        QCOMPARE(health.value(QStringLiteral("xmpp")).toString(), QStringLiteral("connected"));
+    }
+
+    void metricsCountKnownTraffic() {
+        RegistrationClient client;
+        QVERIFY(client.connectTo(m_server->registrationPort(),
+                                 m_dir.filePath(QStringLiteral("ca.pem"))));
+        QCOMPARE(client
+                     .request({{"version", 2},
+                               {"action", "set_channel_uri"},
+                               {"device_id", kDevice},
+                               {"channel_uri", m_wns.channelUri(QStringLiteral("metrics"))}})
+                     .value(QStringLiteral("status"))
+                     .toInt(),
+                 1);
+        const QJsonObject registered =
+            client.request({{"version", 2},
+                            {"action", "set_accounts"},
+                            {"device_id", kDevice},
+                            {"accounts", QJsonArray{QJsonObject{{"account_id", "a"}},
+                                                    QJsonObject{{"account_id", "b"}},
+                                                    QJsonObject{{"account_id", "c"}}}}});
+        QCOMPARE(registered.value(QStringLiteral("status")).toInt(), 1);
+        QCOMPARE(client.request({{"version", 2}, {"action", "set_accounts"}, {"device_id", "zz"}})
+                     .value(QStringLiteral("status"))
+                     .toInt(-1),
+                 0);
+        const QJsonArray accounts = registered.value(QStringLiteral("accounts")).toArray();
+
+        // 3 delivered (one per node: no rate limit in play), 1 forbidden, 1 unknown node.
+        QList<QByteArray> publishes;
+        for (int i = 0; i < 3; ++i) {
+            const QJsonObject account = accounts[i].toObject();
+            publishes << publishXml(QStringLiteral("ok%1").arg(i),
+                                    account.value(QStringLiteral("node")).toString(),
+                                    account.value(QStringLiteral("secret")).toString());
+        }
+        publishes << publishXml(QStringLiteral("bad-secret"),
+                                accounts[0].toObject().value(QStringLiteral("node")).toString(),
+                                QStringLiteral("guessed"));
+        publishes << publishXml(QStringLiteral("no-node"), QStringLiteral("nosuchnode"),
+                                QStringLiteral("x"));
+        publishAll(publishes, 5);
+
+        const auto [status, text] = get(QStringLiteral("/metrics"));
+        QCOMPARE(status, 200);
+        QCOMPARE(metric(text, R"(uwpx_publishes_total{outcome="delivered"})"), 3.0);
+        QCOMPARE(metric(text, R"(uwpx_publishes_total{outcome="forbidden"})"), 1.0);
+        QCOMPARE(metric(text, R"(uwpx_publishes_total{outcome="unknown_node"})"), 1.0);
+        QCOMPARE(metric(text, R"(uwpx_publishes_total{outcome="transient"})"), 0.0);
+        QCOMPARE(
+            metric(text,
+                   R"(uwpx_registration_requests_total{action="set_accounts",outcome="success"})"),
+            1.0);
+        QCOMPARE(
+            metric(
+                text,
+                R"(uwpx_registration_requests_total{action="set_channel_uri",outcome="success"})"),
+            1.0);
+        QCOMPARE(
+            metric(text, R"(uwpx_registration_requests_total{action="invalid",outcome="error"})"),
+            1.0);
+        QCOMPARE(metric(text, R"(uwpx_wns_requests_total{status="200"})"), 3.0);
+        QCOMPARE(metric(text, "uwpx_wns_request_duration_seconds_count"), 3.0);
+        QCOMPARE(metric(text, "uwpx_wns_token_refreshes_total"), 1.0);
+        QCOMPARE(metric(text, "uwpx_devices"), 1.0);
+        QCOMPARE(metric(text, "uwpx_accounts"), 3.0);
+        QCOMPARE(metric(text, "uwpx_component_connected"), 1.0);
+        QVERIFY(text.contains("# TYPE uwpx_wns_request_duration_seconds histogram"));
+    }
+
+    void healthNamesTheLinkWhenItIsDown() {
+        QSignalSpy gone(&m_xmpp, &FakeXmppServer::clientGone);
+        m_xmpp.dropClient();
+        QTRY_VERIFY_WITH_TIMEOUT(get(QStringLiteral("/health")).first == 503, 10000);
+        const QJsonObject health =
+            QJsonDocument::fromJson(get(QStringLiteral("/health")).second).object();
+        QCOMPARE(health.value(QStringLiteral("status")).toString(), QStringLiteral("unhealthy"));
+        QCOMPARE(health.value(QStringLiteral("xmpp")).toString(), QStringLiteral("disconnected"));
+        QCOMPARE(health.value(QStringLiteral("storage")).toString(), QStringLiteral("ok"));
+        QCOMPARE(metric(get(QStringLiteral("/metrics")).second, "uwpx_component_connected"), 0.0);
+    }
+};
+
+QTEST_GUILESS_MAIN(OperatorTest)
+#include "tst_operator.moc"
