@@ -18,6 +18,7 @@
 -- into the middle of prosody.cfg.lua.
 
 -- mod_cloud_notify comes with prosody-modules, which Debian installs here.
+-- (This replaces any plugin_paths set in prosody.cfg.lua: list yours here too.)
 plugin_paths = { "/usr/lib/prosody/modules" }
 
 -- The XEP-0114 component port. uwpx-push-server connects to it from this

@@ -52,7 +52,7 @@ PASSWORD = 'interop-password'
 SENDER = 'bob'
 # One user per scenario, so push registrations of one cannot disturb another.
 USERS = [SENDER, 'alice_v2', 'alice_v1', 'carol_badsecret', 'dave_badnode', 'erin_gone',
-         'frank_restart', 'grace_disco', 'heidi_hibernated']
+         'frank_restart', 'grace_disco', 'heidi_hibernated', 'ivan_transient']
 
 # XEP-0357 §7.1 / SPEC §5: the error type that goes with each condition.
 ERROR_TYPES = {'forbidden': 'auth', 'item-not-found': 'cancel'}
@@ -591,10 +591,17 @@ EJABBERD_PID_PATH={dir}/ejabberd.pid
                          % re.escape(COMPONENT_JID), self.log()[since:]) is not None
 
     def push_error(self, since, condition):
-        """mod_push logs the error it got back, and that it disabled push."""
-        match = re.search(r'%s rejected notification for \S+ \([^)]*\), disabling push: %s \((\w+)\)'
-                          % (re.escape(COMPONENT_JID), re.escape(condition)), self.log()[since:])
-        return match.group(1) if match else None
+        """mod_push logs the error it got back: "..., disabling push: <condition>
+        (<type>)", or for type wait "... temporarily: <condition>"."""
+        prefix = r'%s rejected notification for \S+ \([^)]*\)' % re.escape(COMPONENT_JID)
+        text = self.log()[since:]
+        match = re.search(r'%s, disabling push: %s \((\w+)\)' % (prefix, re.escape(condition)),
+                          text)
+        if match:
+            return match.group(1)
+        if re.search(r'%s temporarily: %s' % (prefix, re.escape(condition)), text):
+            return 'wait'
+        return None
 
 
 # --------------------------------------------------------------------------
@@ -903,6 +910,10 @@ class Interop(unittest.TestCase):
     # --- scenarios -------------------------------------------------------
 
     def test_0_listens_on_loopback_only(self):
+        self.assert_loopback_only()
+
+    def assert_loopback_only(self):
+        """Everything started here listens on 127.0.0.1 only (ss -ltnp)."""
         pids = set(self.wns.process.pids() + self.server.pids() + self.daemon.process.pids())
         found = listeners_of(pids)
         self.assertTrue(found, 'no listeners found for %s' % sorted(pids))
@@ -1012,6 +1023,7 @@ class Interop(unittest.TestCase):
         reconnected = time.monotonic() - t0
         log.info('(f) link lost noticed after %.2f s, server back after %.2f s, '
                  'component back after %.2f s', lost, restarted, reconnected)
+        self.assert_loopback_only()  # the restarted server too
         if ARGS.server == 'ejabberd':
             # mod_push keeps push registrations in a disc_only (dets) table,
             # which ejabberd writes out lazily: a SIGKILL loses the ones made
@@ -1044,6 +1056,33 @@ class Interop(unittest.TestCase):
                                               '"message_count":%d,"pending_subscription_count":%d}'
                                  % (count, pending))
         log.info('(g) message to push for a hibernated session in %.2f s', elapsed)
+
+    def test_h_transient_wns_failure_keeps_push_enabled(self):
+        """WNS fails (503) for every attempt of one send: the daemon answers
+        `wait`, which neither server counts against the registration, and the
+        next message is pushed."""
+        _, path, reply = self.register_device('h', 2, 'acct-ivan')
+        # As many 503s as the daemon makes attempts per send (WnsSettings::maxAttempts).
+        self.wns.script(path, 503, repeat=3)
+        self.users.enable_push('ivan_transient', reply['node'], reply['secret'])
+        transient = self.counter('transient')
+        since = self.server.mark()
+        t0 = time.monotonic()
+        self.users.send_message('ivan_transient')
+        self.wait_publish_answered('transient', transient)
+        answered = time.monotonic() - t0
+        error_type = self.wait(lambda: self.server.push_error(since, 'internal-server-error'), 30,
+                               '%s to log the wait error' % ARGS.server)
+        self.assertEqual(error_type, 'wait')
+        self.assertLess(answered, 25, 'SPEC §5: every publish is answered within 25 s')
+        failed = len(self.wns.requests(path))
+        self.assertGreaterEqual(failed, 1)
+        delivered = self.counter('delivered')
+        self.users.send_message('ivan_transient')
+        self.wait(lambda: len(self.wns.requests(path)) > failed, 30,
+                  'a WNS notification for the message after the wait answer')
+        self.wait_publish_answered('delivered', delivered)
+        log.info('(h) publish answered wait after %.2f s and %d WNS attempt(s)', answered, failed)
 
     def test_z_logs_keep_secrets(self):
         """SPEC §2/§4: no secret, token or bare JID in the daemon's log (debug
