@@ -20,6 +20,7 @@ printed is "N passed, N failed"; the exit status is non-zero on any failure.
 
 import argparse
 import asyncio
+import ctypes
 import hashlib
 import json
 import logging
@@ -119,8 +120,8 @@ def substitute(text, replacements, source):
     return text
 
 
-def children_of(pid):
-    """All descendants of pid (from /proc), for the ss check and cleanup."""
+def children_of(pid, direct=False):
+    """All descendants of pid (or only its children), from /proc."""
     parents = {}
     for entry in os.listdir('/proc'):
         if not entry.isdigit():
@@ -132,6 +133,8 @@ def children_of(pid):
         except (OSError, ValueError, IndexError):
             continue
         parents.setdefault(ppid, []).append(int(entry))
+    if direct:
+        return parents.get(pid, [])
     found, todo = [], [pid]
     while todo:
         for child in parents.get(todo.pop(), []):
@@ -153,6 +156,30 @@ def sha256_hex(text):
     return hashlib.sha256(text.encode('utf-8')).hexdigest()
 
 
+RUNNING = []  # every Process not yet stopped, for the signal handler
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def die_with_parent():
+    """In the child: SIGKILL it should this test process die without
+    cleaning up (PR_SET_PDEATHSIG), so no server is left holding its ports."""
+    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
+def stop_all_and_exit(signum, _frame):
+    """SIGTERM/SIGINT/SIGHUP (ctest timeout, ^C): stop what we started, by PID."""
+    print('interrupted by signal %d: stopping %d process(es)' % (signum, len(RUNNING)))
+    for process in list(reversed(RUNNING)):
+        try:
+            process.stop(sig=signal.SIGKILL, timeout=5, signal_children=True)
+        except Exception as e:
+            print('stopping %s: %r' % (process.name, e))
+    print('0 passed, 1 failed')
+    sys.stdout.flush()
+    os._exit(1)
+
+
 class Process:
     """A child process in its own session, logging to files, stopped by PID."""
 
@@ -166,8 +193,9 @@ class Process:
         log.debug('starting %s: %s', name, ' '.join(argv))
         self.popen = subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL,
                                       stdout=self._stdout, stderr=self._stderr,
-                                      start_new_session=True)
+                                      start_new_session=True, preexec_fn=die_with_parent)
         self.pid = self.popen.pid
+        RUNNING.append(self)
 
     def running(self):
         return self.popen.poll() is None
@@ -180,7 +208,7 @@ class Process:
         wrapper scripts that do not forward signals), waits, then SIGKILLs the
         whole process group (our own session, created at start)."""
         if self.running():
-            targets = children_of(self.pid) if signal_children else []
+            targets = children_of(self.pid, direct=True) if signal_children else []
             for pid in targets or [self.pid]:
                 try:
                     os.kill(pid, sig)
@@ -208,6 +236,8 @@ class Process:
         for f in (self._stdout, self._stderr):
             if hasattr(f, 'close'):
                 f.close()
+        if self in RUNNING:
+            RUNNING.remove(self)
 
 
 def listeners_of(pids):
@@ -533,14 +563,23 @@ include_config_file: {snippet}
         # /etc/ejabberd/ejabberdctl.cfg would override --config and switch to
         # user ejabberd: our own, run as us, Erlang distribution on loopback
         # only at a fixed port (no epmd), with an explicit cookie.
+        # ejabberdctl runs the Erlang VM as its child, not with exec: make the
+        # VM die with that shell too (should this test be killed outright).
+        erl = os.path.join(directory, 'erl')
+        with open(erl, 'w') as f:
+            f.write('#!/bin/sh\nexec %s/usr/bin/erl "$@"\n'
+                    % ('setpriv --pdeathsig KILL ' if shutil.which('setpriv') else ''))
+        os.chmod(erl, 0o755)
         with open(self.ctl_config, 'w') as f:
             f.write('''EXEC_CMD=as_current_user
+ERL={erl}
 ERLANG_NODE={node}
 ERL_DIST_PORT={dist}
 INET_DIST_INTERFACE=127.0.0.1
 ERL_OPTIONS="-setcookie {cookie}"
 EJABBERD_PID_PATH={dir}/ejabberd.pid
-'''.format(node=self.node, dist=self.dist_port, cookie=secrets.token_hex(16), dir=directory))
+'''.format(node=self.node, dist=self.dist_port, cookie=secrets.token_hex(16), dir=directory,
+           erl=erl))
         self.process = None
 
     def ctl(self, *args):
@@ -1138,6 +1177,9 @@ def main():
               % sys.executable)
         print('0 passed, 1 failed')
         return 1
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop_all_and_exit)
 
     suite = unittest.defaultTestLoader.loadTestsFromTestCase(Interop)
     if rest:
