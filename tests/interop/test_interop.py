@@ -788,9 +788,9 @@ class Users:
 
 
 class Interop(unittest.TestCase):
-    """Scenarios a–f of issue 4 against one real XMPP server (ARGS.server)."""
-
-    stack = None  # set up once per run; the scenarios use separate users/devices
+    """Scenarios a–f of issue 4 (and g, h) against one real XMPP server
+    (ARGS.server). The stack is set up once per run; each scenario has its
+    own user, device and channel, so they cannot disturb one another."""
 
     @classmethod
     def setUpClass(cls):
