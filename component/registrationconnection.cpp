@@ -35,7 +35,15 @@ RegistrationConnection::RegistrationConnection(QSslSocket *socket, RegistrationS
             << "closing idle connection from" << m_socket->peerAddress().toString();
         close();
     });
+    // Read at most one message ahead of the one being handled, and stop
+    // handling while the client does not read our answers: a client that
+    // pipelines faster than it reads is held back by TCP, not by our memory.
+    m_socket->setReadBufferSize(kReadAhead);
     connect(m_socket, &QSslSocket::readyRead, this, &RegistrationConnection::onReadyRead);
+    connect(m_socket, &QSslSocket::encryptedBytesWritten, this, [this] {
+        if (!m_busy && unsentBytes() < kMaxUnsentBytes)
+            onReadyRead();
+    });
     connect(m_socket, &QSslSocket::disconnected, this, &RegistrationConnection::close);
     connect(m_socket, &QSslSocket::errorOccurred, this, [this](QAbstractSocket::SocketError) {
         if (m_socket->state() != QAbstractSocket::ConnectedState)
@@ -49,7 +57,8 @@ RegistrationConnection::RegistrationConnection(QSslSocket *socket, RegistrationS
 void RegistrationConnection::onReadyRead() {
     if (m_closing)
         return;
-    m_buffer += m_socket->readAll();
+    if (m_buffer.size() < kReadAhead)
+        m_buffer += m_socket->read(kReadAhead - m_buffer.size());
     const qsizetype end = m_buffer.indexOf('\0');
     if (end < 0 ? m_buffer.size() > kMaxMessageSize : end > kMaxMessageSize) {
         closeWithError(QStringLiteral("Message too long: the limit is 64 KiB."));
@@ -58,8 +67,12 @@ void RegistrationConnection::onReadyRead() {
     processNextMessage();
 }
 
+qint64 RegistrationConnection::unsentBytes() const {
+    return m_socket->bytesToWrite() + m_socket->encryptedBytesToWrite();
+}
+
 void RegistrationConnection::processNextMessage() {
-    if (m_busy || m_closing)
+    if (m_busy || m_closing || unsentBytes() >= kMaxUnsentBytes)
         return;
     const qsizetype end = m_buffer.indexOf('\0');
     if (end < 0)

@@ -17,6 +17,8 @@ class RegistrationConnection : public QObject {
     Q_OBJECT
 public:
     static constexpr qsizetype kMaxMessageSize = 64 * 1024;
+    static constexpr qsizetype kReadAhead = 2 * kMaxMessageSize;
+    static constexpr qint64 kMaxUnsentBytes = 256 * 1024;
 
     // Takes ownership of `socket` (it becomes our child).
     RegistrationConnection(QSslSocket *socket, RegistrationService &service, int idleTimeoutMs,
@@ -28,6 +30,7 @@ Q_SIGNALS:
 private:
     void onReadyRead();
     void processNextMessage();
+    qint64 unsentBytes() const;
     void closeWithError(const QString &error);
     void close();
     void finish();

@@ -308,6 +308,26 @@ private Q_SLOTS:
         QVERIFY(second.contains(QStringLiteral("accounts")));
     }
 
+    void answersALongPipelineInFull() {
+        // Far more bytes than the server reads ahead: it must pause and
+        // resume, not stall or drop anything.
+        auto client = connectClient();
+        QVERIFY(client);
+        constexpr int kRequests = 200;
+        const QString longChannel = kChannel + QString(1900, QLatin1Char('x'));
+        QByteArray batch;
+        for (int i = 0; i < kRequests; ++i)
+            batch += QJsonDocument(message(2, QStringLiteral("set_channel_uri"),
+                                           {{QStringLiteral("channel_uri"), longChannel}},
+                                           QStringLiteral("ab%1").arg(i, 14, 16, QLatin1Char('0'))))
+                         .toJson(QJsonDocument::Compact) +
+                     '\0';
+        QVERIFY(batch.size() > 4 * 64 * 1024);
+        client->sendRaw(batch);
+        for (int i = 0; i < kRequests; ++i)
+            QVERIFY2(isSuccess(client->receive(), 2), qPrintable(QString::number(i)));
+    }
+
     void refusesBadRequests_data() {
         QTest::addColumn<QByteArray>("bytes");
         QTest::addColumn<int>("version");
