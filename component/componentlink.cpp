@@ -205,7 +205,10 @@ void ComponentLink::drop(const QString &reason, const QString &streamError) {
     m_silenceTimer.stop();
     if (QTcpSocket *socket = std::exchange(m_socket, nullptr)) {
         socket->disconnect(this);
-        if (socket->state() == QAbstractSocket::ConnectedState) {
+        // A peer that already closed gets nothing more written: the socket is
+        // half gone and writing to it only trips Qt's notifier.
+        const bool peerClosed = socket->error() == QAbstractSocket::RemoteHostClosedError;
+        if (socket->state() == QAbstractSocket::ConnectedState && !peerClosed) {
             if (!streamError.isEmpty()) {
                 socket->write(QByteArrayLiteral("<stream:error><") + streamError.toUtf8() +
                               QByteArrayLiteral(" xmlns='") + ns::streamErrors.toUtf8() +
