@@ -79,6 +79,19 @@ private:
         return client;
     }
 
+    // A connected client whose device's channel is `name` on the fake WNS.
+    std::unique_ptr<RegistrationClient> clientOnFakeChannel(int version, const QString &device,
+                                                            const QString &name) {
+        auto client = connectClient();
+        if (!client ||
+            !isSuccess(client->request(message(
+                           version, QStringLiteral("set_channel_uri"),
+                           {{QStringLiteral("channel_uri"), m_wns.channelUri(name)}}, device)),
+                       version))
+            return nullptr;
+        return client;
+    }
+
     // A fresh client can still register: the server keeps serving.
     void verifyServerStillServes() {
         auto other = connectClient();
@@ -225,12 +238,8 @@ private Q_SLOTS:
         QFETCH(int, version);
         const QString name = QStringLiteral("test-push-v%1").arg(version);
         const QString device = QStringLiteral("7e57%1").arg(version, 16, 10, QLatin1Char('0'));
-        auto client = connectClient();
+        auto client = clientOnFakeChannel(version, device, name);
         QVERIFY(client);
-        QVERIFY(isSuccess(client->request(message(
-                              version, QStringLiteral("set_channel_uri"),
-                              {{QStringLiteral("channel_uri"), m_wns.channelUri(name)}}, device)),
-                          version));
         const QJsonObject response =
             client->request(message(version, QStringLiteral("request_test_push"), {}, device));
         QVERIFY2(isSuccess(response, version), QJsonDocument(response).toJson());
@@ -245,12 +254,8 @@ private Q_SLOTS:
         const QString name = QStringLiteral("gone");
         const QString device = QStringLiteral("60e060e060e060e0");
         m_wns.scriptChannel(FakeWns::channelPath(name), {FakeWns::answer(410)});
-        auto client = connectClient();
+        auto client = clientOnFakeChannel(2, device, name);
         QVERIFY(client);
-        QVERIFY(isSuccess(client->request(message(
-                              2, QStringLiteral("set_channel_uri"),
-                              {{QStringLiteral("channel_uri"), m_wns.channelUri(name)}}, device)),
-                          2));
         const QJsonObject response =
             client->request(message(2, QStringLiteral("request_test_push"), {}, device));
         QCOMPARE(response.value(QStringLiteral("status")).toInt(-1), 0);
@@ -267,12 +272,8 @@ private Q_SLOTS:
         const QString name = QStringLiteral("forbidden");
         const QString device = QStringLiteral("f0bdf0bdf0bdf0bd");
         m_wns.scriptChannel(FakeWns::channelPath(name), {FakeWns::answer(403)});
-        auto client = connectClient();
+        auto client = clientOnFakeChannel(2, device, name);
         QVERIFY(client);
-        QVERIFY(isSuccess(client->request(message(
-                              2, QStringLiteral("set_channel_uri"),
-                              {{QStringLiteral("channel_uri"), m_wns.channelUri(name)}}, device)),
-                          2));
         const QJsonObject response =
             client->request(message(2, QStringLiteral("request_test_push"), {}, device));
         QCOMPARE(response.value(QStringLiteral("status")).toInt(-1), 0);
@@ -284,12 +285,8 @@ private Q_SLOTS:
     void keepsResponseOrderWhileWnsIsSlow() {
         const QString name = QStringLiteral("slow");
         const QString device = QStringLiteral("5105510551055105");
-        auto client = connectClient();
+        auto client = clientOnFakeChannel(2, device, name);
         QVERIFY(client);
-        QVERIFY(isSuccess(client->request(message(
-                              2, QStringLiteral("set_channel_uri"),
-                              {{QStringLiteral("channel_uri"), m_wns.channelUri(name)}}, device)),
-                          2));
         m_wns.scriptChannel(FakeWns::channelPath(name), {FakeWns::stalled()});
         QSignalSpy received(&m_wns, &FakeWns::channelRequestReceived);
         client->sendRaw(QJsonDocument(message(1, QStringLiteral("request_test_push"), {}, device))
