@@ -7,6 +7,7 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QHash>
+#include <QMutex>
 #include <QSqlError>
 #include <QSqlQuery>
 #include <QVariant>
@@ -76,6 +77,10 @@ std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString 
         db.setDatabaseName(settings.database);
         db.setUserName(settings.user);
         db.setPassword(settings.password);
+        // Fail instead of hanging when the server is unreachable; name us in
+        // pg_stat_activity.
+        db.setConnectOptions(
+            QStringLiteral("connect_timeout=10;application_name=uwpx-push-server"));
     } else {
         *error = QStringLiteral("unknown storage driver '%1'").arg(settings.driver);
         return nullptr;
@@ -93,7 +98,8 @@ std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString 
         QSqlDatabase::removeDatabase(connection);
         return nullptr;
     }
-    std::unique_ptr<Storage> storage(new Storage(db, settings.driver));
+    // Storage must hold the only handle: it removes the connection when it goes.
+    std::unique_ptr<Storage> storage(new Storage(std::move(db), settings.driver));
     if (!storage->configure() || !storage->upgradeSchema()) {
         *error = storage->lastError();
         return nullptr;
@@ -113,19 +119,11 @@ Storage::~Storage() {
 }
 
 bool Storage::configure() {
-    if (m_dialect != QLatin1String("sqlite"))
-        return true;
-    // WAL lets readers and the writer proceed together; synchronous=FULL makes
-    // a committed registration survive power loss, not just a process crash.
-    static const char *const pragmas[] = {
-        "PRAGMA journal_mode = WAL",
-        "PRAGMA synchronous = FULL",
-        "PRAGMA foreign_keys = ON",
-    };
-    for (const char *pragma : pragmas) {
+    // Per-connection settings: see sql/<dialect>/configure.sql.
+    for (const QString &statement : statementsOf(sql(QStringLiteral("configure")))) {
         QSqlQuery query(m_db);
-        if (!query.exec(QLatin1String(pragma)))
-            return fail(QLatin1String(pragma), errorText(query));
+        if (!query.exec(statement))
+            return fail(statement, errorText(query));
     }
     return true;
 }
@@ -142,46 +140,53 @@ int Storage::schemaVersion() {
 }
 
 bool Storage::upgradeSchema() {
+    const int latest = latestSchemaVersion();
+    // The usual start: up to date, nothing to lock. (Before the first upgrade
+    // there is no schema_version table and this reads 0.)
+    if (schemaVersion() >= latest)
+        return true;
+
+    // All upgrades in one transaction that only one instance at a time runs
+    // (lock_schema); the others wait, then find the work done.
+    if (!beginWrite())
+        return false;
+    auto abort = [this](const QString &what, const QSqlQuery &query) {
+        const QString why = errorText(query);
+        rollback();
+        return fail(what, why);
+    };
+    for (const QString &statement : statementsOf(sql(QStringLiteral("lock_schema")))) {
+        QSqlQuery lock(m_db);
+        if (!lock.exec(statement))
+            return abort(QStringLiteral("locking the schema"), lock);
+    }
     QSqlQuery create(m_db);
     if (!create.exec(sql(QStringLiteral("create_schema_version"))))
-        return fail(QStringLiteral("creating the schema_version table"), errorText(create));
+        return abort(QStringLiteral("creating the schema_version table"), create);
 
-    const int latest = latestSchemaVersion();
     for (int version = schemaVersion() + 1; version <= latest; ++version) {
-        if (!beginWrite())
-            return false;
-        // Another instance may have upgraded while we waited for the lock.
-        if (schemaVersion() >= version) {
-            rollback();
-            continue;
-        }
         const QString name = QStringLiteral("upgrade/%1").arg(version, 3, 10, QLatin1Char('0'));
         for (const QString &statement : statementsOf(sql(name))) {
             QSqlQuery query(m_db);
-            if (!query.exec(statement)) {
-                const QString why = errorText(query);
-                rollback();
-                return fail(QStringLiteral("schema upgrade %1").arg(version), why);
-            }
+            if (!query.exec(statement))
+                return abort(QStringLiteral("schema upgrade %1").arg(version), query);
         }
         QSqlQuery record(m_db);
         record.prepare(sql(QStringLiteral("insert_schema_version")));
         record.bindValue(QStringLiteral(":version"), version);
-        if (!record.exec()) {
-            const QString why = errorText(record);
-            rollback();
-            return fail(QStringLiteral("schema upgrade %1").arg(version), why);
-        }
-        if (!commit())
-            return false;
+        if (!record.exec())
+            return abort(QStringLiteral("schema upgrade %1").arg(version), record);
     }
-    return true;
+    return commit();
 }
 
 // Each query lives in a resource file; a dialect overrides the common text
 // only where its SQL really differs.
 QString Storage::sql(const QString &name) const {
+    // Shared by the Storage objects of every thread.
+    static QMutex mutex;
     static QHash<QString, QString> cache;
+    const QMutexLocker lock(&mutex);
     const QString key = m_dialect + QLatin1Char('/') + name;
     auto it = cache.constFind(key);
     if (it != cache.constEnd())
@@ -196,16 +201,20 @@ QString Storage::sql(const QString &name) const {
     return text;
 }
 
+// Inside a Batch a write's own transaction is a savepoint (SQLite and
+// PostgreSQL spell it the same way).
 bool Storage::beginWrite() {
     QSqlQuery query(m_db);
-    if (!query.exec(sql(QStringLiteral("begin_write"))))
+    if (!query.exec(m_inBatch ? QStringLiteral("SAVEPOINT uwpx_write")
+                              : sql(QStringLiteral("begin_write"))))
         return fail(QStringLiteral("starting a transaction"), errorText(query));
     return true;
 }
 
 bool Storage::commit() {
     QSqlQuery query(m_db);
-    if (!query.exec(QStringLiteral("COMMIT"))) {
+    if (!query.exec(m_inBatch ? QStringLiteral("RELEASE SAVEPOINT uwpx_write")
+                              : QStringLiteral("COMMIT"))) {
         const QString why = errorText(query);
         rollback();
         return fail(QStringLiteral("committing"), why);
@@ -215,7 +224,37 @@ bool Storage::commit() {
 
 void Storage::rollback() {
     QSqlQuery query(m_db);
+    if (m_inBatch) {
+        query.exec(QStringLiteral("ROLLBACK TO SAVEPOINT uwpx_write"));
+        query.exec(QStringLiteral("RELEASE SAVEPOINT uwpx_write"));
+        return;
+    }
     query.exec(QStringLiteral("ROLLBACK"));
+}
+
+Storage::Batch::Batch(Storage &storage)
+    : m_storage(storage) {
+    if (m_storage.m_inBatch) {
+        m_storage.fail(QStringLiteral("starting a batch"), QStringLiteral("another batch is open"));
+        return;
+    }
+    m_open = m_storage.beginWrite();
+    m_storage.m_inBatch = m_open;
+}
+
+Storage::Batch::~Batch() {
+    if (!m_open)
+        return;
+    m_storage.m_inBatch = false;
+    m_storage.rollback();
+}
+
+bool Storage::Batch::commit() {
+    if (!m_open)
+        return false;
+    m_open = false;
+    m_storage.m_inBatch = false;
+    return m_storage.commit();
 }
 
 bool Storage::fail(const QString &what, const QString &why) {
@@ -252,6 +291,10 @@ Storage::SetAccountsResult Storage::setAccounts(const QString &deviceId, int pro
         return SetAccountsResult::Failed;
     };
 
+    // Refreshing the device first also serializes set_accounts per device
+    // across instances: SQLite's BEGIN IMMEDIATE locks the database, and on
+    // PostgreSQL this UPDATE holds the device's row lock until COMMIT, so a
+    // second instance waits here and then reads the first one's accounts.
     QSqlQuery touch(m_db);
     touch.prepare(sql(QStringLiteral("touch_device")));
     touch.bindValue(QStringLiteral(":device_id"), device);

@@ -62,6 +62,28 @@ public:
     enum class Lookup { Found, NotFound, Failed };
     enum class SetAccountsResult { Ok, UnknownDevice, Failed };
 
+    // Groups many writes into one transaction, for bulk imports (benchmarks,
+    // migrations from another store): while a Batch is open, each write of
+    // its Storage runs in a savepoint of the batch's transaction instead of
+    // committing on its own, so a failed call still undoes only itself.
+    // Nothing is durable until commit() returns true; destroying an
+    // uncommitted Batch rolls all of it back. One Batch per Storage at a time.
+    class Batch {
+    public:
+        explicit Batch(Storage &storage);
+        ~Batch();
+        Batch(const Batch &) = delete;
+        Batch &operator=(const Batch &) = delete;
+
+        // False (see Storage::lastError) if the transaction could not start.
+        bool isOpen() const { return m_open; }
+        bool commit();
+
+    private:
+        Storage &m_storage;
+        bool m_open = false;
+    };
+
     // Opens the database and brings its schema up to date. On failure returns
     // nullptr and says why in *error.
     static std::unique_ptr<Storage> open(const StorageSettings &settings, QString *error);
@@ -115,6 +137,7 @@ private:
     QSqlDatabase m_db;
     QString m_dialect;
     QString m_lastError;
+    bool m_inBatch = false;
 };
 
 // The device ids we store are lowercase: clients compare them case-insensitively.

@@ -1,18 +1,29 @@
 // The store: migrations, devices and accounts, expiry, tokens, and two
-// connections writing to one SQLite file at once.
+// instances writing to one database at once.
+//
+// The same tests run for each dialect: SQLite by default (CTest `storage`),
+// PostgreSQL when UWPX_TEST_STORAGE_DRIVER=postgresql (CTest
+// `storage_postgresql`, run by with-postgresql.sh, which starts a throw-away
+// cluster and sets UWPX_TEST_PG_HOST, _PORT, _DATABASE, _USER, _PASSWORD).
+// On PostgreSQL every test gets a database of its own.
 
 #include "credentials.h"
 #include "storage.h"
 
+#include <QCoreApplication>
 #include <QRegularExpression>
 #include <QSet>
 #include <QSqlDatabase>
+#include <QSqlError>
 #include <QSqlQuery>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QThread>
 
 #include <atomic>
+#include <functional>
+#include <memory>
+#include <vector>
 
 using namespace uwpx;
 
@@ -20,6 +31,32 @@ namespace {
 
 const QString kDevice = QStringLiteral("00112233445566778899aabbccddeeff");
 const QString kChannel = QStringLiteral("https://db5p.notify.windows.com/?token=AwYAAAB");
+const QString kAdminConnection = QStringLiteral("tst_storage-admin");
+
+QString env(const char *name) {
+    return qEnvironmentVariable(name);
+}
+
+// Runs `body` on `count` threads at once, each given its index; returns
+// whether all finished in time.
+bool runConcurrently(int count, const std::function<void(int)> &body) {
+    std::atomic<int> ready{0};
+    std::vector<std::unique_ptr<QThread>> threads;
+    for (int i = 0; i < count; ++i) {
+        threads.emplace_back(QThread::create([&, i] {
+            // Start together, so the work really overlaps.
+            ++ready;
+            while (ready.load() < count)
+                QThread::yieldCurrentThread();
+            body(i);
+        }));
+        threads.back()->start();
+    }
+    bool finished = true;
+    for (auto &thread : threads)
+        finished = thread->wait(120000) && finished;
+    return finished;
+}
 
 } // namespace
 
@@ -29,10 +66,31 @@ class StorageTest : public QObject {
 private:
     QTemporaryDir m_dir;
     int m_counter = 0;
+    QString m_driver;
+    StorageSettings m_postgresql; // where the test cluster is; database: the admin one
+    QStringList m_databases;      // created for tests, dropped at the end
 
+    bool isPostgresql() const { return m_driver == QLatin1String("postgresql"); }
+
+    // A database nobody has used yet: a new SQLite file, or a new PostgreSQL
+    // database.
     StorageSettings freshSettings() {
         StorageSettings settings;
-        settings.path = m_dir.filePath(QStringLiteral("db%1/push.db").arg(++m_counter));
+        settings.driver = m_driver;
+        ++m_counter;
+        if (!isPostgresql()) {
+            settings.path = m_dir.filePath(QStringLiteral("db%1/push.db").arg(m_counter));
+            return settings;
+        }
+        settings = m_postgresql;
+        settings.database = QStringLiteral("uwpx_test_%1_%2")
+                                .arg(QCoreApplication::applicationPid())
+                                .arg(m_counter);
+        QSqlQuery create(QSqlDatabase::database(kAdminConnection));
+        if (!create.exec(QStringLiteral("CREATE DATABASE %1").arg(settings.database)))
+            qWarning() << "creating" << settings.database << create.lastError().text();
+        else
+            m_databases << settings.database;
         return settings;
     }
 
@@ -59,14 +117,101 @@ private:
         return credentials;
     }
 
+    // Runs one query on its own connection, not through Storage; returns the
+    // first column of the first row.
+    QVariant rawValue(const StorageSettings &settings, const QString &statement) {
+        const QString name = QStringLiteral("tst_storage-raw");
+        QVariant value;
+        {
+            QSqlDatabase db;
+            if (isPostgresql()) {
+                db = QSqlDatabase::addDatabase(QStringLiteral("QPSQL"), name);
+                db.setHostName(settings.host);
+                db.setPort(settings.port);
+                db.setDatabaseName(settings.database);
+                db.setUserName(settings.user);
+                db.setPassword(settings.password);
+            } else {
+                db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), name);
+                db.setDatabaseName(settings.path);
+            }
+            if (db.open()) {
+                QSqlQuery query(db);
+                if (query.exec(statement) && query.next())
+                    value = query.value(0);
+                else
+                    qWarning() << statement << query.lastError().text();
+            } else {
+                qWarning() << "raw connection:" << db.lastError().text();
+            }
+        }
+        QSqlDatabase::removeDatabase(name);
+        return value;
+    }
+
 private Q_SLOTS:
+    void initTestCase() {
+        m_driver = env("UWPX_TEST_STORAGE_DRIVER");
+        if (m_driver.isEmpty())
+            m_driver = QStringLiteral("sqlite");
+        QVERIFY2(m_driver == QLatin1String("sqlite") || isPostgresql(),
+                 qPrintable(QStringLiteral("unknown UWPX_TEST_STORAGE_DRIVER ") + m_driver));
+        qInfo() << "storage driver under test:" << m_driver;
+        if (!isPostgresql()) {
+            QVERIFY(m_dir.isValid());
+            return;
+        }
+        // Fail, never skip, when the cluster is not there.
+        QVERIFY2(!env("UWPX_TEST_PG_PORT").isEmpty(),
+                 "UWPX_TEST_PG_* are not set: run the suite through with-postgresql.sh");
+        QVERIFY2(QSqlDatabase::isDriverAvailable(QStringLiteral("QPSQL")),
+                 "the Qt PostgreSQL driver (libqt6sql6-psql) is not installed");
+        m_postgresql.driver = m_driver;
+        m_postgresql.host = env("UWPX_TEST_PG_HOST");
+        m_postgresql.port = env("UWPX_TEST_PG_PORT").toInt();
+        m_postgresql.database = env("UWPX_TEST_PG_DATABASE");
+        m_postgresql.user = env("UWPX_TEST_PG_USER");
+        m_postgresql.password = env("UWPX_TEST_PG_PASSWORD");
+        QSqlDatabase admin = QSqlDatabase::addDatabase(QStringLiteral("QPSQL"), kAdminConnection);
+        admin.setHostName(m_postgresql.host);
+        admin.setPort(m_postgresql.port);
+        admin.setDatabaseName(m_postgresql.database);
+        admin.setUserName(m_postgresql.user);
+        admin.setPassword(m_postgresql.password);
+        QVERIFY2(admin.open(), qPrintable(admin.lastError().text()));
+    }
+
+    void cleanupTestCase() {
+        if (!isPostgresql())
+            return;
+        {
+            QSqlDatabase admin = QSqlDatabase::database(kAdminConnection);
+            for (const QString &database : std::as_const(m_databases)) {
+                QSqlQuery drop(admin);
+                if (!drop.exec(QStringLiteral("DROP DATABASE IF EXISTS %1").arg(database)))
+                    qWarning() << "dropping" << database << drop.lastError().text();
+            }
+            admin.close();
+        }
+        QSqlDatabase::removeDatabase(kAdminConnection);
+    }
+
     void migratesAnEmptyDatabaseToTheLatestSchema() {
         StorageSettings settings;
         auto storage = openFresh(&settings);
         QVERIFY(storage);
+        QCOMPARE(storage->driverName(), m_driver);
         QVERIFY(Storage::latestSchemaVersion() >= 1);
         QCOMPARE(storage->schemaVersion(), Storage::latestSchemaVersion());
         QCOMPARE(storage->deviceCount(), 0);
+        QCOMPARE(storage->accountCount(), 0);
+        if (isPostgresql()) {
+            // The connection options took: the server knows who we are.
+            QVERIFY(rawValue(settings, QStringLiteral("SELECT COUNT(*) FROM pg_stat_activity "
+                                                      "WHERE application_name = 'uwpx-push-server' "
+                                                      "AND datname = current_database()"))
+                        .toInt() >= 1);
+        }
         storage.reset();
 
         // Opening again applies nothing twice.
@@ -74,14 +219,48 @@ private Q_SLOTS:
         storage = Storage::open(settings, &error);
         QVERIFY2(storage, qPrintable(error));
         QCOMPARE(storage->schemaVersion(), Storage::latestSchemaVersion());
+        storage.reset();
+        QCOMPARE(rawValue(settings, QStringLiteral("SELECT COUNT(*) FROM schema_version")).toInt(),
+                 Storage::latestSchemaVersion());
     }
 
-    void refusesAnUnusablePath() {
-        StorageSettings settings;
-        settings.path = QStringLiteral("/proc/definitely/not/writable/push.db");
+    void upgradesOnceWhenInstancesStartTogether() {
+        // Several instances start at once on a database nobody has used yet:
+        // each opens, none applies a migration twice or trips over another.
+        const StorageSettings settings = freshSettings();
+        constexpr int kInstances = 4;
+        std::atomic<int> failures{0};
+        QVERIFY(runConcurrently(kInstances, [&](int) {
+            QString error;
+            auto storage = Storage::open(settings, &error);
+            if (!storage || storage->schemaVersion() != Storage::latestSchemaVersion()) {
+                qWarning() << "opening failed:" << error;
+                ++failures;
+            }
+        }));
+        QCOMPARE(failures.load(), 0);
+        QCOMPARE(rawValue(settings, QStringLiteral("SELECT COUNT(*) FROM schema_version")).toInt(),
+                 Storage::latestSchemaVersion());
+    }
+
+    void refusesAnUnusableDatabase() {
+        StorageSettings settings = freshSettings();
+        if (isPostgresql()) {
+            settings.password += QStringLiteral("-wrong");
+        } else {
+            settings.path = QStringLiteral("/proc/definitely/not/writable/push.db");
+        }
         QString error;
         QVERIFY(!Storage::open(settings, &error));
         QVERIFY(!error.isEmpty());
+        QVERIFY2(settings.password.isEmpty() || !error.contains(settings.password),
+                 "the password is in the error");
+        if (isPostgresql()) {
+            settings = m_postgresql;
+            settings.database = QStringLiteral("uwpx_test_does_not_exist");
+            QVERIFY(!Storage::open(settings, &error));
+            QVERIFY(error.contains(QLatin1String("postgresql")));
+        }
     }
 
     void storesAndReplacesTheChannelUri() {
@@ -217,6 +396,7 @@ private Q_SLOTS:
     }
 
     void twoConnectionsWriteAtOnce() {
+        // Two server instances on one database register devices at once.
         StorageSettings settings;
         auto main = openFresh(&settings);
         QVERIFY(main);
@@ -226,6 +406,7 @@ private Q_SLOTS:
             QString error;
             auto storage = Storage::open(settings, &error);
             if (!storage) {
+                qWarning() << "opening failed:" << error;
                 ++failures;
                 return;
             }
@@ -238,20 +419,139 @@ private Q_SLOTS:
                     storage->setAccounts(
                         device, 2,
                         {{QStringLiteral("a"), QString()}, {QStringLiteral("b"), QString()}},
-                        &credentials) != Storage::SetAccountsResult::Ok)
+                        &credentials) != Storage::SetAccountsResult::Ok) {
+                    qWarning() << "writer" << id << "failed:" << storage->lastError();
                     ++failures;
+                }
             }
         };
-        std::unique_ptr<QThread> first(QThread::create(writer, 1));
-        std::unique_ptr<QThread> second(QThread::create(writer, 2));
-        first->start();
-        second->start();
-        QVERIFY(first->wait(60000));
-        QVERIFY(second->wait(60000));
+        QVERIFY(runConcurrently(2, [&](int index) { writer(index + 1); }));
         QCOMPARE(failures.load(), 0);
         // The first connection sees both writers' work.
         QCOMPARE(main->deviceCount(), 2 * kDevicesPerWriter);
         QCOMPARE(main->accountCount(), 4 * kDevicesPerWriter);
+    }
+
+    void twoInstancesSetTheSameDevicesAccountsAtOnce() {
+        // The same device registers through two instances at once (say, two
+        // app starts behind a load balancer). Each set_accounts must act as a
+        // whole: the account both lists share keeps one node and secret, the
+        // device ends with exactly one writer's list, nothing fails.
+        StorageSettings settings;
+        auto main = openFresh(&settings);
+        QVERIFY(main);
+        QVERIFY(main->setChannelUri(kDevice, kChannel, 2));
+        constexpr int kRounds = 100;
+        const QString shared = QStringLiteral("shared");
+        const QString own[2] = {QStringLiteral("first"), QStringLiteral("second")};
+        std::atomic<int> failures{0};
+        QList<AccountCredentials> seen[2]; // every acknowledged "shared", per writer
+        QList<AccountCredentials> last[2]; // each writer's last acknowledged list
+        QVERIFY(runConcurrently(2, [&](int id) {
+            QString error;
+            auto storage = Storage::open(settings, &error);
+            if (!storage) {
+                qWarning() << "opening failed:" << error;
+                ++failures;
+                return;
+            }
+            for (int i = 0; i < kRounds; ++i) {
+                // A registration: the channel first, then the accounts.
+                const QList<AccountSpec> specs =
+                    id == 0 ? QList<AccountSpec>{{own[0], QString()}, {shared, QString()}}
+                            : QList<AccountSpec>{{shared, QString()}, {own[1], QString()}};
+                QList<AccountCredentials> credentials;
+                if (!storage->setChannelUri(kDevice.toUpper(), kChannel, 2) ||
+                    storage->setAccounts(kDevice, 2, specs, &credentials) !=
+                        Storage::SetAccountsResult::Ok) {
+                    qWarning() << "writer" << id << "failed:" << storage->lastError();
+                    ++failures;
+                    continue;
+                }
+                if (credentials.size() != 2) {
+                    ++failures;
+                    continue;
+                }
+                seen[id] << credentials[id == 0 ? 1 : 0];
+                last[id] = credentials;
+            }
+        }));
+        QCOMPARE(failures.load(), 0);
+        QCOMPARE(seen[0].size() + seen[1].size(), 2 * kRounds);
+        const AccountCredentials first = seen[0].isEmpty() ? seen[1][0] : seen[0][0];
+        for (const auto &list : seen) {
+            for (const AccountCredentials &credentials : list) {
+                QCOMPARE(credentials.key, shared);
+                QCOMPARE(credentials.node, first.node);
+                QCOMPARE(credentials.secret, first.secret);
+            }
+        }
+        QCOMPARE(main->deviceCount(), 1);
+        QCOMPARE(main->accountCount(), 2);
+        // The writer that committed last: all its nodes work; the other's own
+        // account is gone, the shared one is the same.
+        PushTarget target;
+        QCOMPARE(main->findByNode(first.node, &target), Storage::Lookup::Found);
+        QCOMPARE(target.accountKey, shared);
+        QCOMPARE(target.secret, first.secret);
+        const bool firstFound =
+            main->findByNode(last[0][0].node, &target) == Storage::Lookup::Found;
+        const bool secondFound =
+            main->findByNode(last[1][1].node, &target) == Storage::Lookup::Found;
+        QVERIFY2(firstFound != secondFound, "the device's accounts mix both lists");
+    }
+
+    void aBatchCommitsManyWritesAtOnce() {
+        StorageSettings settings;
+        auto storage = openFresh(&settings);
+        QVERIFY(storage);
+        QString error;
+        auto other = Storage::open(settings, &error);
+        QVERIFY2(other, qPrintable(error));
+        QList<AccountCredentials> credentials;
+        {
+            Storage::Batch batch(*storage);
+            QVERIFY(batch.isOpen());
+            QVERIFY(!Storage::Batch(*storage).isOpen()); // one at a time
+            for (int i = 0; i < 10; ++i) {
+                const QString device = QStringLiteral("%1").arg(i, 32, 16, QLatin1Char('0'));
+                QVERIFY(storage->setChannelUri(device, kChannel, 2));
+                credentials =
+                    setAccounts(*storage, {QStringLiteral("a"), QStringLiteral("b")}, device);
+                QCOMPARE(credentials.size(), 2);
+            }
+            // A failing write inside the batch undoes only itself.
+            QList<AccountCredentials> none;
+            QCOMPARE(storage->setAccounts(QStringLiteral("ff00ff00ff00ff00"), 2,
+                                          {{QStringLiteral("a"), QString()}}, &none),
+                     Storage::SetAccountsResult::UnknownDevice);
+            QCOMPARE(storage->accountCount(), 20);
+            QCOMPARE(other->deviceCount(), 0); // not visible before the commit
+            QVERIFY(batch.commit());
+        }
+        QCOMPARE(other->deviceCount(), 10);
+        QCOMPARE(other->accountCount(), 20);
+        PushTarget target;
+        QCOMPARE(other->findByNode(credentials[1].node, &target), Storage::Lookup::Found);
+        QCOMPARE(target.secret, credentials[1].secret);
+        // Writes after the batch commit on their own again.
+        QVERIFY(storage->setChannelUri(QStringLiteral("ab").repeated(8), kChannel, 2));
+        QCOMPARE(other->deviceCount(), 11);
+    }
+
+    void anUncommittedBatchRollsBack() {
+        auto storage = openFresh();
+        QVERIFY(storage);
+        {
+            Storage::Batch batch(*storage);
+            QVERIFY(batch.isOpen());
+            QVERIFY(storage->setChannelUri(kDevice, kChannel, 2));
+            QCOMPARE(setAccounts(*storage, {QStringLiteral("a")}).size(), 1);
+        }
+        QCOMPARE(storage->deviceCount(), 0);
+        QCOMPARE(storage->accountCount(), 0);
+        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2));
+        QCOMPARE(storage->deviceCount(), 1);
     }
 };
 
