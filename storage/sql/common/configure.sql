@@ -1,0 +1,2 @@
+-- Settings run on every new connection, one statement a line ending in ';'.
+-- Nothing in common: see the dialects.

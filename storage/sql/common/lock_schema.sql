@@ -1,0 +1,3 @@
+-- Run right after begin_write when upgrading the schema, so that instances
+-- starting together upgrade one after the other. SQLite's BEGIN IMMEDIATE
+-- already holds the database's write lock: nothing more to do.
