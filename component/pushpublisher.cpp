@@ -88,6 +88,8 @@ PushPublisher::PushPublisher(Storage &storage, Sender sender, const Options &opt
     , m_sender(std::move(sender))
     , m_options(options) {
     m_clock.start();
+    m_deadlineTimer.setSingleShot(true);
+    connect(&m_deadlineTimer, &QTimer::timeout, this, &PushPublisher::expireDeadlines);
 }
 
 PushPublisher::~PushPublisher() = default;
@@ -168,14 +170,17 @@ void PushPublisher::send(const WnsNotification &notification, Completion done) {
     // finds the completion already spent.
     auto pending = std::make_shared<Completion>(std::move(done));
     const QString node = notification.coalesceKey;
-    QTimer::singleShot(m_options.publishTimeoutMs, this, [pending, node] {
-        if (!*pending)
-            return;
-        qCInfo(lcXmpp).noquote() << "publish to" << shortNode(node)
-                                 << "timed out waiting for WNS; answered wait";
-        std::exchange(*pending, nullptr)(
-            {PublishOutcome::Transient, false, QStringLiteral("WNS did not answer in time")});
-    });
+    // Forget the answered ones at the front, so the queue holds only what
+    // still waits (WNS answers mostly in order).
+    while (!m_deadlines.empty()) {
+        const std::shared_ptr<Completion> first = m_deadlines.front().pending.lock();
+        if (first && *first)
+            break;
+        m_deadlines.pop_front();
+    }
+    m_deadlines.push_back({m_clock.elapsed() + m_options.publishTimeoutMs, pending, node});
+    if (!m_deadlineTimer.isActive())
+        m_deadlineTimer.start(m_options.publishTimeoutMs);
     m_sender(notification,
              [self = QPointer<PushPublisher>(this), pending, node](const WnsResult &result) {
                  if (!self || !*pending) {
@@ -185,6 +190,26 @@ void PushPublisher::send(const WnsNotification &notification, Completion done) {
                  }
                  std::exchange(*pending, nullptr)(verdictFor(result));
              });
+}
+
+void PushPublisher::expireDeadlines() {
+    const qint64 now = m_clock.elapsed();
+    while (!m_deadlines.empty()) {
+        Deadline &first = m_deadlines.front();
+        const std::shared_ptr<Completion> pending = first.pending.lock();
+        if (pending && *pending && first.atMs > now) {
+            m_deadlineTimer.start(int(first.atMs - now));
+            return;
+        }
+        const Deadline due = std::move(first);
+        m_deadlines.pop_front();
+        if (!pending || !*pending)
+            continue; // answered already
+        qCInfo(lcXmpp).noquote() << "publish to" << shortNode(due.node)
+                                 << "timed out waiting for WNS; answered wait";
+        std::exchange(*pending, nullptr)(
+            {PublishOutcome::Transient, false, QStringLiteral("WNS did not answer in time")});
+    }
 }
 
 void PushPublisher::flushTrailing(const QString &node) {

@@ -8,8 +8,12 @@
 #include <QHash>
 #include <QObject>
 
+#include <QTimer>
+
 #include <array>
+#include <deque>
 #include <functional>
+#include <memory>
 
 namespace uwpx {
 
@@ -88,8 +92,19 @@ private:
         WnsNotification trailing;
     };
 
+    // A publish waiting for WNS, answered `wait` if WNS is slower than the
+    // publish timeout. Every publish has the same timeout, so deadlines come
+    // due in the order they were set: one queue and one timer serve them all
+    // (a timer per publish made the event loop's timer list thousands long).
+    struct Deadline {
+        qint64 atMs = 0;
+        std::weak_ptr<Completion> pending; // expired or empty once answered
+        QString node;
+    };
+
     std::optional<PublishVerdict> authorize(const PublishRequest &request, PushTarget *target);
     void send(const WnsNotification &notification, Completion done);
+    void expireDeadlines();
     void flushTrailing(const QString &node);
     void pruneWindows();
 
@@ -98,6 +113,8 @@ private:
     Options m_options;
     QElapsedTimer m_clock;
     QHash<QString, NodeWindow> m_windows;
+    std::deque<Deadline> m_deadlines;
+    QTimer m_deadlineTimer;
 };
 
 } // namespace uwpx
