@@ -232,7 +232,13 @@ void PushPublisher::flushTrailing(const QString &node) {
 void PushPublisher::pruneWindows() {
     if (m_windows.size() <= MaxIdleWindows)
         return;
+    // A window ends rateWindowMs after it opened, so scanning once per window
+    // keeps the map within about two windows' worth of nodes; scanning on
+    // every publish cost O(nodes) each once more than MaxIdleWindows were busy.
     const qint64 now = m_clock.elapsed();
+    if (now < m_nextPruneMs)
+        return;
+    m_nextPruneMs = now + m_options.rateWindowMs;
     for (auto it = m_windows.begin(); it != m_windows.end();) {
         if (!it->trailingPending && it->endsAtMs <= now)
             it = m_windows.erase(it);

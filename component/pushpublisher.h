@@ -113,6 +113,7 @@ private:
     Options m_options;
     QElapsedTimer m_clock;
     QHash<QString, NodeWindow> m_windows;
+    qint64 m_nextPruneMs = 0;
     std::deque<Deadline> m_deadlines;
     QTimer m_deadlineTimer;
 };
