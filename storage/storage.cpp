@@ -3,6 +3,7 @@
 #include "credentials.h"
 
 #include <QAtomicInt>
+#include <QDeadlineTimer>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -10,6 +11,7 @@
 #include <QMutex>
 #include <QSqlError>
 #include <QSqlQuery>
+#include <QThread>
 #include <QVariant>
 
 namespace uwpx {
@@ -99,7 +101,8 @@ std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString 
         return nullptr;
     }
     // Storage must hold the only handle: it removes the connection when it goes.
-    std::unique_ptr<Storage> storage(new Storage(std::move(db), settings.driver));
+    std::unique_ptr<Storage> storage(new Storage(db, settings.driver));
+    db = QSqlDatabase(); // QSqlDatabase has no move in Qt 6.4
     if (!storage->configure() || !storage->upgradeSchema()) {
         *error = storage->lastError();
         return nullptr;
@@ -121,9 +124,20 @@ Storage::~Storage() {
 bool Storage::configure() {
     // Per-connection settings: see sql/<dialect>/configure.sql.
     for (const QString &statement : statementsOf(sql(QStringLiteral("configure")))) {
-        QSqlQuery query(m_db);
-        if (!query.exec(statement))
-            return fail(statement, errorText(query));
+        // Switching a new SQLite file to WAL needs it alone for a moment and
+        // does not wait (busy_timeout) for that: an instance opening the same
+        // new file at once makes it fail with SQLITE_BUSY. Try again a while.
+        QDeadlineTimer deadline(5000);
+        for (;;) {
+            QSqlQuery query(m_db);
+            if (query.exec(statement))
+                break;
+            const bool busy = m_dialect == QLatin1String("sqlite") &&
+                              (query.lastError().nativeErrorCode().toInt() & 0xff) == 5;
+            if (!busy || deadline.hasExpired())
+                return fail(statement, errorText(query));
+            QThread::msleep(20);
+        }
     }
     return true;
 }
