@@ -115,6 +115,7 @@ Storage::Storage(QSqlDatabase db, QString dialect)
     , m_dialect(std::move(dialect)) {}
 
 Storage::~Storage() {
+    m_findByNode.reset(); // before its connection goes
     const QString connection = m_db.connectionName();
     m_db.close();
     m_db = QSqlDatabase();
@@ -381,15 +382,25 @@ Storage::SetAccountsResult Storage::setAccounts(const QString &deviceId, int pro
 }
 
 Storage::Lookup Storage::findByNode(const QString &node, PushTarget *target) {
-    QSqlQuery query(m_db);
-    query.prepare(sql(QStringLiteral("select_push_target")));
+    if (!m_findByNode) {
+        m_findByNode.emplace(m_db);
+        if (!m_findByNode->prepare(sql(QStringLiteral("select_push_target")))) {
+            fail(QStringLiteral("looking up a node"), errorText(*m_findByNode));
+            m_findByNode.reset();
+            return Lookup::Failed;
+        }
+    }
+    QSqlQuery &query = *m_findByNode;
     query.bindValue(QStringLiteral(":node"), node);
     if (!query.exec()) {
         fail(QStringLiteral("looking up a node"), errorText(query));
+        m_findByNode.reset(); // prepared again next time (a reconnected server, say)
         return Lookup::Failed;
     }
-    if (!query.next())
+    if (!query.next()) {
+        query.finish();
         return Lookup::NotFound;
+    }
     target->deviceId = query.value(0).toString();
     target->channelUri = query.value(1).toString();
     target->accountKey = query.value(2).toString();
@@ -397,6 +408,9 @@ Storage::Lookup Storage::findByNode(const QString &node, PushTarget *target) {
     target->domain = query.value(4).toString();
     target->node = query.value(5).toString();
     target->secret = query.value(6).toString();
+    // Ends the statement: no read transaction stays open between publishes
+    // (it would hold back SQLite's WAL checkpoints).
+    query.finish();
     return Lookup::Found;
 }
 

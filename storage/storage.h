@@ -3,6 +3,7 @@
 #include <QDateTime>
 #include <QList>
 #include <QSqlDatabase>
+#include <QSqlQuery>
 #include <QString>
 
 #include <memory>
@@ -138,6 +139,9 @@ private:
     QString m_dialect;
     QString m_lastError;
     bool m_inBatch = false;
+    // findByNode runs for every publish: its statement is prepared once
+    // (preparing the join cost more than running it).
+    std::optional<QSqlQuery> m_findByNode;
 };
 
 // The device ids we store are lowercase: clients compare them case-insensitively.
