@@ -204,6 +204,8 @@ void readWns(ConfigReader &in, WnsSettings *wns) {
     wns->requestTimeoutMs =
         in.integer(QStringLiteral("wns/request_timeout"), wns->requestTimeoutMs / 1000, 1, 20) *
         1000;
+    wns->connectionsPerHost =
+        in.integer(QStringLiteral("wns/connections_per_host"), wns->connectionsPerHost, 1, 256);
 }
 
 void readMetrics(ConfigReader &in, MetricsSettings *metrics) {

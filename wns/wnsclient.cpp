@@ -16,13 +16,19 @@
 #include <QSslConfiguration>
 #include <QTimer>
 
+#include <algorithm>
+#include <deque>
 #include <map>
+#include <vector>
 
 namespace uwpx {
 
 namespace {
 
 constexpr qsizetype kMaxPayloadBytes = 5000;
+// QNetworkAccessManager opens at most this many HTTP/1.1 connections per host
+// and queues the rest (fixed in Qt 6.4); more come from more managers.
+constexpr int kConnectionsPerManager = 6;
 // A retry is only worth starting with at least this much of the budget left.
 constexpr qint64 kMinAttemptMs = 250;
 
@@ -62,9 +68,19 @@ struct Job {
     bool reauthorized = false; // the one 401 refresh has been used
     QString token;             // the token the current attempt carries
     QPointer<QNetworkReply> reply;
+    QString lane;               // the host it goes to (see HostLane)
+    int manager = -1;           // index of the manager carrying `reply`
     QElapsedTimer attemptClock; // the current HTTP request, for the latency figures
-    QTimer retryTimer;
-    QTimer deadline;
+};
+
+// The requests to one WNS host (scheme, host and port, as connections are
+// pooled): WNS forbids pipelining, so each request in flight holds one
+// connection, and with WNS's latency the number of connections, not the CPU,
+// bounds how many notifications per second reach that host.
+struct HostLane {
+    std::deque<quint64> waiting; // jobs with a token, waiting for a connection
+    std::vector<int> active;     // requests in flight per manager
+    int total = 0;
 };
 
 class WnsClient::Private {
@@ -73,8 +89,21 @@ public:
         : q(q)
         , settings(settings)
         , tls(tlsConfiguration(settings))
-        , tokens(settings, &network, tls) {
+        , managers(makeManagers(settings))
+        , tokens(settings, managers.front().get(), tls) {
         QObject::connect(&tokens, &WnsTokenProvider::tokenRefreshed, q, &WnsClient::tokenRefreshed);
+        budgetTimer.setSingleShot(true);
+        QObject::connect(&budgetTimer, &QTimer::timeout, q, [this] { expireBudgets(); });
+    }
+
+    static std::vector<std::unique_ptr<QNetworkAccessManager>>
+    makeManagers(const WnsSettings &settings) {
+        const int count = std::max(1, (settings.connectionsPerHost + kConnectionsPerManager - 1) /
+                                          kConnectionsPerManager);
+        std::vector<std::unique_ptr<QNetworkAccessManager>> managers;
+        for (int i = 0; i < count; ++i)
+            managers.push_back(std::make_unique<QNetworkAccessManager>());
+        return managers;
     }
 
     void send(const WnsNotification &notification, Completion done);
@@ -88,7 +117,11 @@ public:
     void start(quint64 id);
     void requestToken(quint64 id);
     void post(Job *job, const QString &token);
+    void dispatch(const QString &laneKey);
+    void postNow(Job *job, const QString &laneKey, HostLane &lane, int manager);
+    void releaseConnection(Job *job);
     void onReply(quint64 id);
+    void expireBudgets();
     void retryOrGiveUp(Job *job, const WnsResponse &response);
     void finish(quint64 id, const WnsResult &result);
     void resolveSoon(Completion done, const WnsResult &result);
@@ -96,10 +129,15 @@ public:
     WnsClient *q;
     const WnsSettings settings;
     const QSslConfiguration tls;
-    QNetworkAccessManager network; // one for all requests: keeps connections alive
-    WnsTokenProvider tokens;       // after `network`, which it uses
+    // Keep connections alive across requests; the first also fetches tokens.
+    std::vector<std::unique_ptr<QNetworkAccessManager>> managers;
+    WnsTokenProvider tokens; // after `managers`, which it uses
 
+    // Ordered by id, which is also the order their budgets run out in (every
+    // job gets the same budget from its creation): one timer serves them all.
     std::map<quint64, std::unique_ptr<Job>> jobs;
+    QTimer budgetTimer;
+    QHash<QString, HostLane> lanes;
     QHash<QString, quint64> inFlight;  // coalesce key -> job being sent
     QHash<QString, quint64> followUps; // coalesce key -> job waiting for it
     quint64 nextId = 1;
@@ -169,23 +207,10 @@ quint64 WnsClient::Private::addJob(const WnsNotification &notification, Completi
     job->notification = notification;
     job->waiters.push_back(std::move(done));
     job->age.start();
-    job->retryTimer.setSingleShot(true);
-    // Retry-After is a lower bound: a coarse timer could fire early.
-    job->retryTimer.setTimerType(Qt::PreciseTimer);
-    job->deadline.setSingleShot(true);
     const quint64 id = job->id;
-    QObject::connect(&job->retryTimer, &QTimer::timeout, q, [this, id] { requestToken(id); });
-    QObject::connect(&job->deadline, &QTimer::timeout, q, [this, id] {
-        if (Job *job = find(id)) {
-            qCWarning(lcWns).noquote()
-                << "giving up on device" << deviceForLog(job->notification.deviceId) << "after"
-                << settings.sendBudgetMs << "ms";
-            finish(id, makeResult(WnsResult::Outcome::Transient, 0,
-                                  QStringLiteral("WNS did not accept the notification within %1 s")
-                                      .arg(settings.sendBudgetMs / 1000.0)));
-        }
-    });
     jobs.emplace(id, std::move(job));
+    if (!budgetTimer.isActive())
+        budgetTimer.start(settings.sendBudgetMs);
     return id;
 }
 
@@ -193,14 +218,31 @@ void WnsClient::Private::start(quint64 id) {
     Job *job = find(id);
     if (!job)
         return;
-    const qint64 left = settings.sendBudgetMs - job->age.elapsed();
-    if (left < kMinAttemptMs) {
+    if (settings.sendBudgetMs - job->age.elapsed() < kMinAttemptMs) {
         finish(id, makeResult(WnsResult::Outcome::Transient, 0,
                               QStringLiteral("no time left to send the notification")));
         return;
     }
-    job->deadline.start(static_cast<int>(left));
     requestToken(id);
+}
+
+void WnsClient::Private::expireBudgets() {
+    const QPointer<WnsClient> alive(q);
+    while (alive && !jobs.empty()) {
+        Job *oldest = jobs.begin()->second.get();
+        const qint64 left = settings.sendBudgetMs - oldest->age.elapsed();
+        if (left > 0) {
+            budgetTimer.start(static_cast<int>(left));
+            return;
+        }
+        qCWarning(lcWns).noquote()
+            << "giving up on device" << deviceForLog(oldest->notification.deviceId) << "after"
+            << settings.sendBudgetMs << "ms";
+        finish(oldest->id,
+               makeResult(WnsResult::Outcome::Transient, 0,
+                          QStringLiteral("WNS did not accept the notification within %1 s")
+                              .arg(settings.sendBudgetMs / 1000.0)));
+    }
 }
 
 void WnsClient::Private::requestToken(quint64 id) {
@@ -217,10 +259,40 @@ void WnsClient::Private::requestToken(quint64 id) {
 }
 
 void WnsClient::Private::post(Job *job, const QString &token) {
+    job->token = token;
+    const QUrl url = QUrl::fromEncoded(job->notification.channelUri.toUtf8(), QUrl::StrictMode);
+    const QString laneKey = url.scheme() + QLatin1String("://") + url.host() + QLatin1Char(':') +
+                            QString::number(url.port(443));
+    lanes[laneKey].waiting.push_back(job->id);
+    dispatch(laneKey);
+}
+
+// Starts waiting requests while the lane has free connections, filling the
+// first manager before the next so a light load keeps few connections open.
+void WnsClient::Private::dispatch(const QString &laneKey) {
+    const auto it = lanes.find(laneKey);
+    if (it == lanes.end())
+        return;
+    HostLane &lane = *it;
+    lane.active.resize(managers.size());
+    while (lane.total < settings.connectionsPerHost && !lane.waiting.empty()) {
+        Job *job = find(lane.waiting.front());
+        lane.waiting.pop_front();
+        if (!job)
+            continue; // ran out of budget while waiting
+        const auto free = std::find_if(lane.active.begin(), lane.active.end(),
+                                       [](int n) { return n < kConnectionsPerManager; });
+        postNow(job, laneKey, lane, int(free - lane.active.begin()));
+    }
+    if (lane.total == 0 && lane.waiting.empty())
+        lanes.erase(it);
+}
+
+void WnsClient::Private::postNow(Job *job, const QString &laneKey, HostLane &lane, int manager) {
     const WnsNotification &n = job->notification;
     // fromEncoded keeps the URI exactly as WNS gave it to the device.
     QNetworkRequest request(QUrl::fromEncoded(n.channelUri.toUtf8(), QUrl::StrictMode));
-    request.setRawHeader("Authorization", "Bearer " + token.toUtf8());
+    request.setRawHeader("Authorization", "Bearer " + job->token.toUtf8());
     request.setRawHeader("X-WNS-Type", "wns/raw");
     request.setHeader(QNetworkRequest::ContentTypeHeader,
                       QByteArrayLiteral("application/octet-stream"));
@@ -239,11 +311,27 @@ void WnsClient::Private::post(Job *job, const QString &token) {
     request.setTransferTimeout(settings.requestTimeoutMs);
     request.setSslConfiguration(tls);
 
-    job->token = token;
+    ++lane.active[manager];
+    ++lane.total;
+    job->manager = manager;
+    job->lane = laneKey;
     job->attemptClock.start();
-    job->reply = network.post(request, n.payload);
+    job->reply = managers[manager]->post(request, n.payload);
     const quint64 id = job->id;
     QObject::connect(job->reply, &QNetworkReply::finished, q, [this, id] { onReply(id); });
+}
+
+// Gives the job's connection to the next request waiting for that host.
+void WnsClient::Private::releaseConnection(Job *job) {
+    if (job->manager < 0)
+        return;
+    const auto it = lanes.find(job->lane);
+    if (it != lanes.end()) {
+        --it->active[job->manager];
+        --it->total;
+    }
+    job->manager = -1;
+    dispatch(job->lane);
 }
 
 void WnsClient::Private::onReply(quint64 id) {
@@ -253,6 +341,7 @@ void WnsClient::Private::onReply(quint64 id) {
     QNetworkReply *reply = job->reply;
     job->reply = nullptr;
     reply->deleteLater();
+    releaseConnection(job);
 
     const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     Q_EMIT q->requestFinished(status, job->attemptClock.elapsed());
@@ -371,7 +460,11 @@ void WnsClient::Private::retryOrGiveUp(Job *job, const WnsResponse &response) {
     ++stats.retries;
     qCInfo(lcWns).noquote() << response.reason << "for device" << device << "- retrying in" << delay
                             << "ms -" << diagnostics;
-    job->retryTimer.start(static_cast<int>(delay));
+    QTimer::singleShot(static_cast<int>(delay), Qt::PreciseTimer, q, [this, id] {
+        // Retry-After is a lower bound: hence the precise timer.
+        if (find(id))
+            requestToken(id);
+    });
 }
 
 void WnsClient::Private::finish(quint64 id, const WnsResult &result) {
@@ -380,13 +473,12 @@ void WnsClient::Private::finish(quint64 id, const WnsResult &result) {
         return;
     std::unique_ptr<Job> job = std::move(it->second);
     jobs.erase(it);
-    job->retryTimer.stop();
-    job->deadline.stop();
     if (QNetworkReply *reply = job->reply) {
         reply->disconnect(q);
         reply->abort();
         reply->deleteLater();
     }
+    releaseConnection(job.get());
 
     switch (result.outcome) {
     case WnsResult::Outcome::Delivered:
@@ -405,6 +497,8 @@ void WnsClient::Private::finish(quint64 id, const WnsResult &result) {
     // The follow-up starts before any callback runs: a callback may destroy
     // the client, after which nothing here may be touched.
     const QString key = job->notification.coalesceKey;
+    if (!key.isEmpty() && followUps.value(key) == id)
+        followUps.remove(key); // its budget ran out behind the job in flight
     if (!key.isEmpty() && inFlight.value(key) == id) {
         inFlight.remove(key);
         if (followUps.contains(key)) {
@@ -424,6 +518,8 @@ void WnsClient::Private::shutdown() {
                                         QStringLiteral("the push server is shutting down"));
     std::map<quint64, std::unique_ptr<Job>> pending;
     pending.swap(jobs);
+    budgetTimer.stop();
+    lanes.clear();
     inFlight.clear();
     followUps.clear();
     std::vector<std::pair<Completion, WnsResult>> ready;

@@ -17,6 +17,10 @@ struct WnsSettings {
 
     int requestTimeoutMs = 10000; // one HTTP request to WNS or the token endpoint
     int maxAttempts = 3;          // per notification, for transient failures
+    // Requests in flight to one WNS host at once (each holds a connection:
+    // WNS forbids pipelining). With WNS answering in ~50 ms, 32 connections
+    // carry ~640 notifications/s per host; more wait in line for a free one.
+    int connectionsPerHost = 32;
 
     // Backoff between transient attempts: retryBaseDelayMs doubled per attempt
     // with jitter, capped at maxRetryDelayMs, never shorter than WNS's Retry-After.

@@ -125,6 +125,9 @@ private Q_SLOTS:
         QTest::newRow("missing ca_file") << "wns/ca_file"
                                          << "/nonexistent/ca.pem"
                                          << "[wns] ca_file";
+        QTest::newRow("no connections per host") << "wns/connections_per_host"
+                                                 << "0"
+                                                 << "[wns] connections_per_host";
     }
 
     void namesEachBadKey() {

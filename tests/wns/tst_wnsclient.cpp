@@ -569,6 +569,31 @@ private Q_SLOTS:
         QCOMPARE(sent[1].body, payload::forPublish(2, QStringLiteral("x"), 9, 0)); // the latest
     }
 
+    // Each request holds a connection until WNS answers (no pipelining), so
+    // with WNS's latency the connections per host bound the throughput: Qt's
+    // manager alone would stop at 6.
+    void connectionsPerHostBoundRequestsInFlight() {
+        WnsSettings s = settings();
+        s.connectionsPerHost = 14;
+        for (int i = 0; i < s.connectionsPerHost; ++i)
+            m_fake->scriptChannel(FakeWns::channelPath(QStringLiteral("p%1").arg(i)),
+                                  {FakeWns::stalled()});
+        WnsClient client(s);
+        Results results;
+        const int sends = 40;
+        for (int i = 0; i < sends; ++i)
+            client.send(note(QStringLiteral("p%1").arg(i), {}, QStringLiteral("device-%1").arg(i)),
+                        results.add());
+        QTRY_COMPARE(m_fake->stalledCount(), s.connectionsPerHost);
+        QCOMPARE(m_fake->channelRequests().size(), s.connectionsPerHost); // the rest wait
+        QVERIFY(results.list.isEmpty());
+        m_fake->releaseStalled();
+        QTRY_COMPARE_WITH_TIMEOUT(results.list.size(), sends, 20000);
+        for (const WnsResult &result : std::as_const(results.list))
+            QCOMPARE(outcomeName(result.outcome), QStringLiteral("Delivered"));
+        QCOMPARE(m_fake->channelRequests().size(), sends);
+    }
+
     void concurrentSendsShareOneTokenFetch() {
         WnsClient client(settings());
         Results results;
