@@ -27,6 +27,8 @@ qint64 nowMs() {
     return QDateTime::currentMSecsSinceEpoch();
 }
 
+constexpr qint64 kReconnectIntervalMs = 5000;
+
 // A migration file holds several statements, each ending with ';' at the end
 // of a line; '--' comment lines are dropped.
 QStringList statementsOf(const QString &script) {
@@ -274,222 +276,278 @@ bool Storage::Batch::commit() {
 
 bool Storage::fail(const QString &what, const QString &why) {
     m_lastError = QStringLiteral("%1: %2").arg(what, why);
+    ++m_failures;
     return false;
+}
+
+// A PostgreSQL server restarts, fails over, or an idle connection is cut by
+// a firewall: the connection is gone, and Qt SQL never reopens it by itself.
+// Every operation is idempotent (upserts, deletes, reads; set_accounts keeps
+// what an unacknowledged earlier attempt committed), so after reopening, the
+// failed one can simply run again.
+bool Storage::reconnectIfLost() {
+    if (m_dialect != QLatin1String("postgresql") || m_inBatch)
+        return false; // a file does not go away; a batch's transaction is lost anyway
+    QSqlQuery probe(m_db);
+    if (probe.exec(QStringLiteral("SELECT 1")))
+        return false; // the connection works: the failure was the statement's
+    // While the server stays away, opening blocks for up to connect_timeout:
+    // try only now and then instead of on every request.
+    const qint64 now = nowMs();
+    if (now < m_nextReconnectMs)
+        return false;
+    m_nextReconnectMs = now + kReconnectIntervalMs;
+    m_findByNode.reset(); // prepared on the old connection
+    m_db.close();
+    if (!m_db.open())
+        return fail(QStringLiteral("reconnecting to the database"), m_db.lastError().text());
+    m_nextReconnectMs = 0;
+    return configure();
 }
 
 bool Storage::setChannelUri(const QString &deviceId, const QString &channelUri,
                             int protocolVersion) {
-    // A single statement is its own transaction.
-    QSqlQuery query(m_db);
-    query.prepare(sql(QStringLiteral("upsert_device")));
-    query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
-    query.bindValue(QStringLiteral(":channel_uri"), channelUri);
-    query.bindValue(QStringLiteral(":protocol_version"), protocolVersion);
-    query.bindValue(QStringLiteral(":now"), nowMs());
-    if (!query.exec())
-        return fail(QStringLiteral("storing the channel URI"), errorText(query));
-    return true;
+    return reconnecting([&]() -> bool {
+        // A single statement is its own transaction.
+        QSqlQuery query(m_db);
+        query.prepare(sql(QStringLiteral("upsert_device")));
+        query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
+        query.bindValue(QStringLiteral(":channel_uri"), channelUri);
+        query.bindValue(QStringLiteral(":protocol_version"), protocolVersion);
+        query.bindValue(QStringLiteral(":now"), nowMs());
+        if (!query.exec())
+            return fail(QStringLiteral("storing the channel URI"), errorText(query));
+        return true;
+    });
 }
 
 Storage::SetAccountsResult Storage::setAccounts(const QString &deviceId, int protocolVersion,
                                                 const QList<AccountSpec> &accounts,
                                                 QList<AccountCredentials> *credentials) {
-    const QString device = normalizedDeviceId(deviceId);
-    const qint64 now = nowMs();
-    if (!beginWrite())
-        return SetAccountsResult::Failed;
+    return reconnecting([&]() -> SetAccountsResult {
+        const QString device = normalizedDeviceId(deviceId);
+        const qint64 now = nowMs();
+        if (!beginWrite())
+            return SetAccountsResult::Failed;
 
-    auto abort = [this](const QString &what, const QSqlQuery &query) {
-        const QString why = errorText(query);
-        rollback();
-        fail(what, why);
-        return SetAccountsResult::Failed;
-    };
+        auto abort = [this](const QString &what, const QSqlQuery &query) {
+            const QString why = errorText(query);
+            rollback();
+            fail(what, why);
+            return SetAccountsResult::Failed;
+        };
 
-    // Refreshing the device first also serializes set_accounts per device
-    // across instances: SQLite's BEGIN IMMEDIATE locks the database, and on
-    // PostgreSQL this UPDATE holds the device's row lock until COMMIT, so a
-    // second instance waits here and then reads the first one's accounts.
-    QSqlQuery touch(m_db);
-    touch.prepare(sql(QStringLiteral("touch_device")));
-    touch.bindValue(QStringLiteral(":device_id"), device);
-    touch.bindValue(QStringLiteral(":now"), now);
-    if (!touch.exec())
-        return abort(QStringLiteral("refreshing the device"), touch);
-    if (touch.numRowsAffected() == 0) {
-        rollback();
-        return SetAccountsResult::UnknownDevice;
-    }
-
-    QHash<QString, AccountCredentials> existing;
-    QSqlQuery select(m_db);
-    select.prepare(sql(QStringLiteral("select_accounts")));
-    select.bindValue(QStringLiteral(":device_id"), device);
-    if (!select.exec())
-        return abort(QStringLiteral("reading the accounts"), select);
-    while (select.next()) {
-        const QString key = select.value(0).toString();
-        existing.insert(key, {key, select.value(1).toString(), select.value(2).toString()});
-    }
-
-    QList<AccountCredentials> result;
-    for (const AccountSpec &account : accounts) {
-        auto known = existing.find(account.key);
-        if (known != existing.end()) {
-            QSqlQuery update(m_db);
-            update.prepare(sql(QStringLiteral("touch_account")));
-            update.bindValue(QStringLiteral(":device_id"), device);
-            update.bindValue(QStringLiteral(":account_key"), account.key);
-            update.bindValue(QStringLiteral(":protocol_version"), protocolVersion);
-            update.bindValue(QStringLiteral(":now"), now);
-            if (!update.exec())
-                return abort(QStringLiteral("refreshing an account"), update);
-            result << *known;
-            existing.erase(known);
-            continue;
+        // Refreshing the device first also serializes set_accounts per device
+        // across instances: SQLite's BEGIN IMMEDIATE locks the database, and on
+        // PostgreSQL this UPDATE holds the device's row lock until COMMIT, so a
+        // second instance waits here and then reads the first one's accounts.
+        QSqlQuery touch(m_db);
+        touch.prepare(sql(QStringLiteral("touch_device")));
+        touch.bindValue(QStringLiteral(":device_id"), device);
+        touch.bindValue(QStringLiteral(":now"), now);
+        if (!touch.exec())
+            return abort(QStringLiteral("refreshing the device"), touch);
+        if (touch.numRowsAffected() == 0) {
+            rollback();
+            return SetAccountsResult::UnknownDevice;
         }
-        AccountCredentials fresh{account.key, credentials::newNode(), credentials::newSecret()};
-        QSqlQuery insert(m_db);
-        insert.prepare(sql(QStringLiteral("insert_account")));
-        insert.bindValue(QStringLiteral(":device_id"), device);
-        insert.bindValue(QStringLiteral(":account_key"), account.key);
-        insert.bindValue(QStringLiteral(":protocol_version"), protocolVersion);
-        // A null QString would bind as SQL NULL; "not learned yet" is ''.
-        insert.bindValue(QStringLiteral(":domain"),
-                         account.domain.isNull() ? QStringLiteral("") : account.domain);
-        insert.bindValue(QStringLiteral(":node"), fresh.node);
-        insert.bindValue(QStringLiteral(":secret"), fresh.secret);
-        insert.bindValue(QStringLiteral(":now"), now);
-        if (!insert.exec())
-            return abort(QStringLiteral("adding an account"), insert);
-        result << fresh;
-    }
 
-    // What is left was not in the list: its nodes stop working.
-    for (const AccountCredentials &gone : std::as_const(existing)) {
-        QSqlQuery remove(m_db);
-        remove.prepare(sql(QStringLiteral("delete_account")));
-        remove.bindValue(QStringLiteral(":device_id"), device);
-        remove.bindValue(QStringLiteral(":account_key"), gone.key);
-        if (!remove.exec())
-            return abort(QStringLiteral("removing an account"), remove);
-    }
+        QHash<QString, AccountCredentials> existing;
+        QSqlQuery select(m_db);
+        select.prepare(sql(QStringLiteral("select_accounts")));
+        select.bindValue(QStringLiteral(":device_id"), device);
+        if (!select.exec())
+            return abort(QStringLiteral("reading the accounts"), select);
+        while (select.next()) {
+            const QString key = select.value(0).toString();
+            existing.insert(key, {key, select.value(1).toString(), select.value(2).toString()});
+        }
 
-    if (!commit())
-        return SetAccountsResult::Failed;
-    *credentials = result;
-    return SetAccountsResult::Ok;
+        QList<AccountCredentials> result;
+        for (const AccountSpec &account : accounts) {
+            auto known = existing.find(account.key);
+            if (known != existing.end()) {
+                QSqlQuery update(m_db);
+                update.prepare(sql(QStringLiteral("touch_account")));
+                update.bindValue(QStringLiteral(":device_id"), device);
+                update.bindValue(QStringLiteral(":account_key"), account.key);
+                update.bindValue(QStringLiteral(":protocol_version"), protocolVersion);
+                update.bindValue(QStringLiteral(":now"), now);
+                if (!update.exec())
+                    return abort(QStringLiteral("refreshing an account"), update);
+                result << *known;
+                existing.erase(known);
+                continue;
+            }
+            AccountCredentials fresh{account.key, credentials::newNode(), credentials::newSecret()};
+            QSqlQuery insert(m_db);
+            insert.prepare(sql(QStringLiteral("insert_account")));
+            insert.bindValue(QStringLiteral(":device_id"), device);
+            insert.bindValue(QStringLiteral(":account_key"), account.key);
+            insert.bindValue(QStringLiteral(":protocol_version"), protocolVersion);
+            // A null QString would bind as SQL NULL; "not learned yet" is ''.
+            insert.bindValue(QStringLiteral(":domain"),
+                             account.domain.isNull() ? QStringLiteral("") : account.domain);
+            insert.bindValue(QStringLiteral(":node"), fresh.node);
+            insert.bindValue(QStringLiteral(":secret"), fresh.secret);
+            insert.bindValue(QStringLiteral(":now"), now);
+            if (!insert.exec())
+                return abort(QStringLiteral("adding an account"), insert);
+            result << fresh;
+        }
+
+        // What is left was not in the list: its nodes stop working.
+        for (const AccountCredentials &gone : std::as_const(existing)) {
+            QSqlQuery remove(m_db);
+            remove.prepare(sql(QStringLiteral("delete_account")));
+            remove.bindValue(QStringLiteral(":device_id"), device);
+            remove.bindValue(QStringLiteral(":account_key"), gone.key);
+            if (!remove.exec())
+                return abort(QStringLiteral("removing an account"), remove);
+        }
+
+        if (!commit())
+            return SetAccountsResult::Failed;
+        *credentials = result;
+        return SetAccountsResult::Ok;
+    });
 }
 
 Storage::Lookup Storage::findByNode(const QString &node, PushTarget *target) {
-    if (!m_findByNode) {
-        m_findByNode.emplace(m_db);
-        if (!m_findByNode->prepare(sql(QStringLiteral("select_push_target")))) {
-            fail(QStringLiteral("looking up a node"), errorText(*m_findByNode));
-            m_findByNode.reset();
+    return reconnecting([&]() -> Lookup {
+        if (!m_findByNode) {
+            m_findByNode.emplace(m_db);
+            if (!m_findByNode->prepare(sql(QStringLiteral("select_push_target")))) {
+                fail(QStringLiteral("looking up a node"), errorText(*m_findByNode));
+                m_findByNode.reset();
+                return Lookup::Failed;
+            }
+        }
+        QSqlQuery &query = *m_findByNode;
+        query.bindValue(QStringLiteral(":node"), node);
+        if (!query.exec()) {
+            fail(QStringLiteral("looking up a node"), errorText(query));
+            m_findByNode.reset(); // prepared again next time (a reconnected server, say)
             return Lookup::Failed;
         }
-    }
-    QSqlQuery &query = *m_findByNode;
-    query.bindValue(QStringLiteral(":node"), node);
-    if (!query.exec()) {
-        fail(QStringLiteral("looking up a node"), errorText(query));
-        m_findByNode.reset(); // prepared again next time (a reconnected server, say)
-        return Lookup::Failed;
-    }
-    if (!query.next()) {
+        if (!query.next()) {
+            query.finish();
+            return Lookup::NotFound;
+        }
+        target->deviceId = query.value(0).toString();
+        target->channelUri = query.value(1).toString();
+        target->accountKey = query.value(2).toString();
+        target->protocolVersion = query.value(3).toInt();
+        target->domain = query.value(4).toString();
+        target->node = query.value(5).toString();
+        target->secret = query.value(6).toString();
+        // Ends the statement: no read transaction stays open between publishes
+        // (it would hold back SQLite's WAL checkpoints).
         query.finish();
-        return Lookup::NotFound;
-    }
-    target->deviceId = query.value(0).toString();
-    target->channelUri = query.value(1).toString();
-    target->accountKey = query.value(2).toString();
-    target->protocolVersion = query.value(3).toInt();
-    target->domain = query.value(4).toString();
-    target->node = query.value(5).toString();
-    target->secret = query.value(6).toString();
-    // Ends the statement: no read transaction stays open between publishes
-    // (it would hold back SQLite's WAL checkpoints).
-    query.finish();
-    return Lookup::Found;
+        return Lookup::Found;
+    });
 }
 
 std::optional<QString> Storage::channelUri(const QString &deviceId) {
-    QSqlQuery query(m_db);
-    query.prepare(sql(QStringLiteral("select_channel_uri")));
-    query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
-    if (!query.exec()) {
-        fail(QStringLiteral("looking up a device"), errorText(query));
-        return std::nullopt;
-    }
-    if (!query.next())
-        return std::nullopt;
-    return query.value(0).toString();
+    return reconnecting([&]() -> std::optional<QString> {
+        QSqlQuery query(m_db);
+        query.prepare(sql(QStringLiteral("select_channel_uri")));
+        query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
+        if (!query.exec()) {
+            fail(QStringLiteral("looking up a device"), errorText(query));
+            return std::nullopt;
+        }
+        if (!query.next())
+            return std::nullopt;
+        return query.value(0).toString();
+    });
 }
 
 bool Storage::learnDomain(const QString &node, const QString &domain) {
-    QSqlQuery query(m_db);
-    query.prepare(sql(QStringLiteral("update_domain")));
-    query.bindValue(QStringLiteral(":node"), node);
-    query.bindValue(QStringLiteral(":domain"), domain);
-    if (!query.exec())
-        return fail(QStringLiteral("storing an account's domain"), errorText(query));
-    return true;
+    return reconnecting([&]() -> bool {
+        QSqlQuery query(m_db);
+        query.prepare(sql(QStringLiteral("update_domain")));
+        query.bindValue(QStringLiteral(":node"), node);
+        query.bindValue(QStringLiteral(":domain"), domain);
+        if (!query.exec())
+            return fail(QStringLiteral("storing an account's domain"), errorText(query));
+        return true;
+    });
 }
 
 bool Storage::removeDevice(const QString &deviceId) {
-    QSqlQuery query(m_db);
-    query.prepare(sql(QStringLiteral("delete_device")));
-    query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
-    if (!query.exec())
-        return fail(QStringLiteral("removing a device"), errorText(query));
-    return true;
+    return reconnecting([&]() -> bool {
+        QSqlQuery query(m_db);
+        query.prepare(sql(QStringLiteral("delete_device")));
+        query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
+        if (!query.exec())
+            return fail(QStringLiteral("removing a device"), errorText(query));
+        return true;
+    });
 }
 
 int Storage::removeDevicesNotUpdatedSince(const QDateTime &cutoff) {
-    QSqlQuery query(m_db);
-    query.prepare(sql(QStringLiteral("delete_expired_devices")));
-    query.bindValue(QStringLiteral(":cutoff"), cutoff.toMSecsSinceEpoch());
-    if (!query.exec()) {
-        fail(QStringLiteral("removing expired devices"), errorText(query));
-        return -1;
-    }
-    return query.numRowsAffected();
+    return reconnecting([&]() -> int {
+        QSqlQuery query(m_db);
+        query.prepare(sql(QStringLiteral("delete_expired_devices")));
+        query.bindValue(QStringLiteral(":cutoff"), cutoff.toMSecsSinceEpoch());
+        if (!query.exec()) {
+            fail(QStringLiteral("removing expired devices"), errorText(query));
+            return -1;
+        }
+        return query.numRowsAffected();
+    });
 }
 
 std::optional<StoredToken> Storage::loadToken(const QString &key) {
-    QSqlQuery query(m_db);
-    query.prepare(sql(QStringLiteral("select_token")));
-    query.bindValue(QStringLiteral(":token_key"), key);
-    if (!query.exec() || !query.next())
-        return std::nullopt;
-    return StoredToken{query.value(0).toString(),
-                       QDateTime::fromMSecsSinceEpoch(query.value(1).toLongLong(), Qt::UTC)};
+    return reconnecting([&]() -> std::optional<StoredToken> {
+        QSqlQuery query(m_db);
+        query.prepare(sql(QStringLiteral("select_token")));
+        query.bindValue(QStringLiteral(":token_key"), key);
+        if (!query.exec()) {
+            fail(QStringLiteral("reading the WNS token"), errorText(query));
+            return std::nullopt;
+        }
+        if (!query.next())
+            return std::nullopt;
+        return StoredToken{query.value(0).toString(),
+                           QDateTime::fromMSecsSinceEpoch(query.value(1).toLongLong(), Qt::UTC)};
+    });
 }
 
 bool Storage::saveToken(const QString &key, const StoredToken &token) {
-    QSqlQuery query(m_db);
-    query.prepare(sql(QStringLiteral("upsert_token")));
-    query.bindValue(QStringLiteral(":token_key"), key);
-    query.bindValue(QStringLiteral(":access_token"), token.accessToken);
-    query.bindValue(QStringLiteral(":expires_at"), token.expiresAt.toMSecsSinceEpoch());
-    if (!query.exec())
-        return fail(QStringLiteral("storing the WNS token"), errorText(query));
-    return true;
+    return reconnecting([&]() -> bool {
+        QSqlQuery query(m_db);
+        query.prepare(sql(QStringLiteral("upsert_token")));
+        query.bindValue(QStringLiteral(":token_key"), key);
+        query.bindValue(QStringLiteral(":access_token"), token.accessToken);
+        query.bindValue(QStringLiteral(":expires_at"), token.expiresAt.toMSecsSinceEpoch());
+        if (!query.exec())
+            return fail(QStringLiteral("storing the WNS token"), errorText(query));
+        return true;
+    });
 }
 
 qint64 Storage::deviceCount() {
-    QSqlQuery query(m_db);
-    if (!query.exec(sql(QStringLiteral("count_devices"))) || !query.next())
-        return -1;
-    return query.value(0).toLongLong();
+    return reconnecting([&]() -> qint64 {
+        QSqlQuery query(m_db);
+        if (!query.exec(sql(QStringLiteral("count_devices"))) || !query.next()) {
+            fail(QStringLiteral("counting devices"), errorText(query));
+            return -1;
+        }
+        return query.value(0).toLongLong();
+    });
 }
 
 qint64 Storage::accountCount() {
-    QSqlQuery query(m_db);
-    if (!query.exec(sql(QStringLiteral("count_accounts"))) || !query.next())
-        return -1;
-    return query.value(0).toLongLong();
+    return reconnecting([&]() -> qint64 {
+        QSqlQuery query(m_db);
+        if (!query.exec(sql(QStringLiteral("count_accounts"))) || !query.next()) {
+            fail(QStringLiteral("counting accounts"), errorText(query));
+            return -1;
+        }
+        return query.value(0).toLongLong();
+    });
 }
 
 } // namespace uwpx

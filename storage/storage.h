@@ -134,10 +134,23 @@ private:
     bool commit();
     void rollback();
     bool fail(const QString &what, const QString &why);
+    bool reconnectIfLost();
+
+    // Runs one public operation; if it failed because the database
+    // connection was lost, reconnects and runs it once more.
+    template<typename Operation> auto reconnecting(Operation operation) {
+        const quint64 failures = m_failures;
+        auto result = operation();
+        if (m_failures != failures && reconnectIfLost())
+            result = operation();
+        return result;
+    }
 
     QSqlDatabase m_db;
     QString m_dialect;
     QString m_lastError;
+    quint64 m_failures = 0;       // fail() calls, to tell whether an operation failed
+    qint64 m_nextReconnectMs = 0; // no reconnection attempt before (epoch ms)
     bool m_inBatch = false;
     // findByNode runs for every publish: its statement is prepared once
     // (preparing the join cost more than running it).

@@ -273,6 +273,54 @@ private Q_SLOTS:
         QCOMPARE(storage->channelUri(kDevice).value_or(QString()), fresh);
     }
 
+    // A PostgreSQL restart, a fail-over or a firewall cutting an idle
+    // connection: the operation that meets the dead connection reconnects
+    // and succeeds, and nothing stored is lost.
+    void reconnectsAfterLosingTheServer() {
+        if (!isPostgresql())
+            QSKIP("a SQLite file has no server connection to lose");
+        StorageSettings settings;
+        auto storage = openFresh(&settings);
+        QVERIFY(storage);
+        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2));
+        const auto before = setAccounts(*storage, {QStringLiteral("a")});
+        QCOMPARE(before.size(), 1);
+
+        QSqlDatabase admin = QSqlDatabase::database(kAdminConnection);
+        auto backends = [&] {
+            QSqlQuery query(admin);
+            if (!query.exec(QStringLiteral("SELECT count(*) FROM pg_stat_activity "
+                                           "WHERE datname = '%1'")
+                                .arg(settings.database)) ||
+                !query.next())
+                return -1;
+            return query.value(0).toInt();
+        };
+        auto cutTheConnection = [&] {
+            QSqlQuery kill(admin);
+            QVERIFY2(kill.exec(QStringLiteral("SELECT pg_terminate_backend(pid) FROM "
+                                              "pg_stat_activity WHERE datname = '%1'")
+                                   .arg(settings.database)),
+                     qPrintable(kill.lastError().text()));
+            QTRY_COMPARE(backends(), 0);
+        };
+
+        cutTheConnection();
+        PushTarget target;
+        QCOMPARE(storage->findByNode(before[0].node, &target), Storage::Lookup::Found);
+        cutTheConnection();
+        const QString fresh = kChannel + QStringLiteral("2");
+        QVERIFY2(storage->setChannelUri(kDevice, fresh, 2), qPrintable(storage->lastError()));
+        cutTheConnection();
+        const auto after = setAccounts(*storage, {QStringLiteral("a"), QStringLiteral("b")});
+        QCOMPARE(after.size(), 2);
+        QCOMPARE(after[0].node, before[0].node);
+        QCOMPARE(after[0].secret, before[0].secret);
+        cutTheConnection();
+        QCOMPARE(storage->accountCount(), 2);
+        QCOMPARE(storage->channelUri(kDevice).value_or(QString()), fresh);
+    }
+
     void refusesAccountsForAnUnknownDevice() {
         auto storage = openFresh();
         QList<AccountCredentials> credentials;
