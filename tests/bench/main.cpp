@@ -39,6 +39,7 @@ struct Options {
     int window = 1000;
     int wnsLatencyMs = 0;
     int wnsPorts = 1;
+    int wnsConnections = 0; // wns.connections_per_host; 0: the server's default
     int clients = 16;
     int lookups = 2000;
     QString store;
@@ -121,6 +122,9 @@ public:
             {QStringLiteral("wns/channel_hosts"), QStringLiteral("127.0.0.1")},
             {QStringLiteral("metrics/listen"), QString::number(metricsPort)},
         };
+        if (m_options.wnsConnections > 0)
+            keys.insert(QStringLiteral("wns/connections_per_host"),
+                        QString::number(m_options.wnsConnections));
         keys.insert(extra);
         const QString config = uwpx::test::writeConfig(dir, keys);
         QString error;
@@ -216,6 +220,7 @@ bool runPush(const Options &options, const QString &dir) {
             {QStringLiteral("window"), rate > 0 ? 0 : options.window},
             {QStringLiteral("wns_latency_ms"), options.wnsLatencyMs},
             {QStringLiteral("wns_ports"), options.wnsPorts},
+            {QStringLiteral("wns_connections"), options.wnsConnections},
             {QStringLiteral("sent"), double(result.sent)},
             {QStringLiteral("answered"), double(result.answered)},
             {QStringLiteral("seconds"), round2(result.seconds)},
@@ -510,6 +515,9 @@ int main(int argc, char *argv[]) {
         option("wns-latency", "Milliseconds the fake WNS takes to answer.", QStringLiteral("0"));
     const auto portsOption = option(
         "wns-ports", "Ports (hosts) the fake WNS's channels are spread over.", QStringLiteral("1"));
+    const auto connectionsOption =
+        option("wns-connections", "The server's wns.connections_per_host (0: its default).",
+               QStringLiteral("0"));
     const auto clientsOption =
         option("clients", "register: concurrent TLS clients.", QStringLiteral("16"));
     const auto storeOption =
@@ -524,6 +532,7 @@ int main(int argc, char *argv[]) {
     options.window = parser.value(windowOption).toInt();
     options.wnsLatencyMs = parser.value(latencyOption).toInt();
     options.wnsPorts = std::max(1, parser.value(portsOption).toInt());
+    options.wnsConnections = parser.value(connectionsOption).toInt();
     options.clients = parser.value(clientsOption).toInt();
     options.store = parser.value(storeOption);
     const QString scenario = parser.positionalArguments().value(0);
