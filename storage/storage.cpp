@@ -529,21 +529,18 @@ bool Storage::saveToken(const QString &key, const StoredToken &token) {
 }
 
 qint64 Storage::deviceCount() {
-    return reconnecting([&]() -> qint64 {
-        QSqlQuery query(m_db);
-        if (!query.exec(sql(QStringLiteral("count_devices"))) || !query.next()) {
-            fail(QStringLiteral("counting devices"), errorText(query));
-            return -1;
-        }
-        return query.value(0).toLongLong();
-    });
+    return count(QStringLiteral("devices"));
 }
 
 qint64 Storage::accountCount() {
+    return count(QStringLiteral("accounts"));
+}
+
+qint64 Storage::count(const QString &table) {
     return reconnecting([&]() -> qint64 {
         QSqlQuery query(m_db);
-        if (!query.exec(sql(QStringLiteral("count_accounts"))) || !query.next()) {
-            fail(QStringLiteral("counting accounts"), errorText(query));
+        if (!query.exec(sql(QStringLiteral("count_") + table)) || !query.next()) {
+            fail(QStringLiteral("counting ") + table, errorText(query));
             return -1;
         }
         return query.value(0).toLongLong();

@@ -135,6 +135,7 @@ private:
     void rollback();
     bool fail(const QString &what, const QString &why);
     bool reconnectIfLost();
+    qint64 count(const QString &table); // -1 on failure
 
     // Runs one public operation; if it failed because the database
     // connection was lost, reconnects and runs it once more.
