@@ -1,6 +1,7 @@
 #include "wnsclient.h"
 
 #include "channelpolicy.h"
+#include "wnsconnection.h"
 #include "wnslog.h"
 #include "wnsresponse.h"
 #include "wnstoken.h"
@@ -8,8 +9,6 @@
 #include <QElapsedTimer>
 #include <QHash>
 #include <QNetworkAccessManager>
-#include <QNetworkReply>
-#include <QNetworkRequest>
 #include <QPointer>
 #include <QRandomGenerator>
 #include <QSslCertificate>
@@ -26,9 +25,8 @@ namespace uwpx {
 namespace {
 
 constexpr qsizetype kMaxPayloadBytes = 5000;
-// QNetworkAccessManager opens at most this many HTTP/1.1 connections per host
-// and queues the rest (fixed in Qt 6.4); more come from more managers.
-constexpr int kConnectionsPerManager = 6;
+// Connections to a host that closed while idle are let go this often.
+constexpr int kSweepIntervalMs = 60000;
 // A retry is only worth starting with at least this much of the budget left.
 constexpr qint64 kMinAttemptMs = 250;
 
@@ -65,22 +63,22 @@ struct Job {
     std::vector<WnsClient::Completion> waiters;
     QElapsedTimer age; // since the first send() it stands for: the budget counts from there
     int transientFailures = 0;
-    bool reauthorized = false; // the one 401 refresh has been used
-    QString token;             // the token the current attempt carries
-    QPointer<QNetworkReply> reply;
-    QString lane;               // the host it goes to (see HostLane)
-    int manager = -1;           // index of the manager carrying `reply`
-    QElapsedTimer attemptClock; // the current HTTP request, for the latency figures
+    bool reauthorized = false;           // the one 401 refresh has been used
+    QString token;                       // the token the current attempt carries
+    QString lane;                        // the host it goes to (see HostLane)
+    WnsConnection *connection = nullptr; // carrying the current attempt
+    QElapsedTimer attemptClock;          // the current HTTP request, for the latency figures
 };
 
-// The requests to one WNS host (scheme, host and port, as connections are
-// pooled): WNS forbids pipelining, so each request in flight holds one
-// connection, and with WNS's latency the number of connections, not the CPU,
-// bounds how many notifications per second reach that host.
+// The requests to one WNS host (host and port): WNS forbids pipelining, so
+// each request in flight holds one connection, and with WNS's latency the
+// number of connections, not the CPU, bounds how many notifications per
+// second reach that host.
 struct HostLane {
+    QString host;
+    quint16 port = 443;
     std::deque<quint64> waiting; // jobs with a token, waiting for a connection
-    std::vector<int> active;     // requests in flight per manager
-    int total = 0;
+    std::vector<std::unique_ptr<WnsConnection>> connections;
 };
 
 class WnsClient::Private {
@@ -89,21 +87,12 @@ public:
         : q(q)
         , settings(settings)
         , tls(tlsConfiguration(settings))
-        , managers(makeManagers(settings))
-        , tokens(settings, managers.front().get(), tls) {
+        , tokens(settings, &tokenNetwork, tls) {
         QObject::connect(&tokens, &WnsTokenProvider::tokenRefreshed, q, &WnsClient::tokenRefreshed);
         budgetTimer.setSingleShot(true);
         QObject::connect(&budgetTimer, &QTimer::timeout, q, [this] { expireBudgets(); });
-    }
-
-    static std::vector<std::unique_ptr<QNetworkAccessManager>>
-    makeManagers(const WnsSettings &settings) {
-        const int count = std::max(1, (settings.connectionsPerHost + kConnectionsPerManager - 1) /
-                                          kConnectionsPerManager);
-        std::vector<std::unique_ptr<QNetworkAccessManager>> managers;
-        for (int i = 0; i < count; ++i)
-            managers.push_back(std::make_unique<QNetworkAccessManager>());
-        return managers;
+        sweepTimer.setInterval(kSweepIntervalMs);
+        QObject::connect(&sweepTimer, &QTimer::timeout, q, [this] { sweepIdleConnections(); });
     }
 
     void send(const WnsNotification &notification, Completion done);
@@ -117,10 +106,12 @@ public:
     void start(quint64 id);
     void requestToken(quint64 id);
     void post(Job *job, const QString &token);
-    void dispatch(const QString &laneKey);
-    void postNow(Job *job, const QString &laneKey, HostLane &lane, int manager);
+    void dispatch(HostLane &lane);
+    WnsConnection *freeConnection(HostLane &lane);
+    void postNow(Job *job, WnsConnection *connection);
     void releaseConnection(Job *job);
-    void onReply(quint64 id);
+    void sweepIdleConnections();
+    void onReply(quint64 id, const HttpResult &http);
     void expireBudgets();
     void retryOrGiveUp(Job *job, const WnsResponse &response);
     void finish(quint64 id, const WnsResult &result);
@@ -129,15 +120,16 @@ public:
     WnsClient *q;
     const WnsSettings settings;
     const QSslConfiguration tls;
-    // Keep connections alive across requests; the first also fetches tokens.
-    std::vector<std::unique_ptr<QNetworkAccessManager>> managers;
-    WnsTokenProvider tokens; // after `managers`, which it uses
+    // Tokens are fetched once a day: Qt's HTTP stack is fine for that.
+    QNetworkAccessManager tokenNetwork;
+    WnsTokenProvider tokens; // after `tokenNetwork`, which it uses
 
     // Ordered by id, which is also the order their budgets run out in (every
     // job gets the same budget from its creation): one timer serves them all.
     std::map<quint64, std::unique_ptr<Job>> jobs;
     QTimer budgetTimer;
-    QHash<QString, HostLane> lanes;
+    std::map<QString, HostLane> lanes; // by "host:port"
+    QTimer sweepTimer;
     QHash<QString, quint64> inFlight;  // coalesce key -> job being sent
     QHash<QString, quint64> followUps; // coalesce key -> job waiting for it
     quint64 nextId = 1;
@@ -261,100 +253,130 @@ void WnsClient::Private::requestToken(quint64 id) {
 void WnsClient::Private::post(Job *job, const QString &token) {
     job->token = token;
     const QUrl url = QUrl::fromEncoded(job->notification.channelUri.toUtf8(), QUrl::StrictMode);
-    const QString laneKey = url.scheme() + QLatin1String("://") + url.host() + QLatin1Char(':') +
-                            QString::number(url.port(443));
-    lanes[laneKey].waiting.push_back(job->id);
-    dispatch(laneKey);
+    const quint16 port = quint16(url.port(443));
+    job->lane = url.host() + QLatin1Char(':') + QString::number(port);
+    HostLane &lane = lanes[job->lane];
+    if (lane.host.isEmpty()) {
+        lane.host = url.host();
+        lane.port = port;
+    }
+    lane.waiting.push_back(job->id);
+    if (!sweepTimer.isActive())
+        sweepTimer.start();
+    dispatch(lane);
 }
 
-// Starts waiting requests while the lane has free connections, filling the
-// first manager before the next so a light load keeps few connections open.
-void WnsClient::Private::dispatch(const QString &laneKey) {
-    const auto it = lanes.find(laneKey);
-    if (it == lanes.end())
-        return;
-    HostLane &lane = *it;
-    lane.active.resize(managers.size());
-    while (lane.total < settings.connectionsPerHost && !lane.waiting.empty()) {
+// Starts waiting requests while the lane has a free connection or room for
+// one more.
+void WnsClient::Private::dispatch(HostLane &lane) {
+    while (!lane.waiting.empty()) {
+        WnsConnection *connection = freeConnection(lane);
+        if (!connection)
+            return;
         Job *job = find(lane.waiting.front());
         lane.waiting.pop_front();
-        if (!job)
-            continue; // ran out of budget while waiting
-        const auto free = std::find_if(lane.active.begin(), lane.active.end(),
-                                       [](int n) { return n < kConnectionsPerManager; });
-        postNow(job, laneKey, lane, int(free - lane.active.begin()));
+        if (job) // else: ran out of budget while waiting
+            postNow(job, connection);
     }
-    if (lane.total == 0 && lane.waiting.empty())
-        lanes.erase(it);
 }
 
-void WnsClient::Private::postNow(Job *job, const QString &laneKey, HostLane &lane, int manager) {
+// An idle connection that is still open saves a TLS handshake; a closed
+// idle one reconnects; a new one is opened while the host has room.
+WnsConnection *WnsClient::Private::freeConnection(HostLane &lane) {
+    WnsConnection *closed = nullptr;
+    for (const auto &connection : lane.connections) {
+        if (connection->isBusy())
+            continue;
+        if (connection->isConnected())
+            return connection.get();
+        closed = connection.get();
+    }
+    if (closed)
+        return closed;
+    if (int(lane.connections.size()) >= settings.connectionsPerHost)
+        return nullptr;
+    lane.connections.push_back(std::make_unique<WnsConnection>(lane.host, lane.port, tls));
+    return lane.connections.back().get();
+}
+
+void WnsClient::Private::postNow(Job *job, WnsConnection *connection) {
     const WnsNotification &n = job->notification;
-    // fromEncoded keeps the URI exactly as WNS gave it to the device.
-    QNetworkRequest request(QUrl::fromEncoded(n.channelUri.toUtf8(), QUrl::StrictMode));
-    request.setRawHeader("Authorization", "Bearer " + job->token.toUtf8());
-    request.setRawHeader("X-WNS-Type", "wns/raw");
-    request.setHeader(QNetworkRequest::ContentTypeHeader,
-                      QByteArrayLiteral("application/octet-stream"));
-    request.setHeader(QNetworkRequest::ContentLengthHeader, n.payload.size());
+    // The URI as WNS gave it to the device (QUrl only upper-cases percent
+    // escapes); its authority is the Host.
+    const QUrl url = QUrl::fromEncoded(n.channelUri.toUtf8(), QUrl::StrictMode);
+    QByteArray target =
+        url.toEncoded(QUrl::RemoveScheme | QUrl::RemoveAuthority | QUrl::RemoveFragment);
+    if (!target.startsWith('/'))
+        target.prepend('/');
+    // HTTP/1.1 as WNS documents it: a Content-Length, no chunking, no
+    // Expect: 100-continue, no upgrade to HTTP/2.
+    QByteArray request;
+    request.reserve(512 + n.payload.size());
+    request += "POST " + target + " HTTP/1.1\r\n";
+    request += "Host: " + url.authority(QUrl::FullyEncoded).toLatin1() + "\r\n";
+    request += "Authorization: Bearer " + job->token.toUtf8() + "\r\n";
+    request += "X-WNS-Type: wns/raw\r\n";
+    request += "Content-Type: application/octet-stream\r\n";
+    request += "Content-Length: " + QByteArray::number(n.payload.size()) + "\r\n";
     // Raw notifications are not cached by default; this keeps the latest one
     // for a device that is briefly offline.
-    request.setRawHeader("X-WNS-Cache-Policy", "cache");
-    request.setRawHeader("X-WNS-RequestForStatus", "true");
-    request.setHeader(QNetworkRequest::UserAgentHeader,
-                      QByteArrayLiteral("uwpx-push-server/" UWPX_VERSION));
-    // WNS documents HTTP/1.1 only.
-    request.setAttribute(QNetworkRequest::Http2AllowedAttribute, false);
-    // A redirect would carry the bearer token to wherever it points.
-    request.setAttribute(QNetworkRequest::RedirectPolicyAttribute,
-                         QNetworkRequest::ManualRedirectPolicy);
-    request.setTransferTimeout(settings.requestTimeoutMs);
-    request.setSslConfiguration(tls);
+    request += "X-WNS-Cache-Policy: cache\r\n";
+    request += "X-WNS-RequestForStatus: true\r\n";
+    request += "User-Agent: uwpx-push-server/" UWPX_VERSION "\r\n";
+    request += "\r\n";
+    request += n.payload;
 
-    ++lane.active[manager];
-    ++lane.total;
-    job->manager = manager;
-    job->lane = laneKey;
+    job->connection = connection;
     job->attemptClock.start();
-    job->reply = managers[manager]->post(request, n.payload);
     const quint64 id = job->id;
-    QObject::connect(job->reply, &QNetworkReply::finished, q, [this, id] { onReply(id); });
+    connection->send(request, settings.requestTimeoutMs,
+                     [this, id](const HttpResult &http) { onReply(id, http); });
 }
 
 // Gives the job's connection to the next request waiting for that host.
 void WnsClient::Private::releaseConnection(Job *job) {
-    if (job->manager < 0)
+    WnsConnection *connection = std::exchange(job->connection, nullptr);
+    if (!connection)
         return;
+    if (connection->isBusy())
+        connection->abort(); // the job ended before its answer came
     const auto it = lanes.find(job->lane);
-    if (it != lanes.end()) {
-        --it->active[job->manager];
-        --it->total;
-    }
-    job->manager = -1;
-    dispatch(job->lane);
+    if (it != lanes.end())
+        dispatch(it->second);
 }
 
-void WnsClient::Private::onReply(quint64 id) {
-    Job *job = find(id);
-    if (!job || !job->reply)
-        return;
-    QNetworkReply *reply = job->reply;
-    job->reply = nullptr;
-    reply->deleteLater();
-    releaseConnection(job);
-
-    const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-    Q_EMIT q->requestFinished(status, job->attemptClock.elapsed());
-    QString transportError;
-    if (status == 0) {
-        transportError =
-            (reply->error() == QNetworkReply::OperationCanceledError ||
-             reply->error() == QNetworkReply::TimeoutError)
-                ? QStringLiteral("no answer within %1 ms").arg(settings.requestTimeoutMs)
-                : reply->errorString();
+// Lets go of connections the server closed (or that idled out) and of hosts
+// no longer used: channel URIs name many hosts over months.
+void WnsClient::Private::sweepIdleConnections() {
+    for (auto lane = lanes.begin(); lane != lanes.end();) {
+        auto &connections = lane->second.connections;
+        connections.erase(std::remove_if(connections.begin(), connections.end(),
+                                         [](const std::unique_ptr<WnsConnection> &connection) {
+                                             return !connection->isBusy() &&
+                                                    !connection->isConnected();
+                                         }),
+                          connections.end());
+        if (connections.empty() && lane->second.waiting.empty())
+            lane = lanes.erase(lane);
+        else
+            ++lane;
     }
-    const WnsResponse response = classifyWnsResponse(
-        status, reply->rawHeaderPairs(), transportError, QDateTime::currentDateTimeUtc());
+    if (lanes.empty())
+        sweepTimer.stop();
+}
+
+void WnsClient::Private::onReply(quint64 id, const HttpResult &http) {
+    Job *job = find(id);
+    if (!job || !job->connection)
+        return;
+    job->connection = nullptr; // free again: the answer is in
+    if (const auto lane = lanes.find(job->lane); lane != lanes.end())
+        dispatch(lane->second);
+
+    const int status = http.status;
+    Q_EMIT q->requestFinished(status, job->attemptClock.elapsed());
+    const WnsResponse response =
+        classifyWnsResponse(status, http.headers, http.error, QDateTime::currentDateTimeUtc());
     const QString device = deviceForLog(job->notification.deviceId);
     const QString where = channelForLog(job->notification.channelUri);
     const QString diagnostics = response.diagnostics.toLogString();
@@ -473,11 +495,6 @@ void WnsClient::Private::finish(quint64 id, const WnsResult &result) {
         return;
     std::unique_ptr<Job> job = std::move(it->second);
     jobs.erase(it);
-    if (QNetworkReply *reply = job->reply) {
-        reply->disconnect(q);
-        reply->abort();
-        reply->deleteLater();
-    }
     releaseConnection(job.get());
 
     switch (result.outcome) {
@@ -519,18 +536,12 @@ void WnsClient::Private::shutdown() {
     std::map<quint64, std::unique_ptr<Job>> pending;
     pending.swap(jobs);
     budgetTimer.stop();
-    lanes.clear();
+    sweepTimer.stop();
+    lanes.clear(); // drops the connections and any answer on its way
     inFlight.clear();
     followUps.clear();
     std::vector<std::pair<Completion, WnsResult>> ready;
     ready.swap(immediate);
-    for (auto &[id, job] : pending) {
-        if (QNetworkReply *reply = job->reply) {
-            reply->disconnect(q);
-            reply->abort();
-            delete reply;
-        }
-    }
     for (auto &[done, decided] : ready)
         done(decided);
     for (auto &[id, job] : pending) {

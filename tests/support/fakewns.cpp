@@ -214,6 +214,17 @@ QList<FakeWns::Request> FakeWns::channelRequests(const QByteArray &path) const {
     return matching;
 }
 
+int FakeWns::closeIdleConnections() {
+    int closed = 0;
+    for (QSslSocket *socket : m_connectionIds.keys()) {
+        if (isStalled(socket) || socket->state() != QAbstractSocket::ConnectedState)
+            continue;
+        socket->disconnectFromHost();
+        ++closed;
+    }
+    return closed;
+}
+
 void FakeWns::reset() {
     m_tokens.clear();
     m_tokensIssued = 0;
@@ -255,9 +266,11 @@ void FakeWns::onNewConnection() {
         auto *socket = qobject_cast<QSslSocket *>(m_server->nextPendingConnection());
         if (!socket)
             continue;
+        m_connectionIds.insert(socket, ++m_connections);
         connect(socket, &QSslSocket::readyRead, this, [this, socket] { process(socket); });
         connect(socket, &QSslSocket::disconnected, this, [this, socket] {
             m_buffers.remove(socket);
+            m_connectionIds.remove(socket);
             socket->deleteLater();
         });
         if (socket->bytesAvailable() > 0)
@@ -280,6 +293,7 @@ void FakeWns::process(QSslSocket *socket) {
         const QList<QByteArray> lines = buffer.left(headEnd).split('\n');
         const QList<QByteArray> requestLine = lines.value(0).trimmed().split(' ');
         Request request;
+        request.connection = m_connectionIds.value(socket);
         request.method = requestLine.value(0);
         request.path = requestLine.value(1);
         request.httpVersion = requestLine.value(2);

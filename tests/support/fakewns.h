@@ -60,6 +60,7 @@ public:
         Headers headers;        // in the order received, names as sent
         QByteArray body;
         qint64 receivedMs = 0; // on a monotonic clock started with the fake
+        int connection = 0;    // which TCP connection carried it, numbered from 1
 
         // Case-insensitive; empty when absent.
         QByteArray header(const QByteArray &name) const;
@@ -110,6 +111,10 @@ public:
     // Forgets requests, scripts, tokens and stalled requests.
     void reset();
 
+    // Closes every connection without a stalled request, as servers close
+    // idle keep-alive connections; returns how many.
+    int closeIdleConnections();
+
 Q_SIGNALS:
     void channelRequestReceived(const QByteArray &path);
     void tokenRequestReceived();
@@ -147,6 +152,8 @@ private:
     QList<Request> m_channelRequests;
     QList<Request> m_tokenRequests;
     QHash<QSslSocket *, QByteArray> m_buffers;
+    QHash<QSslSocket *, int> m_connectionIds;
+    int m_connections = 0;
     QList<QPointer<QSslSocket>> m_stalled;
 };
 

@@ -594,6 +594,57 @@ private Q_SLOTS:
         QCOMPARE(m_fake->channelRequests().size(), sends);
     }
 
+    void connectionsAreReused() {
+        WnsClient client(settings());
+        Results results;
+        for (int i = 0; i < 5; ++i) {
+            client.send(note(QStringLiteral("r%1").arg(i)), results.add());
+            QTRY_COMPARE(results.list.size(), i + 1);
+            QCOMPARE(outcomeName(results.list[i].outcome), QStringLiteral("Delivered"));
+        }
+        const QList<FakeWns::Request> sent = m_fake->channelRequests();
+        QCOMPARE(sent.size(), 5);
+        for (const FakeWns::Request &request : sent)
+            QCOMPARE(request.connection, sent[0].connection);
+    }
+
+    // Servers close idle keep-alive connections; a request written just as
+    // that happens goes out again on a fresh connection, not to the caller
+    // as a failure.
+    void aConnectionClosedByTheServerIsReplaced() {
+        WnsClient client(settings());
+        Results results;
+        client.send(note(QStringLiteral("a")), results.add());
+        QTRY_COMPARE(results.list.size(), 1);
+        QVERIFY(m_fake->closeIdleConnections() >= 1);
+        client.send(note(QStringLiteral("a")), results.add()); // before we see the close
+        QTRY_COMPARE(results.list.size(), 2);
+        QCOMPARE(outcomeName(results.list[1].outcome), QStringLiteral("Delivered"));
+        const QList<FakeWns::Request> sent = m_fake->channelRequests();
+        QCOMPARE(sent.size(), 2);
+        QVERIFY(sent[1].connection != sent[0].connection);
+        QCOMPARE(client.stats().retries, 0u);
+    }
+
+    // The bearer token goes only to a server that proves it is the host
+    // named in the channel URI, by a certificate we trust.
+    void anUntrustedServerGetsNothing() {
+        WnsSettings s = settings();
+        s.caFile.clear(); // the system's CAs only: the fake's test CA is not among them
+        s.maxAttempts = 1;
+        WnsClient client(s);
+        client.restoreToken(QStringLiteral("stored-token"),
+                            QDateTime::currentDateTimeUtc().addSecs(3600));
+        Results results;
+        client.send(note(QStringLiteral("a")), results.add());
+        QTRY_COMPARE(results.list.size(), 1);
+        QCOMPARE(outcomeName(results.list[0].outcome), QStringLiteral("Transient"));
+        QCOMPARE(results.list[0].httpStatus, 0);
+        QVERIFY2(results.list[0].reason.contains(QLatin1String("certificate"), Qt::CaseInsensitive),
+                 qPrintable(results.list[0].reason));
+        QCOMPARE(m_fake->channelRequests().size(), 0);
+    }
+
     void concurrentSendsShareOneTokenFetch() {
         WnsClient client(settings());
         Results results;
