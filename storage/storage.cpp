@@ -14,6 +14,8 @@
 #include <QThread>
 #include <QVariant>
 
+#include <algorithm>
+
 namespace uwpx {
 
 namespace {
@@ -27,7 +29,8 @@ qint64 nowMs() {
     return QDateTime::currentMSecsSinceEpoch();
 }
 
-constexpr qint64 kReconnectIntervalMs = 5000;
+constexpr qint64 kMinReconnectDelayMs = 1000;
+constexpr qint64 kMaxReconnectDelayMs = 60000;
 
 // A migration file holds several statements, each ending with ';' at the end
 // of a line; '--' comment lines are dropped.
@@ -291,16 +294,20 @@ bool Storage::reconnectIfLost() {
     QSqlQuery probe(m_db);
     if (probe.exec(QStringLiteral("SELECT 1")))
         return false; // the connection works: the failure was the statement's
-    // While the server stays away, opening blocks for up to connect_timeout:
-    // try only now and then instead of on every request.
+    // While the server stays away, opening blocks the event loop for up to
+    // connect_timeout: try at once, then less and less often (up to a minute).
     const qint64 now = nowMs();
     if (now < m_nextReconnectMs)
         return false;
-    m_nextReconnectMs = now + kReconnectIntervalMs;
     m_findByNode.reset(); // prepared on the old connection
     m_db.close();
-    if (!m_db.open())
+    if (!m_db.open()) {
+        m_reconnectDelayMs =
+            std::clamp(m_reconnectDelayMs * 2, kMinReconnectDelayMs, kMaxReconnectDelayMs);
+        m_nextReconnectMs = nowMs() + m_reconnectDelayMs;
         return fail(QStringLiteral("reconnecting to the database"), m_db.lastError().text());
+    }
+    m_reconnectDelayMs = 0;
     m_nextReconnectMs = 0;
     return configure();
 }

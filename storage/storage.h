@@ -150,8 +150,9 @@ private:
     QSqlDatabase m_db;
     QString m_dialect;
     QString m_lastError;
-    quint64 m_failures = 0;       // fail() calls, to tell whether an operation failed
-    qint64 m_nextReconnectMs = 0; // no reconnection attempt before (epoch ms)
+    quint64 m_failures = 0;        // fail() calls, to tell whether an operation failed
+    qint64 m_nextReconnectMs = 0;  // no reconnection attempt before (epoch ms)
+    qint64 m_reconnectDelayMs = 0; // grows while reconnecting fails
     bool m_inBatch = false;
     // findByNode runs for every publish: its statement is prepared once
     // (preparing the join cost more than running it).
