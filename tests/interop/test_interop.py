@@ -53,7 +53,7 @@ PASSWORD = 'interop-password'
 SENDER = 'bob'
 # One user per scenario, so push registrations of one cannot disturb another.
 USERS = [SENDER, 'alice_v2', 'alice_v1', 'carol_badsecret', 'dave_badnode', 'erin_gone',
-         'frank_restart', 'grace_disco', 'heidi_hibernated', 'ivan_transient']
+         'frank_restart', 'grace_disco', 'heidi_hibernated', 'ivan_transient', 'judy_frozen']
 
 # XEP-0357 §7.1 / SPEC §5: the error type that goes with each condition.
 ERROR_TYPES = {'forbidden': 'auth', 'item-not-found': 'cancel'}
@@ -199,6 +199,13 @@ class Process:
 
     def running(self):
         return self.popen.poll() is None
+
+    def freeze(self):
+        """SIGSTOP to the whole process group: alive, connected, and silent."""
+        os.killpg(self.pid, signal.SIGSTOP)
+
+    def thaw(self):
+        os.killpg(self.pid, signal.SIGCONT)
 
     def pids(self):
         return ([self.pid] if self.running() else []) + children_of(self.pid)
@@ -788,7 +795,7 @@ class Users:
 
 
 class Interop(unittest.TestCase):
-    """Scenarios a–f of issue 4 (and g, h) against one real XMPP server
+    """Scenarios a–f of issue 4 (and g, h, i) against one real XMPP server
     (ARGS.server). The stack is set up once per run; each scenario has its
     own user, device and channel, so they cannot disturb one another."""
 
@@ -1122,6 +1129,37 @@ class Interop(unittest.TestCase):
                   'a WNS notification for the message after the wait answer')
         self.wait_publish_answered('delivered', delivered)
         log.info('(h) publish answered wait after %.2f s and %d WNS attempt(s)', answered, failed)
+
+    def test_i_silent_server_is_noticed_by_keepalive(self):
+        """The server stops answering but closes nothing (frozen, or the path
+        to it died): the keepalive notices within a minute (SPEC §5), and once
+        the server answers again the component is back and pushes."""
+        _, path, reply = self.register_device('i', 2, 'acct-judy')
+        self.users.enable_push('judy_frozen', reply['node'], reply['secret'])
+        mark = self.daemon.mark()
+        since = self.server.mark()
+        t0 = time.monotonic()
+        self.server.process.freeze()
+        try:
+            self.daemon.wait_log(r'component link lost: no answer to keepalive pings', mark, 70,
+                                 'the keepalive to notice the silent server')
+            noticed = time.monotonic() - t0
+        finally:
+            self.server.process.thaw()
+        self.assertLess(noticed, 60, 'a dead link must be noticed within a minute')
+        self.daemon.wait_log(r'component %s connected to' % re.escape(COMPONENT_JID), mark, 90,
+                             'the component to reconnect')
+        self.wait(lambda: self.server.component_authenticated(since), 30,
+                  '%s to log the component login' % ARGS.server)
+        log.info('(i) silent server noticed after %.2f s, component back after %.2f s',
+                 noticed, time.monotonic() - t0)
+        self.users.send_message('judy_frozen')
+        requests = self.wait(lambda: self.wns.requests(path), 30,
+                             'a WNS notification after the server answered again')
+        count, pending = self.expected_counts()
+        self.assert_notification(requests[0], '{"version":2,"account_id":"acct-judy",'
+                                              '"message_count":%d,"pending_subscription_count":%d}'
+                                 % (count, pending))
 
     def test_z_logs_keep_secrets(self):
         """SPEC §2/§4: no secret, token or bare JID in the daemon's log (debug
