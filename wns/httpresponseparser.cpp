@@ -51,39 +51,16 @@ HttpResponseParser::State HttpResponseParser::feed(QByteArray &buffer) {
             const bool chunkLine = m_step == Step::ChunkSize || m_step == Step::ChunkEnd;
             const qint64 room = chunkLine ? kMaxChunkLineBytes : kMaxHeaderBytes - m_headerBytes;
             QByteArray line;
-            if (!takeLine(buffer, &line)) {
-                if (buffer.size() > room)
-                    return fail(chunkLine ? QStringLiteral("chunk size line too long")
-                                          : QStringLiteral("response header section over 64 KiB"));
-                return State::Incomplete;
-            }
-            if (line.size() + 2 > room)
+            const bool whole = takeLine(buffer, &line);
+            if ((whole ? line.size() + 2 : buffer.size()) > room)
                 return fail(chunkLine ? QStringLiteral("chunk size line too long")
                                       : QStringLiteral("response header section over 64 KiB"));
+            if (!whole)
+                return State::Incomplete;
             if (!chunkLine)
                 m_headerBytes += line.size() + 2;
-            State state = State::Incomplete;
-            if (m_step == Step::StatusLine) {
-                state = parseStatusLine(line);
-            } else if (m_step == Step::Headers) {
-                state = line.isEmpty() ? startBody() : parseHeaderLine(line);
-            } else if (m_step == Step::ChunkSize) {
-                bool ok = false;
-                const qsizetype extensions = line.indexOf(';');
-                const QByteArray size = (extensions < 0 ? line : line.left(extensions)).trimmed();
-                m_remaining = size.toLongLong(&ok, 16);
-                if (!ok || size.isEmpty() || m_remaining < 0)
-                    return fail(QStringLiteral("bad chunk size"));
-                m_step = m_remaining == 0 ? Step::Trailers : Step::ChunkData;
-            } else if (m_step == Step::ChunkEnd) {
-                if (!line.isEmpty())
-                    return fail(QStringLiteral("chunk not followed by CRLF"));
-                m_step = Step::ChunkSize;
-            } else if (line.isEmpty()) { // Trailers
-                m_step = Step::Done;
-            }
-            if (state == State::Error)
-                return state;
+            if (parseLine(line) == State::Error)
+                return State::Error;
             break;
         }
         case Step::Body:
@@ -104,6 +81,40 @@ HttpResponseParser::State HttpResponseParser::feed(QByteArray &buffer) {
             return State::Complete;
         }
     }
+}
+
+// One line of whatever the current step reads.
+HttpResponseParser::State HttpResponseParser::parseLine(const QByteArray &line) {
+    switch (m_step) {
+    case Step::StatusLine:
+        return parseStatusLine(line);
+    case Step::Headers:
+        return line.isEmpty() ? startBody() : parseHeaderLine(line);
+    case Step::ChunkSize: {
+        const qsizetype extensions = line.indexOf(';');
+        const QByteArray size = (extensions < 0 ? line : line.left(extensions)).trimmed();
+        bool ok = false;
+        m_remaining = size.toLongLong(&ok, 16);
+        if (!ok || size.isEmpty() || m_remaining < 0)
+            return fail(QStringLiteral("bad chunk size"));
+        m_step = m_remaining == 0 ? Step::Trailers : Step::ChunkData;
+        return State::Incomplete;
+    }
+    case Step::ChunkEnd:
+        if (!line.isEmpty())
+            return fail(QStringLiteral("chunk not followed by CRLF"));
+        m_step = Step::ChunkSize;
+        return State::Incomplete;
+    case Step::Trailers:
+        if (line.isEmpty())
+            m_step = Step::Done;
+        return State::Incomplete;
+    case Step::Body:
+    case Step::ChunkData:
+    case Step::Done:
+        break;
+    }
+    return State::Incomplete;
 }
 
 HttpResponseParser::State HttpResponseParser::finishAtClose() {

@@ -43,6 +43,7 @@ private:
     State fail(const QString &why);
     // Takes one line (without its CRLF or LF) off the buffer, if a whole one is there.
     bool takeLine(QByteArray &buffer, QByteArray *line);
+    State parseLine(const QByteArray &line);
     State parseStatusLine(const QByteArray &line);
     State parseHeaderLine(const QByteArray &line);
     State startBody();

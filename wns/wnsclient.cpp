@@ -66,6 +66,8 @@ struct Job {
     bool reauthorized = false;           // the one 401 refresh has been used
     QString token;                       // the token the current attempt carries
     QString lane;                        // the host it goes to (see HostLane)
+    QByteArray target;                   // request target (path and query) of the channel URI
+    QByteArray authority;                // ... and its host[:port], for the Host header
     WnsConnection *connection = nullptr; // carrying the current attempt
     QElapsedTimer attemptClock;          // the current HTTP request, for the latency figures
 };
@@ -252,7 +254,14 @@ void WnsClient::Private::requestToken(quint64 id) {
 
 void WnsClient::Private::post(Job *job, const QString &token) {
     job->token = token;
+    // The URI as WNS gave it to the device (QUrl only upper-cases percent
+    // escapes). Taken apart here, per attempt: a coalesced follow-up may
+    // carry a newer channel URI than the job it followed.
     const QUrl url = QUrl::fromEncoded(job->notification.channelUri.toUtf8(), QUrl::StrictMode);
+    job->target = url.toEncoded(QUrl::RemoveScheme | QUrl::RemoveAuthority | QUrl::RemoveFragment);
+    if (!job->target.startsWith('/'))
+        job->target.prepend('/');
+    job->authority = url.authority(QUrl::FullyEncoded).toLatin1();
     const quint16 port = quint16(url.port(443));
     job->lane = url.host() + QLatin1Char(':') + QString::number(port);
     HostLane &lane = lanes[job->lane];
@@ -301,19 +310,12 @@ WnsConnection *WnsClient::Private::freeConnection(HostLane &lane) {
 
 void WnsClient::Private::postNow(Job *job, WnsConnection *connection) {
     const WnsNotification &n = job->notification;
-    // The URI as WNS gave it to the device (QUrl only upper-cases percent
-    // escapes); its authority is the Host.
-    const QUrl url = QUrl::fromEncoded(n.channelUri.toUtf8(), QUrl::StrictMode);
-    QByteArray target =
-        url.toEncoded(QUrl::RemoveScheme | QUrl::RemoveAuthority | QUrl::RemoveFragment);
-    if (!target.startsWith('/'))
-        target.prepend('/');
     // HTTP/1.1 as WNS documents it: a Content-Length, no chunking, no
     // Expect: 100-continue, no upgrade to HTTP/2.
     QByteArray request;
     request.reserve(512 + n.payload.size());
-    request += "POST " + target + " HTTP/1.1\r\n";
-    request += "Host: " + url.authority(QUrl::FullyEncoded).toLatin1() + "\r\n";
+    request += "POST " + job->target + " HTTP/1.1\r\n";
+    request += "Host: " + job->authority + "\r\n";
     request += "Authorization: Bearer " + job->token.toUtf8() + "\r\n";
     request += "X-WNS-Type: wns/raw\r\n";
     request += "Content-Type: application/octet-stream\r\n";
@@ -369,9 +371,7 @@ void WnsClient::Private::onReply(quint64 id, const HttpResult &http) {
     Job *job = find(id);
     if (!job || !job->connection)
         return;
-    job->connection = nullptr; // free again: the answer is in
-    if (const auto lane = lanes.find(job->lane); lane != lanes.end())
-        dispatch(lane->second);
+    releaseConnection(job); // the answer is in: the connection serves the next request
 
     const int status = http.status;
     Q_EMIT q->requestFinished(status, job->attemptClock.elapsed());

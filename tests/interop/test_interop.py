@@ -939,6 +939,20 @@ class Interop(unittest.TestCase):
         # message-count at all. A missing or empty count goes to WNS as 0.
         return (1, 0) if ARGS.server == 'prosody' else (0, 0)
 
+    def v2_payload(self, account_id):
+        """The v2 raw notification for one message, with this server's counts."""
+        count, pending = self.expected_counts()
+        return ('{"version":2,"account_id":"%s","message_count":%d,'
+                '"pending_subscription_count":%d}' % (account_id, count, pending))
+
+    def wait_component_back(self, mark, since):
+        """The daemon logs a new component login after `mark` and the server
+        one after `since`."""
+        self.daemon.wait_log(r'component %s connected to' % re.escape(COMPONENT_JID), mark, 90,
+                             'the component to reconnect')
+        self.wait(lambda: self.server.component_authenticated(since), 30,
+                  '%s to log the component login' % ARGS.server)
+
     def push_roundtrip(self, user, version, account, name):
         device_id, path, reply = self.register_device(name, version, account)
         self.users.enable_push(user, reply['node'], reply['secret'])
@@ -976,10 +990,7 @@ class Interop(unittest.TestCase):
         self.assertIn(('pubsub', 'push'), identities)
         self.assertIn('urn:xmpp:push:0', features)
         _, _, request, elapsed = self.push_roundtrip('alice_v2', 2, 'acct-alice-v2', 'a')
-        count, pending = self.expected_counts()
-        self.assert_notification(request, '{"version":2,"account_id":"acct-alice-v2",'
-                                          '"message_count":%d,"pending_subscription_count":%d}'
-                                 % (count, pending))
+        self.assert_notification(request, self.v2_payload('acct-alice-v2'))
         log.info('(a) message to push in %.2f s', elapsed)
 
     def test_b_v1_message_is_pushed(self):
@@ -1062,10 +1073,7 @@ class Interop(unittest.TestCase):
         since = self.server.mark()
         self.server.start()
         restarted = time.monotonic() - t0
-        self.daemon.wait_log(r'component %s connected to' % re.escape(COMPONENT_JID), mark, 90,
-                             'the component to reconnect')
-        self.wait(lambda: self.server.component_authenticated(since), 30,
-                  '%s to log the component login' % ARGS.server)
+        self.wait_component_back(mark, since)
         reconnected = time.monotonic() - t0
         log.info('(f) link lost noticed after %.2f s, server back after %.2f s, '
                  'component back after %.2f s', lost, restarted, reconnected)
@@ -1080,10 +1088,7 @@ class Interop(unittest.TestCase):
         self.users.send_message('frank_restart')
         requests = self.wait(lambda: self.wns.requests(path), 30,
                              'a WNS notification after the restart')
-        count, pending = self.expected_counts()
-        self.assert_notification(requests[0], '{"version":2,"account_id":"acct-frank",'
-                                              '"message_count":%d,"pending_subscription_count":%d}'
-                                 % (count, pending))
+        self.assert_notification(requests[0], self.v2_payload('acct-frank'))
 
 
     def test_g_hibernated_session_is_pushed(self):
@@ -1097,10 +1102,7 @@ class Interop(unittest.TestCase):
         elapsed = time.monotonic() - t0
         self.wait_publish_answered('delivered', delivered)
         self.quiet(1.5, path, 1)  # Prosody batches queued stanzas on a 1 s timer
-        count, pending = self.expected_counts()
-        self.assert_notification(requests[0], '{"version":2,"account_id":"acct-heidi",'
-                                              '"message_count":%d,"pending_subscription_count":%d}'
-                                 % (count, pending))
+        self.assert_notification(requests[0], self.v2_payload('acct-heidi'))
         log.info('(g) message to push for a hibernated session in %.2f s', elapsed)
 
     def test_h_transient_wns_failure_keeps_push_enabled(self):
@@ -1147,19 +1149,13 @@ class Interop(unittest.TestCase):
         finally:
             self.server.process.thaw()
         self.assertLess(noticed, 60, 'a dead link must be noticed within a minute')
-        self.daemon.wait_log(r'component %s connected to' % re.escape(COMPONENT_JID), mark, 90,
-                             'the component to reconnect')
-        self.wait(lambda: self.server.component_authenticated(since), 30,
-                  '%s to log the component login' % ARGS.server)
+        self.wait_component_back(mark, since)
         log.info('(i) silent server noticed after %.2f s, component back after %.2f s',
                  noticed, time.monotonic() - t0)
         self.users.send_message('judy_frozen')
         requests = self.wait(lambda: self.wns.requests(path), 30,
                              'a WNS notification after the server answered again')
-        count, pending = self.expected_counts()
-        self.assert_notification(requests[0], '{"version":2,"account_id":"acct-judy",'
-                                              '"message_count":%d,"pending_subscription_count":%d}'
-                                 % (count, pending))
+        self.assert_notification(requests[0], self.v2_payload('acct-judy'))
 
     def test_z_logs_keep_secrets(self):
         """SPEC §2/§4: no secret, token or bare JID in the daemon's log (debug

@@ -9,8 +9,6 @@
 using namespace uwpx;
 using State = HttpResponseParser::State;
 
-Q_DECLARE_METATYPE(HttpResponseParser::State)
-
 namespace {
 
 // Feeds `bytes` in pieces of `step` bytes; returns the state after the last.
