@@ -90,7 +90,7 @@ void RegistrationConnection::processNextMessage() {
     m_service.handle(message, [self](const QByteArray &response) {
         if (!self || self->m_closing)
             return;
-        self->m_socket->write(response + '\0');
+        self->m_socket->write(registration::frame(response));
         self->m_busy = false;
         self->m_idleTimer.start();
         // The next message may already be waiting; later ones re-check the limit.
@@ -103,7 +103,7 @@ void RegistrationConnection::closeWithError(const QString &error) {
         << "closing connection from" << m_socket->peerAddress().toString()
         << "after a framing error:" << error;
     if (!m_busy)
-        m_socket->write(registration::errorResponse(2, error) + '\0');
+        m_socket->write(registration::frame(registration::errorResponse(2, error)));
     close();
 }
 

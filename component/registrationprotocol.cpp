@@ -111,7 +111,10 @@ bool parseRequest(const QByteArray &json, const QStringList &channelHosts, Reque
     const QString actionName = action.toString();
     if (actionName == QLatin1String("set_channel_uri")) {
         request->action = Action::SetChannelUri;
-    } else if (actionName == QLatin1String("set_accounts")) {
+    } else if (actionName == QLatin1String("set_push_accounts") ||
+               actionName == QLatin1String("set_accounts")) {
+        // Every released UWPX client says set_push_accounts; set_accounts is
+        // the name of the original design notes, kept for clients built on them.
         request->action = Action::SetAccounts;
     } else if (actionName == QLatin1String("request_test_push")) {
         request->action = Action::RequestTestPush;
@@ -119,6 +122,7 @@ bool parseRequest(const QByteArray &json, const QStringList &channelHosts, Reque
         *error = QStringLiteral("Unknown action '%1'.").arg(actionName.left(64));
         return false;
     }
+    request->actionName = actionName;
 
     const QJsonValue deviceId = object.value(QLatin1String("device_id"));
     if (!deviceId.isString() || !isHexDeviceId(deviceId.toString())) {
@@ -180,6 +184,14 @@ QByteArray errorResponse(int version, const QString &error) {
     response.insert(QLatin1String("status"), 0);
     response.insert(QLatin1String("error"), error);
     return QJsonDocument(response).toJson(QJsonDocument::Compact);
+}
+
+QByteArray frame(const QByteArray &json) {
+    QByteArray bytes = json;
+    if ((bytes.size() + 1) % kClientReadSize == 0)
+        bytes += ' ';
+    bytes += '\0';
+    return bytes;
 }
 
 } // namespace uwpx::registration

@@ -21,9 +21,10 @@ struct RequestedAccount {
 struct Request {
     int version = 2;
     Action action = Action::SetChannelUri;
+    QString actionName; // as the client spelled it (set_push_accounts or set_accounts)
     QString deviceId;
     QString channelUri;               // set_channel_uri
-    QList<RequestedAccount> accounts; // set_accounts
+    QList<RequestedAccount> accounts; // set_push_accounts
 };
 
 inline constexpr int kMaxAccounts = 100;
@@ -42,5 +43,13 @@ QString domainOfBareJid(const QString &bareJid);
 
 QByteArray successResponse(int version, const QJsonObject &extra = {});
 QByteArray errorResponse(int version, const QString &error);
+
+// The bytes that carry one message on the wire: the JSON and its NUL,
+// written in one piece. UWPX reads with 4096-byte reads and reads on only
+// while a read filled the whole buffer, so a message that is an exact
+// multiple of 4096 bytes would leave it waiting 3 s for more: such a message
+// gets one space of JSON whitespace before its NUL.
+QByteArray frame(const QByteArray &json);
+inline constexpr qsizetype kClientReadSize = 4096;
 
 } // namespace uwpx::registration

@@ -16,18 +16,6 @@ using namespace registration;
 
 namespace {
 
-QString actionName(Action action) {
-    switch (action) {
-    case Action::SetChannelUri:
-        return QStringLiteral("set_channel_uri");
-    case Action::SetAccounts:
-        return QStringLiteral("set_accounts");
-    case Action::RequestTestPush:
-        return QStringLiteral("request_test_push");
-    }
-    return QString();
-}
-
 // Enough of a device id to follow one device through the log, not enough to
 // impersonate it.
 QString shortId(const QString &deviceId) {
@@ -57,7 +45,8 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
         reply(errorResponse(request.version, error));
         return;
     }
-    const QString action = actionName(request.action);
+    // Metrics count the action under the name the client used.
+    const QString action = request.actionName;
     auto answer = [this, action, reply](const QByteArray &response, bool success) {
         Q_EMIT requestHandled(action, success);
         reply(response);
@@ -94,7 +83,7 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
             answer(errorResponse(request.version, QStringLiteral("Device id unknown.")), false);
             return;
         case Storage::SetAccountsResult::Failed:
-            qCCritical(lcStorage).noquote() << "set_accounts failed:" << m_storage.lastError();
+            qCCritical(lcStorage).noquote() << "set_push_accounts failed:" << m_storage.lastError();
             answer(errorResponse(request.version, kStorageTrouble), false);
             return;
         case Storage::SetAccountsResult::Ok:

@@ -28,7 +28,8 @@ public:
     void handle(const QByteArray &message, const Reply &reply);
 
 Q_SIGNALS:
-    // One per request: action ("set_channel_uri", ..., "invalid") and outcome
+    // One per request: action as the client named it ("set_channel_uri",
+    // "set_push_accounts", "set_accounts", ...; "invalid" when unreadable) and outcome
     // ("success" or "error"), for metrics.
     void requestHandled(const QString &action, bool success);
 

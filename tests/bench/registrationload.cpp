@@ -101,7 +101,7 @@ void RegistrationLoad::sendNext(Client *client) {
         request.insert(QStringLiteral("channel_uri"),
                        m_channelUri(m_deviceLimit > 0 ? client->device : client->index));
     } else {
-        request.insert(QStringLiteral("action"), QStringLiteral("set_accounts"));
+        request.insert(QStringLiteral("action"), QStringLiteral("set_push_accounts"));
         QJsonArray accounts;
         for (int i = 0; i < m_accountsPerDevice; ++i)
             accounts.append(QJsonObject{

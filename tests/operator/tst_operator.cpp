@@ -130,7 +130,7 @@ private Q_SLOTS:
                  1);
         const QJsonObject registered =
             client.request({{"version", 2},
-                            {"action", "set_accounts"},
+                            {"action", "set_push_accounts"},
                             {"device_id", kDevice},
                             {"accounts", QJsonArray{QJsonObject{{"account_id", "a"}},
                                                     QJsonObject{{"account_id", "b"}},
@@ -163,10 +163,10 @@ private Q_SLOTS:
         QCOMPARE(metric(text, R"(uwpx_publishes_total{outcome="forbidden"})"), 1.0);
         QCOMPARE(metric(text, R"(uwpx_publishes_total{outcome="unknown_node"})"), 1.0);
         QCOMPARE(metric(text, R"(uwpx_publishes_total{outcome="transient"})"), 0.0);
-        QCOMPARE(
-            metric(text,
-                   R"(uwpx_registration_requests_total{action="set_accounts",outcome="success"})"),
-            1.0);
+        // Counted under the name the client used.
+        QCOMPARE(metric(text, R"(uwpx_registration_requests_total{action="set_push_accounts",)"
+                              R"(outcome="success"})"),
+                 1.0);
         QCOMPARE(
             metric(
                 text,

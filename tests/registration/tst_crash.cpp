@@ -44,7 +44,7 @@ QByteArray registrationOf(int device) {
                   {"device_id", deviceId(device)},
                   {"channel_uri", QStringLiteral("https://127.0.0.1/?token=%1").arg(device)}}) +
            frame({{"version", 1},
-                  {"action", "set_accounts"},
+                  {"action", "set_push_accounts"},
                   {"device_id", deviceId(device)},
                   {"accounts", accounts}});
 }

@@ -39,20 +39,23 @@ QJsonObject setChannel(int version, const QString &deviceId = kDevice) {
                    {{QStringLiteral("channel_uri"), kChannel}}, deviceId);
 }
 
-QJsonObject setV1Accounts(const QStringList &jids, const QString &deviceId = kDevice) {
+// What every released UWPX client sends; the design notes called it set_accounts.
+const QString kSetAccounts = QStringLiteral("set_push_accounts");
+
+QJsonObject setV1Accounts(const QStringList &jids, const QString &deviceId = kDevice,
+                          const QString &action = kSetAccounts) {
     QJsonArray accounts;
     for (const QString &jid : jids)
         accounts.append(QJsonObject{{QStringLiteral("bare_jid"), jid}});
-    return message(1, QStringLiteral("set_accounts"), {{QStringLiteral("accounts"), accounts}},
-                   deviceId);
+    return message(1, action, {{QStringLiteral("accounts"), accounts}}, deviceId);
 }
 
-QJsonObject setV2Accounts(const QStringList &ids, const QString &deviceId = kDevice) {
+QJsonObject setV2Accounts(const QStringList &ids, const QString &deviceId = kDevice,
+                          const QString &action = kSetAccounts) {
     QJsonArray accounts;
     for (const QString &id : ids)
         accounts.append(QJsonObject{{QStringLiteral("account_id"), id}});
-    return message(2, QStringLiteral("set_accounts"), {{QStringLiteral("accounts"), accounts}},
-                   deviceId);
+    return message(2, action, {{QStringLiteral("accounts"), accounts}}, deviceId);
 }
 
 bool isSuccess(const QJsonObject &response, int version) {
@@ -198,6 +201,25 @@ private Q_SLOTS:
         QCOMPARE(target.accountKey, QStringLiteral("acc-1"));
         QVERIFY(target.domain.isEmpty()); // learned from the first publish
         QCOMPARE(target.deviceId, device.toLower());
+    }
+
+    void acceptsTheDesignNotesActionName() {
+        auto client = connectClient();
+        QVERIFY(client);
+        const QString device = QStringLiteral("5eed5eed5eed5eed");
+        QVERIFY(isSuccess(client->request(setChannel(2, device)), 2));
+        const QJsonObject v2 = client->request(
+            setV2Accounts({QStringLiteral("a")}, device, QStringLiteral("set_accounts")));
+        QVERIFY2(isSuccess(v2, 2), QJsonDocument(v2).toJson());
+        // The same device under the client's name: the same account, the same node.
+        const QJsonObject again = client->request(setV2Accounts({QStringLiteral("a")}, device));
+        QVERIFY(isSuccess(again, 2));
+        QCOMPARE(again.value(QStringLiteral("accounts")).toArray()[0].toObject()["node"],
+                 v2.value(QStringLiteral("accounts")).toArray()[0].toObject()["node"]);
+        const QJsonObject v1 = client->request(setV1Accounts(
+            {QStringLiteral("a@example.org")}, device, QStringLiteral("set_accounts")));
+        QVERIFY2(isSuccess(v1, 1), QJsonDocument(v1).toJson());
+        QCOMPARE(v1.value(QStringLiteral("accounts")).toArray().size(), 1);
     }
 
     void answersPipelinedRequestsInOrder() {
@@ -390,14 +412,14 @@ private Q_SLOTS:
                            QString(2100, QLatin1Char('a')))
             << 2 << "2048";
         QTest::newRow("accounts not an array")
-            << json(message(2, QStringLiteral("set_accounts"), {{QStringLiteral("accounts"), "x"}}))
-            << 2 << "accounts";
-        QTest::newRow("too many accounts") << json(message(2, QStringLiteral("set_accounts"),
-                                                           {{QStringLiteral("accounts"), tooMany}}))
-                                           << 2 << "Too many accounts";
+            << json(message(2, kSetAccounts, {{QStringLiteral("accounts"), "x"}})) << 2
+            << "accounts";
+        QTest::newRow("too many accounts")
+            << json(message(2, kSetAccounts, {{QStringLiteral("accounts"), tooMany}})) << 2
+            << "Too many accounts";
         QTest::newRow("v1 account without bare_jid")
             << json(message(
-                   1, QStringLiteral("set_accounts"),
+                   1, kSetAccounts,
                    {{QStringLiteral("accounts"), QJsonArray{QJsonObject{{"account_id", "x"}}}}}))
             << 1 << "bare_jid";
         QTest::newRow("v1 full JID")
@@ -408,7 +430,7 @@ private Q_SLOTS:
             << json(setV2Accounts({QString()})) << 2 << "account_id";
         QTest::newRow("v2 account_id a number")
             << json(message(
-                   2, QStringLiteral("set_accounts"),
+                   2, kSetAccounts,
                    {{QStringLiteral("accounts"), QJsonArray{QJsonObject{{"account_id", 5}}}}}))
             << 2 << "account_id";
         QTest::newRow("accounts for an unknown device")
