@@ -20,8 +20,8 @@ QByteArray jsonString(const QString &value) {
 QByteArray forPublish(int protocolVersion, const QString &accountKey, int messageCount,
                       int pendingSubscriptionCount) {
     const QByteArray keyName = protocolVersion == 1 ? "account" : "account_id";
-    return "{\"version\":" + QByteArray::number(protocolVersion) + ",\"" + keyName +
-           "\":" + jsonString(accountKey) +
+    return "{\"version\":" + QByteArray::number(protocolVersion) + ",\"action\":\"push\",\"" +
+           keyName + "\":" + jsonString(accountKey) +
            ",\"message_count\":" + QByteArray::number(messageCount) +
            ",\"pending_subscription_count\":" + QByteArray::number(pendingSubscriptionCount) + "}";
 }

@@ -699,10 +699,12 @@ private Q_SLOTS:
 
     void payloadBytesAreExactlyTheSpecOnes() {
         const QByteArray v2 = payload::forPublish(2, QStringLiteral("acc-1"), 3, 1);
-        QCOMPARE(v2, QByteArray(R"({"version":2,"account_id":"acc-1","message_count":3,)"
+        QCOMPARE(v2, QByteArray(R"({"version":2,"action":"push","account_id":"acc-1",)"
+                                R"("message_count":3,)"
                                 R"("pending_subscription_count":1})"));
         const QByteArray v1 = payload::forPublish(1, QStringLiteral("ab12"), 0, 2);
-        QCOMPARE(v1, QByteArray(R"({"version":1,"account":"ab12","message_count":0,)"
+        QCOMPARE(v1, QByteArray(R"({"version":1,"action":"push","account":"ab12",)"
+                                R"("message_count":0,)"
                                 R"("pending_subscription_count":2})"));
         QCOMPARE(payload::forTestPush(1), QByteArray(R"({"version":1,"action":"test_push"})"));
         QCOMPARE(payload::forTestPush(2), QByteArray(R"({"version":2,"action":"test_push"})"));
@@ -711,14 +713,15 @@ private Q_SLOTS:
         const QString awkward = QStringLiteral("a\"b\\c\u00e9\n");
         const QJsonObject parsed =
             QJsonDocument::fromJson(payload::forPublish(2, awkward, 7, 8)).object();
-        QCOMPARE(
-            parsed.keys(),
-            (QStringList{QStringLiteral("account_id"), QStringLiteral("message_count"),
-                         QStringLiteral("pending_subscription_count"), QStringLiteral("version")}));
+        QCOMPARE(parsed.keys(), (QStringList{QStringLiteral("account_id"), QStringLiteral("action"),
+                                             QStringLiteral("message_count"),
+                                             QStringLiteral("pending_subscription_count"),
+                                             QStringLiteral("version")}));
         QCOMPARE(parsed.value(QLatin1String("account_id")).toString(), awkward);
         QCOMPARE(
             QJsonDocument::fromJson(v1).object().keys(),
-            (QStringList{QStringLiteral("account"), QStringLiteral("message_count"),
+            (QStringList{QStringLiteral("account"), QStringLiteral("action"),
+                         QStringLiteral("message_count"),
                          QStringLiteral("pending_subscription_count"), QStringLiteral("version")}));
         QCOMPARE(QJsonDocument::fromJson(payload::forTestPush(2)).object().keys(),
                  (QStringList{QStringLiteral("action"), QStringLiteral("version")}));
