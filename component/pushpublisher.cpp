@@ -109,6 +109,14 @@ void PushPublisher::publish(const PublishRequest &request, Completion done) {
                                                      request.pendingSubscriptionCount),
                                  target.node, target.deviceId};
 
+    // A trailing send needs no such report: the send that opened its window did it.
+    done = [self = QPointer<PushPublisher>(this), deviceId = target.deviceId,
+            refreshedAt = target.deviceRefreshedAt,
+            done = std::move(done)](const PublishVerdict &verdict) {
+        if (self && verdict.outcome == PublishOutcome::Delivered)
+            Q_EMIT self->deviceReached(deviceId, refreshedAt);
+        done(verdict);
+    };
     if (m_options.rateWindowMs <= 0) {
         send(notification, std::move(done));
         return;

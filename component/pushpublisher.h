@@ -82,6 +82,9 @@ public:
     void publish(const PublishRequest &request, Completion done);
 
 Q_SIGNALS:
+    // WNS accepted a publish's notification for this device, which the store
+    // last saw refreshed at `refreshedAt` (see DeviceLifecycle).
+    void deviceReached(const QString &deviceId, const QDateTime &refreshedAt);
     // A trailing (rate-limited) send got its verdict; no publish waits for it.
     void trailingSendFinished(const QString &node, const uwpx::WnsResult &result);
 

@@ -1,5 +1,6 @@
 #include "pushserver.h"
 
+#include "devicelifecycle.h"
 #include "logging.h"
 #include "operatorendpoint.h"
 #include "registrationserver.h"
@@ -34,13 +35,8 @@ bool PushServer::start(QString *error) {
                     qCWarning(lcStorage).noquote()
                         << "could not keep the WNS token:" << m_storage->lastError();
             });
-    connect(m_wns.get(), &WnsClient::channelGone, this, [this](const QString &deviceId) {
-        qCInfo(lcServer).noquote() << "WNS reports the channel of device" << deviceId.left(8)
-                                   << "gone; removing the device";
-        if (!m_storage->removeDevice(deviceId))
-            qCWarning(lcStorage).noquote()
-                << "could not remove a gone device:" << m_storage->lastError();
-    });
+    m_devices = std::make_unique<DeviceLifecycle>(*m_storage, m_config.storage.expireDays);
+    connect(m_wns.get(), &WnsClient::channelGone, m_devices.get(), &DeviceLifecycle::onChannelGone);
 
     m_registrationService = std::make_unique<RegistrationService>(
         *m_storage, *m_wns, m_config.xmpp.componentJid, m_config.wns.channelHosts);
@@ -50,6 +46,8 @@ bool PushServer::start(QString *error) {
         return false;
 
     m_xmpp = std::make_unique<XmppComponent>(m_config.xmpp, *m_storage, *m_wns);
+    connect(&m_xmpp->publisher(), &PushPublisher::deviceReached, m_devices.get(),
+            &DeviceLifecycle::onDeviceReached);
     declareMetrics();
     countEvents();
     if (m_config.metrics.enabled) {
@@ -70,9 +68,7 @@ bool PushServer::start(QString *error) {
     }
     m_xmpp->start();
 
-    removeExpiredDevices();
-    connect(&m_expiryTimer, &QTimer::timeout, this, &PushServer::removeExpiredDevices);
-    m_expiryTimer.start(std::chrono::hours(1));
+    m_devices->start();
     return true;
 }
 
@@ -144,17 +140,6 @@ QByteArray PushServer::renderMetrics() {
 
 quint16 PushServer::registrationPort() const {
     return m_registrationServer ? m_registrationServer->port() : 0;
-}
-
-void PushServer::removeExpiredDevices() {
-    const QDateTime cutoff = QDateTime::currentDateTimeUtc().addDays(-m_config.storage.expireDays);
-    const int removed = m_storage->removeDevicesNotUpdatedSince(cutoff);
-    if (removed < 0)
-        qCWarning(lcStorage).noquote()
-            << "could not remove expired devices:" << m_storage->lastError();
-    else if (removed > 0)
-        qCInfo(lcStorage).noquote() << "removed" << removed << "device(s) not refreshed for"
-                                    << m_config.storage.expireDays << "days";
 }
 
 // The stored token belongs to one set of credentials at one token endpoint:

@@ -4,12 +4,12 @@
 #include "metrics.h"
 
 #include <QObject>
-#include <QTimer>
 
 #include <memory>
 
 namespace uwpx {
 
+class DeviceLifecycle;
 class RegistrationServer;
 class RegistrationService;
 class OperatorEndpoint;
@@ -38,7 +38,6 @@ public:
     XmppComponent &xmpp() { return *m_xmpp; }
 
 private:
-    void removeExpiredDevices();
     void declareMetrics();
     void countEvents();
     QByteArray renderMetrics();
@@ -51,8 +50,8 @@ private:
     std::unique_ptr<RegistrationServer> m_registrationServer;
     std::unique_ptr<XmppComponent> m_xmpp;
     std::unique_ptr<OperatorEndpoint> m_operatorEndpoint;
+    std::unique_ptr<DeviceLifecycle> m_devices;
     Metrics m_metrics;
-    QTimer m_expiryTimer;
 };
 
 } // namespace uwpx

@@ -448,6 +448,8 @@ Storage::Lookup Storage::findByNode(const QString &node, PushTarget *target) {
         target->domain = query.value(4).toString();
         target->node = query.value(5).toString();
         target->secret = query.value(6).toString();
+        target->deviceRefreshedAt =
+            QDateTime::fromMSecsSinceEpoch(query.value(7).toLongLong(), Qt::UTC);
         // Ends the statement: no read transaction stays open between publishes
         // (it would hold back SQLite's WAL checkpoints).
         query.finish();
@@ -478,6 +480,18 @@ bool Storage::learnDomain(const QString &node, const QString &domain) {
         query.bindValue(QStringLiteral(":domain"), domain);
         if (!query.exec())
             return fail(QStringLiteral("storing an account's domain"), errorText(query));
+        return true;
+    });
+}
+
+bool Storage::refreshDevice(const QString &deviceId) {
+    return reconnecting([&]() -> bool {
+        QSqlQuery query(m_db);
+        query.prepare(sql(QStringLiteral("touch_device")));
+        query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
+        query.bindValue(QStringLiteral(":now"), nowMs());
+        if (!query.exec())
+            return fail(QStringLiteral("refreshing a device"), errorText(query));
         return true;
     });
 }

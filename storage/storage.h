@@ -20,7 +20,7 @@ struct StorageSettings {
     QString database;
     QString user;
     QString password;
-    int expireDays = 30;
+    int expireDays = 180;
 };
 
 // What set_accounts asks for, one entry per account.
@@ -45,6 +45,7 @@ struct PushTarget {
     QString domain;          // empty: not learned yet (v2)
     QString node;
     QString secret;
+    QDateTime deviceRefreshedAt; // UTC: the device's last refresh (see refreshDevice)
 };
 
 struct StoredToken {
@@ -108,6 +109,8 @@ public:
     // v2 accounts learn their domain from the first accepted publish.
     bool learnDomain(const QString &node, const QString &domain);
 
+    // Marks the device as alive now: it keeps it from expiring.
+    bool refreshDevice(const QString &deviceId);
     bool removeDevice(const QString &deviceId);
     // Returns the number of devices removed, or -1 on failure.
     int removeDevicesNotUpdatedSince(const QDateTime &cutoff);

@@ -206,6 +206,24 @@ private Q_SLOTS:
         QCOMPARE(count(PublishOutcome::Delivered), 1u);
     }
 
+    // A delivered push keeps the device alive (SPEC §4); a refused one does not.
+    void reportsTheDevicesWnsAccepted() {
+        QSignalSpy reached(m_publisher.get(), &PushPublisher::deviceReached);
+        QCOMPARE(route(publishXml(m_v1.node, m_v1.secret)), QStringLiteral("result"));
+        QCOMPARE(reached.size(), 1);
+        QCOMPARE(reached.first().at(0).toString(), kDeviceV1);
+        PushTarget target;
+        QCOMPARE(m_storage->findByNode(m_v1.node, &target), Storage::Lookup::Found);
+        QCOMPARE(reached.first().at(1).toDateTime(), target.deviceRefreshedAt);
+
+        for (auto outcome : {WnsResult::Outcome::Gone, WnsResult::Outcome::Transient,
+                             WnsResult::Outcome::Permanent}) {
+            m_wns.autoAnswer = result(outcome, 0);
+            QVERIFY(route(publishXml(m_v1.node, m_v1.secret)) != QStringLiteral("result"));
+        }
+        QCOMPARE(reached.size(), 1);
+    }
+
     void learnsAV2DomainFromTheFirstAcceptedPublish() {
         // A wrong secret teaches nothing.
         QCOMPARE(route(publishXml(m_v2.node, QStringLiteral("nope"), QStringLiteral("evil.org"))),

@@ -53,6 +53,17 @@ private Q_SLOTS:
                                                        QStringLiteral("127.0.0.1")}));
     }
 
+    // UWPX re-registers only when its channel or accounts change: a device
+    // may be silent for months while its pushes work (SPEC §4).
+    void keepsDevicesHalfAYearByDefault() {
+        const QString path =
+            test::writeConfig(m_dir.path(), {{QStringLiteral("storage/expire_days"), QString()}});
+        Config config;
+        QStringList errors, warnings;
+        QVERIFY2(Config::load(path, &config, &errors, &warnings), qPrintable(errors.join('\n')));
+        QCOMPARE(config.storage.expireDays, 180);
+    }
+
     void readsTheSpecsInlineComments() {
         // The layout of SPEC §2: values followed by "; comment".
         const QString base = test::writeConfig(m_dir.path());

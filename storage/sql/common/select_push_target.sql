@@ -1,3 +1,4 @@
-SELECT d.device_id, d.channel_uri, a.account_key, a.protocol_version, a.domain, a.node, a.secret
+SELECT d.device_id, d.channel_uri, a.account_key, a.protocol_version, a.domain, a.node, a.secret,
+       d.updated_at
 FROM accounts a JOIN devices d ON d.device_id = a.device_id
 WHERE a.node = :node

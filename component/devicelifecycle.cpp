@@ -1,0 +1,57 @@
+#include "devicelifecycle.h"
+
+#include "logging.h"
+#include "storage.h"
+
+#include <chrono>
+
+namespace uwpx {
+
+namespace {
+
+// Expiry counts in days, so a refresh a day is precise enough, and a
+// delivered push costs a database write at most once a day per device.
+constexpr qint64 kRefreshIntervalMs = 24 * 3600 * 1000;
+
+} // namespace
+
+DeviceLifecycle::DeviceLifecycle(Storage &storage, int expireDays, QObject *parent)
+    : QObject(parent)
+    , m_storage(storage)
+    , m_expireDays(expireDays) {
+    connect(&m_expiryTimer, &QTimer::timeout, this, &DeviceLifecycle::removeExpiredDevices);
+}
+
+void DeviceLifecycle::start() {
+    removeExpiredDevices();
+    m_expiryTimer.start(std::chrono::hours(1));
+}
+
+void DeviceLifecycle::onChannelGone(const QString &deviceId) {
+    qCInfo(lcServer).noquote() << "WNS reports the channel of device" << deviceId.left(8)
+                               << "gone; removing the device";
+    if (!m_storage.removeDevice(deviceId))
+        qCWarning(lcStorage).noquote()
+            << "could not remove a gone device:" << m_storage.lastError();
+}
+
+void DeviceLifecycle::onDeviceReached(const QString &deviceId, const QDateTime &refreshedAt) {
+    if (refreshedAt.msecsTo(QDateTime::currentDateTimeUtc()) < kRefreshIntervalMs)
+        return;
+    if (!m_storage.refreshDevice(deviceId))
+        qCWarning(lcStorage).noquote()
+            << "could not refresh a reached device:" << m_storage.lastError();
+}
+
+void DeviceLifecycle::removeExpiredDevices() {
+    const QDateTime cutoff = QDateTime::currentDateTimeUtc().addDays(-m_expireDays);
+    const int removed = m_storage.removeDevicesNotUpdatedSince(cutoff);
+    if (removed < 0)
+        qCWarning(lcStorage).noquote()
+            << "could not remove expired devices:" << m_storage.lastError();
+    else if (removed > 0)
+        qCInfo(lcStorage).noquote()
+            << "removed" << removed << "device(s) not refreshed for" << m_expireDays << "days";
+}
+
+} // namespace uwpx

@@ -1,0 +1,120 @@
+// How long a device stays (SPEC §4): refreshed when WNS accepts a push for it
+// (at most once a day, so pushes do not cost a write each), removed when its
+// channel is gone or it has not been refreshed for expire_days.
+
+#include "devicelifecycle.h"
+#include "storage.h"
+
+#include <QSqlDatabase>
+#include <QSqlQuery>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace uwpx;
+
+namespace {
+
+const QString kDevice = QStringLiteral("00112233445566778899aabbccddeeff");
+const QString kChannel = QStringLiteral("https://db5p.notify.windows.com/?token=AwYAAAB");
+
+} // namespace
+
+class DeviceLifecycleTest : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    int m_counter = 0;
+    QString m_dbPath;
+    std::unique_ptr<Storage> m_storage;
+    QString m_node;
+
+    // Sets the device's last refresh behind Storage's back, as time passing would.
+    void age(const QString &deviceId, int days) {
+        {
+            QSqlDatabase db =
+                QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), QStringLiteral("clock"));
+            db.setDatabaseName(m_dbPath);
+            QVERIFY(db.open());
+            QSqlQuery query(db);
+            QVERIFY(query.prepare(
+                QStringLiteral("UPDATE devices SET updated_at = ? WHERE device_id = ?")));
+            query.addBindValue(QDateTime::currentDateTimeUtc().addDays(-days).toMSecsSinceEpoch());
+            query.addBindValue(deviceId);
+            QVERIFY(query.exec());
+            QCOMPARE(query.numRowsAffected(), 1);
+        }
+        QSqlDatabase::removeDatabase(QStringLiteral("clock"));
+    }
+
+    QDateTime refreshedAt() {
+        PushTarget target;
+        if (m_storage->findByNode(m_node, &target) != Storage::Lookup::Found)
+            return {};
+        return target.deviceRefreshedAt;
+    }
+
+    static qint64 daysAgo(const QDateTime &when) {
+        return when.daysTo(QDateTime::currentDateTimeUtc());
+    }
+
+private Q_SLOTS:
+    void init() {
+        QVERIFY(m_dir.isValid());
+        StorageSettings settings;
+        m_dbPath = m_dir.filePath(QStringLiteral("db%1/push.db").arg(++m_counter));
+        settings.path = m_dbPath;
+        QString error;
+        m_storage = Storage::open(settings, &error);
+        QVERIFY2(m_storage, qPrintable(error));
+        QVERIFY(m_storage->setChannelUri(kDevice, kChannel, 2));
+        QList<AccountCredentials> credentials;
+        QCOMPARE(m_storage->setAccounts(kDevice, 2, {AccountSpec{QStringLiteral("a"), QString()}},
+                                        &credentials),
+                 Storage::SetAccountsResult::Ok);
+        m_node = credentials.first().node;
+    }
+
+    void cleanup() { m_storage.reset(); }
+
+    void aReachedDeviceOutlivesItsSilentClient() {
+        // The client has not sent anything for 160 days, but its pushes arrive.
+        age(kDevice, 160);
+        DeviceLifecycle devices(*m_storage, 150);
+        devices.onDeviceReached(kDevice, refreshedAt());
+        QCOMPARE(daysAgo(refreshedAt()), 0);
+        devices.removeExpiredDevices();
+        QVERIFY(m_storage->channelUri(kDevice).has_value());
+    }
+
+    void aDeviceRefreshedTodayIsNotWrittenAgain() {
+        age(kDevice, 0);
+        const QDateTime before = refreshedAt();
+        QTest::qWait(5); // a write now would store a later time than `before`
+        DeviceLifecycle devices(*m_storage, 180);
+        devices.onDeviceReached(kDevice, before);
+        QCOMPARE(refreshedAt(), before);
+    }
+
+    void removesDevicesNotRefreshedForExpireDays() {
+        const QString recent = QStringLiteral("aaaaaaaaaaaaaaaa");
+        QVERIFY(m_storage->setChannelUri(recent, kChannel, 2));
+        age(kDevice, 181);
+        age(recent, 179);
+        DeviceLifecycle devices(*m_storage, 180);
+        devices.start();
+        QCOMPARE(refreshedAt(), QDateTime()); // its accounts went with it
+        QCOMPARE(m_storage->deviceCount(), 1);
+        QVERIFY(m_storage->channelUri(recent).has_value());
+    }
+
+    void removesADeviceWhoseChannelIsGone() {
+        DeviceLifecycle devices(*m_storage, 180);
+        devices.onChannelGone(kDevice);
+        QVERIFY(!m_storage->channelUri(kDevice).has_value());
+        QCOMPARE(m_storage->accountCount(), 0);
+    }
+};
+
+QTEST_GUILESS_MAIN(DeviceLifecycleTest)
+#include "tst_devicelifecycle.moc"
