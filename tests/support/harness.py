@@ -1,22 +1,12 @@
-#!/usr/bin/python3
-"""Interop tests: uwpx-push-server against a REAL Prosody or ejabberd.
+"""What the Python suites share: real servers (Prosody, ejabberd), the fake
+WNS and the daemon as child processes on loopback, scripted XMPP users
+(python3-slixmpp), and a unittest runner that reports "N passed, N failed".
 
-    /usr/bin/python3 test_interop.py --server prosody|ejabberd \
-        --daemon <build>/component/uwpx-push-server \
-        --fake-wns <build>/tests/support/fake-wns [--keep] [-v] [unittest args]
-
-One run starts, in a fresh temporary directory and on free loopback ports:
-throw-away certificates (openssl), the fake WNS (fake-wns), the XMPP server
-configured with the operator snippet from resources/ (only names, ports and
-the secret substituted), and the daemon pointed at both. Scripted users
-(python3-slixmpp) enable XEP-0357 push with what the daemon handed out over
-its TLS registration endpoint, and the test watches what reaches the fake WNS
-and how the XMPP server reacts to the daemon's answers.
-
-Missing prosody, ejabberd or slixmpp is a failure, never a skip. Every process
-started here is stopped by PID at the end, even on failure. The last line
-printed is "N passed, N failed"; the exit status is non-zero on any failure.
+Every process started here runs in its own session, dies with the test
+process (PR_SET_PDEATHSIG), and is stopped by PID, even on failure.
+Run with /usr/bin/python3 (Debian's, the one python3-slixmpp is for).
 """
+
 
 import argparse
 import asyncio
@@ -39,6 +29,7 @@ import unittest
 import urllib.parse
 import urllib.request
 
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.path.dirname(os.path.dirname(HERE))
 PROSODY_SNIPPET = os.path.join(SOURCE_ROOT, 'resources', 'prosody', 'uwpx-push.cfg.lua')
@@ -50,16 +41,9 @@ COMPONENT_SECRET = 'interop-component-secret'
 PACKAGE_SID = 'ms-app://s-1-15-2-1234'
 WNS_CLIENT_SECRET = 'wns-client-secret'
 PASSWORD = 'interop-password'
-SENDER = 'bob'
-# One user per scenario, so push registrations of one cannot disturb another.
-USERS = [SENDER, 'alice_v2', 'alice_v1', 'carol_badsecret', 'dave_badnode', 'erin_gone',
-         'frank_restart', 'grace_disco', 'heidi_hibernated', 'ivan_transient', 'judy_frozen']
+SENDER = 'bob'  # the user who sends the messages that cause pushes
 
-# XEP-0357 §7.1 / SPEC §5: the error type that goes with each condition.
-ERROR_TYPES = {'forbidden': 'auth', 'item-not-found': 'cancel'}
-
-ARGS = None
-log = logging.getLogger('interop')
+log = logging.getLogger('harness')
 
 
 # --------------------------------------------------------------------------
@@ -327,20 +311,28 @@ class FakeWns:
 
 
 class Daemon:
-    def __init__(self, binary, directory, ca, cert, key, wns_port, xmpp_port):
+    """uwpx-push-server with a configuration pointing at the fake WNS and an
+    XMPP server's component port. `overrides` ({section: {key: value}})
+    change or add keys; `name` keeps the files of several instances apart."""
+
+    def __init__(self, binary, directory, ca, cert, key, wns_port, xmpp_port, name='daemon',
+                 overrides=None):
         self.directory = directory
-        self.config = os.path.join(directory, 'uwpx-push-server.ini')
+        self.name = name
+        self.config = os.path.join(directory, name + '.ini')
+        self.db_path = os.path.join(directory, name + '.db')
         keys = {
             'xmpp': {'component_jid': COMPONENT_JID, 'host': '127.0.0.1', 'port': xmpp_port,
                      'secret': COMPONENT_SECRET},
             'registration': {'listen': '127.0.0.1:0', 'certificate': cert, 'private_key': key},
-            'storage': {'driver': 'sqlite', 'path': os.path.join(directory, 'push.db'),
-                        'expire_days': 30},
+            'storage': {'driver': 'sqlite', 'path': self.db_path},
             'wns': {'package_sid': PACKAGE_SID, 'client_secret': WNS_CLIENT_SECRET,
                     'token_url': 'https://127.0.0.1:%d/accesstoken.srf' % wns_port,
                     'channel_hosts': '127.0.0.1', 'ca_file': ca},
             'metrics': {'listen': '127.0.0.1:0'},
         }
+        for section, values in (overrides or {}).items():
+            keys.setdefault(section, {}).update(values)
         with open(self.config, 'w') as f:
             for section, values in keys.items():
                 f.write('[%s]\n' % section)
@@ -349,7 +341,7 @@ class Daemon:
                 f.write('\n')
         env = dict(os.environ)
         env['QT_LOGGING_RULES'] = 'uwpx.*.debug=true'
-        self.process = Process('daemon', [binary, '--config', self.config], directory, env=env)
+        self.process = Process(name, [binary, '--config', self.config], directory, env=env)
         self.log_path = self.process.stderr_path
         self.port = int(self.wait_log(r'listening for registrations on .* port (\d+)', 0, 30)
                         .group(1))
@@ -388,30 +380,14 @@ class Daemon:
         return self.metric('uwpx_publishes_total', 'outcome="%s"' % outcome)
 
     def stop(self):
+        """SIGTERM: SPEC §2 says it then shuts down cleanly, with exit 0."""
         self.process.stop()
 
+    def clean_exit(self):
+        """Whether it ended with status 0 (None while it runs)."""
+        code = self.process.popen.poll()
+        return None if code is None else code == 0
 
-class RegistrationClient:
-    """The UWPX side of SPEC §3: TLS, one JSON object + NUL per message."""
-
-    def __init__(self, port, ca):
-        context = ssl.create_default_context(cafile=ca)
-        raw = socket.create_connection(('127.0.0.1', port), timeout=15)
-        self.sock = context.wrap_socket(raw, server_hostname='localhost')
-        self.buffer = b''
-
-    def request(self, message):
-        self.sock.sendall(json.dumps(message).encode('utf-8') + b'\0')
-        while b'\0' not in self.buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise AssertionError('registration connection closed; sent %r' % message)
-            self.buffer += chunk
-        frame, self.buffer = self.buffer.split(b'\0', 1)
-        return json.loads(frame.decode('utf-8'))
-
-    def close(self):
-        self.sock.close()
 
 
 # --------------------------------------------------------------------------
@@ -791,43 +767,39 @@ class Users:
 
 
 # --------------------------------------------------------------------------
-# The tests
+# A suite's stack and the runner
+
+ARGS = None  # the parsed command line, set by main()
+RESULTS = {'failed': 0, 'leftover_processes': [], 'unclean_exits': []}
+TIMINGS = []
 
 
-class Interop(unittest.TestCase):
-    """Scenarios a–f of issue 4 (and g, h, i) against one real XMPP server
-    (ARGS.server). The stack is set up once per run; each scenario has its
-    own user, device and channel, so they cannot disturb one another."""
+class StackTest(unittest.TestCase):
+    """Tests against a stack of real processes started once for the class
+    (setUpClass calls begin() and start_daemon()) and stopped once at the end,
+    in reverse order. Leftover processes and daemons that do not exit 0 on
+    SIGTERM fail the run."""
 
     @classmethod
-    def setUpClass(cls):
+    def begin(cls, label):
+        """A fresh working directory, throw-away certificates and the fake WNS."""
         cls.started = []
-        cls.handed_out = []  # account secrets the daemon returned
-        cls.bare_jids = []   # v1 bare JIDs registered
         cls.addClassCleanup(cls.stop_everything)
-        cls.tmp = tempfile.mkdtemp(prefix='uwpx-interop-%s-' % ARGS.server)
+        cls.tmp = tempfile.mkdtemp(prefix='uwpx-%s-' % label)
         log.info('working directory %s', cls.tmp)
-        t0 = time.monotonic()
         cls.ca, cls.cert, cls.key = make_pki(cls.tmp)
-        cls.wns = FakeWns(ARGS.fake_wns, cls.tmp, cls.ca, cls.cert, cls.key)
-        cls.started.append(cls.wns)
-        cls.server = (Prosody if ARGS.server == 'prosody' else Ejabberd)(cls.tmp)
-        cls.users = Users(cls.server.c2s_port)
-        if ARGS.server == 'prosody':
-            cls.server.register(USERS)  # before start: prosodyctl writes the store
-        cls.started.append(cls.server)
-        cls.server.start()
-        if ARGS.server == 'ejabberd':
-            cls.server.register(USERS)  # ejabberdctl needs the running node
-        since = cls.server.mark()
-        cls.daemon = Daemon(ARGS.daemon, cls.tmp, cls.ca, cls.cert, cls.key, cls.wns.port,
-                            cls.server.component_port)
-        cls.started.append(cls.daemon)
-        cls.daemon.wait_log(r'component %s connected to' % re.escape(COMPONENT_JID), 0, 60,
-                            'the component to connect')
-        wait_for(lambda: cls.server.component_authenticated(since), 30,
-                 '%s to log the component login' % cls.server.name, lambda: tail(cls.server.log_path))
-        log.info('stack up in %.1f s', time.monotonic() - t0)
+        cls.wns = cls.keep(FakeWns(ARGS.fake_wns, cls.tmp, cls.ca, cls.cert, cls.key))
+
+    @classmethod
+    def keep(cls, part):
+        """Remembers a started part (anything with stop()) for the final cleanup."""
+        cls.started.append(part)
+        return part
+
+    @classmethod
+    def start_daemon(cls, xmpp_port, name='daemon', overrides=None):
+        return cls.keep(Daemon(ARGS.daemon, cls.tmp, cls.ca, cls.cert, cls.key, cls.wns.port,
+                               xmpp_port, name, overrides))
 
     @classmethod
     def stop_everything(cls):
@@ -836,16 +808,12 @@ class Interop(unittest.TestCase):
                 part.stop()
             except Exception as e:
                 log.error('stopping %s: %r', type(part).__name__, e)
-        daemon = getattr(cls, 'daemon', None)
-        if daemon is not None and daemon.process.popen.returncode != 0:
-            # SPEC §2: SIGTERM shuts it down cleanly, exit 0.
-            RESULTS['unclean_exit'] = daemon.process.popen.returncode
-        if getattr(cls, 'users', None):
-            cls.users.stop()
-        leftovers = [(type(p).__name__, pid) for p in cls.started
-                     for pid in [p.process.pid] + children_of(p.process.pid)
-                     if getattr(p, 'process', None) and alive(pid)]
-        RESULTS['leftover_processes'] = leftovers
+            if isinstance(part, Daemon) and part.clean_exit() is False:
+                RESULTS['unclean_exits'].append((part.name, part.process.popen.returncode))
+        RESULTS['leftover_processes'] += [
+            (type(p).__name__, pid) for p in cls.started
+            for pid in [p.process.pid] + children_of(p.process.pid)
+            if getattr(p, 'process', None) and alive(pid)]
         if ARGS.keep or RESULTS['failed']:
             print('logs and state kept in %s' % cls.tmp)
         else:
@@ -858,320 +826,13 @@ class Interop(unittest.TestCase):
         TIMINGS.append((self.id().rsplit('.', 1)[-1], time.monotonic() - self.t0))
 
     def diagnostics(self):
-        return '\n'.join([tail(self.daemon.log_path), tail(self.server.log_path),
-                          tail(self.wns.process.stderr_path, 10)])
+        """The end of every log of the stack, for failure messages."""
+        paths = [getattr(p, 'log_path', None) or p.process.stderr_path for p in self.started
+                 if getattr(p, 'log_path', None) or getattr(p, 'process', None)]
+        return '\n'.join(tail(path, 25) for path in paths)
 
     def wait(self, predicate, timeout, what):
         return wait_for(predicate, timeout, what, self.diagnostics)
-
-    # --- helpers ---------------------------------------------------------
-
-    def register_device(self, name, version, account):
-        """set_channel_uri + set_accounts; returns (device_id, channel path, account reply)."""
-        device_id = secrets.token_hex(16)
-        path = '/channel/%s-%s' % (ARGS.server, name)
-        client = RegistrationClient(self.daemon.port, self.ca)
-        try:
-            reply = client.request({'version': version, 'action': 'set_channel_uri',
-                                    'device_id': device_id, 'channel_uri': self.wns.url(path)})
-            self.assertEqual(reply.get('status'), 1, reply)
-            item = {'account_id': account} if version == 2 else {'bare_jid': account}
-            reply = client.request({'version': version, 'action': 'set_accounts',
-                                    'device_id': device_id, 'accounts': [item]})
-        finally:
-            client.close()
-        self.assertEqual(reply.get('status'), 1, reply)
-        self.assertEqual(reply.get('version'), version, reply)
-        self.assertEqual(reply.get('action'), 'response', reply)
-        self.assertEqual(reply.get('push_bare_jid'), COMPONENT_JID, reply)
-        self.assertEqual(len(reply.get('accounts', [])), 1, reply)
-        account_reply = reply['accounts'][0]
-        for key, value in item.items():
-            self.assertEqual(account_reply.get(key), value, reply)
-        self.assertTrue(account_reply.get('node') and account_reply.get('secret'), reply)
-        if version == 2:
-            self.assertIs(account_reply.get('success'), True, reply)
-        type(self).handed_out.append(account_reply['secret'])
-        if version == 1:
-            type(self).bare_jids.append(account)
-        return device_id, path, account_reply
-
-    def counter(self, outcome):
-        value = self.daemon.publishes(outcome)
-        return 0.0 if value is None else value
-
-    def wait_publish_answered(self, outcome, before):
-        """Waits for the daemon to count one more publish with this outcome
-        (skipped when the build has no metrics endpoint)."""
-        if self.daemon.metrics_port is None:
-            return
-        self.wait(lambda: self.counter(outcome) >= before + 1, 30,
-                  'a publish answered %s' % outcome)
-
-    def quiet(self, seconds, path, count):
-        """Nothing more reaches the channel for a while (an absence has no
-        signal to wait on, so this one is a bounded observation window)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.assertEqual(len(self.wns.requests(path)), count,
-                             'unexpected extra WNS request(s) for %s' % path)
-            time.sleep(0.1)
-
-    def assert_notification(self, request, payload):
-        headers = {k.lower(): v for k, v in request['headers'].items()}
-        self.assertEqual(request['method'], 'POST')
-        self.assertEqual(request['body'], payload)
-        self.assertTrue(headers.get('authorization', '').startswith('Bearer '), headers)
-        self.assertGreater(len(headers['authorization']), len('Bearer '), headers)
-        self.assertEqual(headers.get('x-wns-type'), 'wns/raw', headers)
-        self.assertEqual(headers.get('content-type'), 'application/octet-stream', headers)
-        self.assertEqual(headers.get('content-length'), str(len(payload.encode('utf-8'))), headers)
-        self.assertEqual(headers.get('x-wns-cache-policy', '').lower(), 'cache', headers)
-        self.assertEqual(headers.get('x-wns-requestforstatus', '').lower(), 'true', headers)
-        self.assertNotIn('expect', headers)
-        self.assertNotIn('transfer-encoding', headers)
-        for secret in ('hello', 'interop', SENDER + '@'):
-            self.assertNotIn(secret, request['body'], 'payload leaks the message')
-
-    def expected_counts(self):
-        # What each server really sends: Prosody hardcodes message-count 1 and
-        # leaves pending-subscription-count empty; ejabberd sends no
-        # message-count at all. A missing or empty count goes to WNS as 0.
-        return (1, 0) if ARGS.server == 'prosody' else (0, 0)
-
-    def v2_payload(self, account_id):
-        """The v2 raw notification for one message, with this server's counts."""
-        count, pending = self.expected_counts()
-        return ('{"version":2,"account_id":"%s","message_count":%d,'
-                '"pending_subscription_count":%d}' % (account_id, count, pending))
-
-    def wait_component_back(self, mark, since):
-        """The daemon logs a new component login after `mark` and the server
-        one after `since`."""
-        self.daemon.wait_log(r'component %s connected to' % re.escape(COMPONENT_JID), mark, 90,
-                             'the component to reconnect')
-        self.wait(lambda: self.server.component_authenticated(since), 30,
-                  '%s to log the component login' % ARGS.server)
-
-    def push_roundtrip(self, user, version, account, name):
-        device_id, path, reply = self.register_device(name, version, account)
-        self.users.enable_push(user, reply['node'], reply['secret'])
-        delivered = self.counter('delivered')
-        t0 = time.monotonic()
-        self.users.send_message(user)
-        requests = self.wait(lambda: self.wns.requests(path), 30,
-                             'a WNS notification on %s' % path)
-        elapsed = time.monotonic() - t0
-        self.wait_publish_answered('delivered', delivered)
-        self.quiet(1.0, path, 1)
-        self.assertEqual(len(requests), 1, requests)
-        return device_id, path, requests[0], elapsed
-
-    # --- scenarios -------------------------------------------------------
-
-    def test_0_listens_on_loopback_only(self):
-        self.assert_loopback_only()
-
-    def assert_loopback_only(self):
-        """Everything started here listens on 127.0.0.1 only (ss -ltnp)."""
-        pids = set(self.wns.process.pids() + self.server.pids() + self.daemon.process.pids())
-        found = listeners_of(pids)
-        self.assertTrue(found, 'no listeners found for %s' % sorted(pids))
-        for address, pid in found:
-            self.assertTrue(address.startswith('127.0.0.1:'),
-                            'pid %d listens on %s, not loopback only' % (pid, address))
-        ports = {int(a.rsplit(':', 1)[1]) for a, _ in found}
-        for port in (self.server.c2s_port, self.server.component_port, self.daemon.port,
-                     self.wns.port):
-            self.assertIn(port, ports)
-
-    def test_a_v2_message_is_pushed(self):
-        identities, features = self.users.disco_info('grace_disco')
-        self.assertIn(('pubsub', 'push'), identities)
-        self.assertIn('urn:xmpp:push:0', features)
-        _, _, request, elapsed = self.push_roundtrip('alice_v2', 2, 'acct-alice-v2', 'a')
-        self.assert_notification(request, self.v2_payload('acct-alice-v2'))
-        log.info('(a) message to push in %.2f s', elapsed)
-
-    def test_b_v1_message_is_pushed(self):
-        bare_jid = 'Alice_V1@%s' % DOMAIN
-        device_id, _, request, elapsed = self.push_roundtrip('alice_v1', 1, bare_jid, 'b')
-        count, pending = self.expected_counts()
-        account = sha256_hex(device_id + bare_jid.lower())
-        self.assert_notification(request, '{"version":1,"account":"%s",'
-                                          '"message_count":%d,"pending_subscription_count":%d}'
-                                 % (account, count, pending))
-        log.info('(b) message to push in %.2f s', elapsed)
-
-    def refused_publish(self, user, name, node, secret, outcome, condition):
-        """Enables push with node/secret, sends a message: the daemon refuses
-        the publish with `condition`, nothing reaches WNS, and the server
-        notices the error (Prosody logs it; ejabberd disables push at once, so
-        a second message is not published at all)."""
-        _, path, _ = self.register_device(name, 2, 'acct-' + user)
-        before = self.counter(outcome)
-        since = self.server.mark()
-        self.users.enable_push(user, node, secret)
-        self.users.send_message(user)
-        self.wait_publish_answered(outcome, before)
-        error_type = self.wait(lambda: self.server.push_error(since, condition), 30,
-                               '%s to log the %s error' % (ARGS.server, condition))
-        self.assertEqual(error_type, ERROR_TYPES[condition])
-        if ARGS.server == 'ejabberd':
-            # Disabled at the first error: the next message makes no publish.
-            total = sum(self.counter(o) for o in ('delivered', 'coalesced', 'unknown_node',
-                                                   'forbidden', 'transient', 'gone',
-                                                   'bad_request'))
-            self.users.send_message(user)
-            self.quiet(1.5, path, 0)
-            total_after = sum(self.counter(o) for o in ('delivered', 'coalesced',
-                                                         'unknown_node', 'forbidden',
-                                                         'transient', 'gone', 'bad_request'))
-            self.assertEqual(total_after, total, 'ejabberd published again after the error')
-        self.assertEqual(self.wns.requests(path), [])
-
-    def test_c_wrong_secret_is_forbidden(self):
-        _, _, reply = self.register_device('c-real', 2, 'acct-carol-real')
-        self.refused_publish('carol_badsecret', 'c', reply['node'], 'wrong-' + reply['secret'],
-                             'forbidden', 'forbidden')
-
-    def test_d_unknown_node_is_item_not_found(self):
-        self.refused_publish('dave_badnode', 'd', 'no-such-node-' + secrets.token_hex(8),
-                             secrets.token_urlsafe(16), 'unknown_node', 'item-not-found')
-
-    def test_e_gone_channel_removes_device(self):
-        device_id, path, reply = self.register_device('e', 2, 'acct-erin')
-        self.wns.script(path, 410)
-        gone = self.counter('gone')
-        since = self.server.mark()
-        self.users.enable_push('erin_gone', reply['node'], reply['secret'])
-        self.users.send_message('erin_gone')
-        self.wait(lambda: self.wns.requests(path), 30, 'the WNS request that gets 410')
-        self.wait_publish_answered('gone', gone)
-        error_type = self.wait(lambda: self.server.push_error(since, 'item-not-found'), 30,
-                               '%s to log item-not-found' % ARGS.server)
-        self.assertEqual(error_type, 'cancel')
-        client = RegistrationClient(self.daemon.port, self.ca)
-        try:
-            answer = client.request({'version': 2, 'action': 'set_accounts',
-                                     'device_id': device_id,
-                                     'accounts': [{'account_id': 'acct-erin'}]})
-        finally:
-            client.close()
-        self.assertEqual(answer.get('status'), 0, answer)
-        self.assertEqual(answer.get('error'), 'Device id unknown.', answer)
-        self.assertEqual(len(self.wns.requests(path)), 1)
-
-    def test_f_server_restart_component_reconnects(self):
-        _, path, reply = self.register_device('f', 2, 'acct-frank')
-        self.users.enable_push('frank_restart', reply['node'], reply['secret'])
-        mark = self.daemon.mark()
-        t0 = time.monotonic()
-        self.server.kill()
-        self.daemon.wait_log(r'component link lost', mark, 90, 'the daemon to notice the loss')
-        lost = time.monotonic() - t0
-        since = self.server.mark()
-        self.server.start()
-        restarted = time.monotonic() - t0
-        self.wait_component_back(mark, since)
-        reconnected = time.monotonic() - t0
-        log.info('(f) link lost noticed after %.2f s, server back after %.2f s, '
-                 'component back after %.2f s', lost, restarted, reconnected)
-        self.assert_loopback_only()  # the restarted server too
-        if ARGS.server == 'ejabberd':
-            # mod_push keeps push registrations in a disc_only (dets) table,
-            # which ejabberd writes out lazily: a SIGKILL loses the ones made
-            # in the last minutes. Enable again, as UWPX does at every start.
-            self.users.enable_push('frank_restart', reply['node'], reply['secret'])
-        # (Prosody stores them at once: the registration from before the
-        # crash must still work.)
-        self.users.send_message('frank_restart')
-        requests = self.wait(lambda: self.wns.requests(path), 30,
-                             'a WNS notification after the restart')
-        self.assert_notification(requests[0], self.v2_payload('acct-frank'))
-
-
-    def test_g_hibernated_session_is_pushed(self):
-        _, path, reply = self.register_device('g', 2, 'acct-heidi')
-        self.users.enable_push_and_hibernate('heidi_hibernated', reply['node'], reply['secret'])
-        delivered = self.counter('delivered')
-        t0 = time.monotonic()
-        self.users.send_message('heidi_hibernated')
-        requests = self.wait(lambda: self.wns.requests(path), 30,
-                             'a WNS notification for the hibernated session')
-        elapsed = time.monotonic() - t0
-        self.wait_publish_answered('delivered', delivered)
-        self.quiet(1.5, path, 1)  # Prosody batches queued stanzas on a 1 s timer
-        self.assert_notification(requests[0], self.v2_payload('acct-heidi'))
-        log.info('(g) message to push for a hibernated session in %.2f s', elapsed)
-
-    def test_h_transient_wns_failure_keeps_push_enabled(self):
-        """WNS fails (503) for every attempt of one send: the daemon answers
-        `wait`, which neither server counts against the registration, and the
-        next message is pushed."""
-        _, path, reply = self.register_device('h', 2, 'acct-ivan')
-        # As many 503s as the daemon makes attempts per send (WnsSettings::maxAttempts).
-        self.wns.script(path, 503, repeat=3)
-        self.users.enable_push('ivan_transient', reply['node'], reply['secret'])
-        transient = self.counter('transient')
-        since = self.server.mark()
-        t0 = time.monotonic()
-        self.users.send_message('ivan_transient')
-        self.wait_publish_answered('transient', transient)
-        answered = time.monotonic() - t0
-        error_type = self.wait(lambda: self.server.push_error(since, 'internal-server-error'), 30,
-                               '%s to log the wait error' % ARGS.server)
-        self.assertEqual(error_type, 'wait')
-        self.assertLess(answered, 25, 'SPEC §5: every publish is answered within 25 s')
-        failed = len(self.wns.requests(path))
-        self.assertGreaterEqual(failed, 1)
-        delivered = self.counter('delivered')
-        self.users.send_message('ivan_transient')
-        self.wait(lambda: len(self.wns.requests(path)) > failed, 30,
-                  'a WNS notification for the message after the wait answer')
-        self.wait_publish_answered('delivered', delivered)
-        log.info('(h) publish answered wait after %.2f s and %d WNS attempt(s)', answered, failed)
-
-    def test_i_silent_server_is_noticed_by_keepalive(self):
-        """The server stops answering but closes nothing (frozen, or the path
-        to it died): the keepalive notices within a minute (SPEC §5), and once
-        the server answers again the component is back and pushes."""
-        _, path, reply = self.register_device('i', 2, 'acct-judy')
-        self.users.enable_push('judy_frozen', reply['node'], reply['secret'])
-        mark = self.daemon.mark()
-        since = self.server.mark()
-        t0 = time.monotonic()
-        self.server.process.freeze()
-        try:
-            self.daemon.wait_log(r'component link lost: no answer to keepalive pings', mark, 70,
-                                 'the keepalive to notice the silent server')
-            noticed = time.monotonic() - t0
-        finally:
-            self.server.process.thaw()
-        self.assertLess(noticed, 60, 'a dead link must be noticed within a minute')
-        self.wait_component_back(mark, since)
-        log.info('(i) silent server noticed after %.2f s, component back after %.2f s',
-                 noticed, time.monotonic() - t0)
-        self.users.send_message('judy_frozen')
-        requests = self.wait(lambda: self.wns.requests(path), 30,
-                             'a WNS notification after the server answered again')
-        self.assert_notification(requests[0], self.v2_payload('acct-judy'))
-
-    def test_z_logs_keep_secrets(self):
-        """SPEC §2/§4: no secret, token or bare JID in the daemon's log (debug
-        output included)."""
-        text = self.daemon.log()
-        tokens = {r['headers'].get('Authorization', r['headers'].get('authorization', ''))
-                  .split(' ', 1)[-1] for r in self.wns.requests()}
-        for secret in (list(self.handed_out) + [COMPONENT_SECRET, WNS_CLIENT_SECRET]
-                       + [t for t in tokens if t]):
-            self.assertNotIn(secret, text, 'a secret or token is logged')
-        for jid in self.bare_jids:
-            self.assertNotIn(jid.lower(), text.lower(), 'a bare JID is logged')
-
-
-RESULTS = {'failed': 0, 'leftover_processes': [], 'unclean_exit': None}
-TIMINGS = []
 
 
 class Result(unittest.TextTestResult):
@@ -1184,14 +845,19 @@ class Result(unittest.TextTestResult):
         super().addError(test, err)
 
 
-def main():
+def main(case, description, add_arguments=None, label=None):
+    """Runs the tests of `case` (or those named on the command line) and
+    prints "N passed, N failed" last; returns the exit status. Every suite
+    takes --daemon, --fake-wns, --keep and -v; add_arguments adds its own,
+    and label(arguments) names the run in the timing line."""
     global ARGS
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--server', choices=['prosody', 'ejabberd'], required=True)
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--daemon', required=True, help='the uwpx-push-server binary')
     parser.add_argument('--fake-wns', required=True, help='the fake-wns binary')
     parser.add_argument('--keep', action='store_true', help='keep the working directory')
     parser.add_argument('-v', '--verbose', action='store_true')
+    if add_arguments:
+        add_arguments(parser)
     ARGS, rest = parser.parse_known_args()
     logging.basicConfig(level=logging.DEBUG if ARGS.verbose else logging.INFO,
                         format='%(asctime)s %(name)s %(levelname)s: %(message)s')
@@ -1203,7 +869,6 @@ def main():
             print('%s is not an executable: build it first' % path)
             print('0 passed, 1 failed')
             return 1
-
     try:
         import slixmpp  # noqa: F401
     except ImportError:
@@ -1215,30 +880,24 @@ def main():
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, stop_all_and_exit)
 
-    suite = unittest.defaultTestLoader.loadTestsFromTestCase(Interop)
-    if rest:
-        suite = unittest.defaultTestLoader.loadTestsFromNames(
-            [n if n.startswith('Interop') else 'Interop.' + n for n in rest],
-            sys.modules[__name__])
+    loader = unittest.defaultTestLoader
+    suite = (loader.loadTestsFromNames([case.__name__ + '.' + n.split('.')[-1] for n in rest],
+                                       sys.modules[case.__module__])
+             if rest else loader.loadTestsFromTestCase(case))
     runner = unittest.TextTestRunner(verbosity=2, resultclass=Result)
     t0 = time.monotonic()
     result = runner.run(suite)
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    if result.skipped:
-        failed += len(result.skipped)  # nothing here may skip
+    failed += len(result.skipped)  # nothing here may skip
     if RESULTS['leftover_processes']:
         print('FAIL: processes still running after cleanup: %r' % RESULTS['leftover_processes'])
         failed += 1
-    if RESULTS['unclean_exit'] is not None:
-        print('FAIL: the daemon exited with %r on SIGTERM, not 0' % RESULTS['unclean_exit'])
+    for name, code in RESULTS['unclean_exits']:
+        print('FAIL: %s exited with %r on SIGTERM, not 0' % (name, code))
         failed += 1
     for name, seconds in TIMINGS:
-        print('%-50s %6.2f s' % (name, seconds))
+        print('%-60s %6.2f s' % (name, seconds))
     passed = result.testsRun - len(result.failures) - len(result.errors) - len(result.skipped)
-    print('%s: %.1f s' % (ARGS.server, time.monotonic() - t0))
+    print('%s: %.1f s' % (label(ARGS) if label else case.__name__, time.monotonic() - t0))
     print('%d passed, %d failed' % (max(passed, 0), failed))
     return 0 if failed == 0 and result.testsRun > 0 else 1
-
-
-if __name__ == '__main__':
-    sys.exit(main())
