@@ -1,5 +1,6 @@
 #include "iqrouter.h"
 
+#include "identity.h"
 #include "xmpplog.h"
 #include "xmppnamespaces.h"
 
@@ -85,7 +86,6 @@ void IqRouter::routePublish(const XmlElement &iq) {
 }
 
 void IqRouter::answerPublish(const XmlElement &iq, const PublishVerdict &verdict) {
-    m_counters.add(verdict.outcome);
     Q_EMIT publishAnswered(verdict.outcome);
     switch (verdict.outcome) {
     case PublishOutcome::Delivered:

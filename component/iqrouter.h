@@ -16,9 +16,6 @@ class IqRouter : public QObject {
 public:
     IqRouter(const QString &componentJid, PushPublisher &publisher, QObject *parent = nullptr);
 
-    // Publish outcomes so far, including bad requests.
-    const PublishCounters &publishCounters() const { return m_counters; }
-
     void route(const uwpx::XmlElement &stanza);
 
     // Replies built here, for callers and tests that want them.
@@ -37,7 +34,6 @@ private:
 
     QString m_componentJid;
     PushPublisher &m_publisher;
-    PublishCounters m_counters;
 };
 
 } // namespace uwpx

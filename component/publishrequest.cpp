@@ -1,5 +1,6 @@
 #include "publishrequest.h"
 
+#include "identity.h"
 #include "xmppnamespaces.h"
 
 namespace uwpx {
@@ -56,14 +57,6 @@ const XmlElement *publishElement(const XmlElement &iq) {
 }
 
 } // namespace
-
-QString jidDomain(const QString &jid) {
-    QString bare = jid.section(QLatin1Char('/'), 0, 0);
-    const qsizetype at = bare.indexOf(QLatin1Char('@'));
-    if (at >= 0)
-        bare = bare.mid(at + 1);
-    return bare.toLower();
-}
 
 bool PublishRequest::isPublish(const XmlElement &iq) {
     return iq.name() == QLatin1String("iq") && iq.attribute(QStringLiteral("type")) == "set" &&

@@ -31,7 +31,4 @@ struct PublishRequest {
     static std::optional<PublishRequest> parse(const XmlElement &iq, QString *why);
 };
 
-// The domain part of a JID ("user@Example.org/res" -> "example.org").
-QString jidDomain(const QString &jid);
-
 } // namespace uwpx

@@ -41,26 +41,6 @@ PublishVerdict verdictFor(const WnsResult &result) {
 
 } // namespace
 
-QString publishOutcomeName(PublishOutcome outcome) {
-    switch (outcome) {
-    case PublishOutcome::Delivered:
-        return QStringLiteral("delivered");
-    case PublishOutcome::Coalesced:
-        return QStringLiteral("coalesced");
-    case PublishOutcome::UnknownNode:
-        return QStringLiteral("unknown_node");
-    case PublishOutcome::Forbidden:
-        return QStringLiteral("forbidden");
-    case PublishOutcome::Transient:
-        return QStringLiteral("transient");
-    case PublishOutcome::Gone:
-        return QStringLiteral("gone");
-    case PublishOutcome::BadRequest:
-        return QStringLiteral("bad_request");
-    }
-    return QStringLiteral("unknown");
-}
-
 PushPublisher::Options PushPublisher::Options::from(const XmppSettings &settings) {
     Options options;
     options.publishTimeoutMs = settings.publishTimeoutMs;
@@ -227,13 +207,10 @@ void PushPublisher::flushTrailing(const QString &node) {
     it->trailingPending = false;
     it->endsAtMs = m_clock.elapsed() + m_options.rateWindowMs;
     const WnsNotification notification = std::exchange(it->trailing, {});
-    m_sender(notification, [self = QPointer<PushPublisher>(this), node](const WnsResult &result) {
-        if (!self)
-            return;
-        const PublishVerdict verdict = verdictFor(result);
+    // No publish waits for this send: its verdict is only logged.
+    m_sender(notification, [node](const WnsResult &result) {
         qCDebug(lcXmpp).noquote() << "trailing send to" << shortNode(node) << "ended"
-                                  << publishOutcomeName(verdict.outcome);
-        Q_EMIT self->trailingSendFinished(node, result);
+                                  << publishOutcomeName(verdictFor(result).outcome);
     });
 }
 

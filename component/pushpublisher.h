@@ -1,5 +1,6 @@
 #pragma once
 
+#include "publishoutcome.h"
 #include "publishrequest.h"
 #include "wnsclient.h"
 #include "xmppsettings.h"
@@ -10,7 +11,6 @@
 
 #include <QTimer>
 
-#include <array>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -20,34 +20,10 @@ namespace uwpx {
 class Storage;
 struct PushTarget;
 
-// How one publish ended; each maps to one reply of SPEC §5.
-enum class PublishOutcome {
-    Delivered,   // WNS took it: result
-    Coalesced,   // rate-limited into the node's next send: result
-    UnknownNode, // cancel/item-not-found
-    Forbidden,   // wrong or missing secret, wrong sender domain: auth/forbidden
-    Transient,   // WNS trouble, timeout, storage failure: wait/...
-    Gone,        // WNS says the channel is gone: cancel/item-not-found
-    BadRequest,  // malformed publish: modify/bad-request
-};
-inline constexpr int PublishOutcomeCount = 7;
-// "delivered", "coalesced", "unknown_node", ... (names for metrics and logs)
-QString publishOutcomeName(PublishOutcome outcome);
-
 struct PublishVerdict {
     PublishOutcome outcome = PublishOutcome::Transient;
     bool throttled = false; // Transient because WNS throttles: resource-constraint
     QString reason;         // for the log
-};
-
-// Publishes answered per outcome since start.
-class PublishCounters {
-public:
-    void add(PublishOutcome outcome) { ++m_counts[size_t(outcome)]; }
-    quint64 count(PublishOutcome outcome) const { return m_counts[size_t(outcome)]; }
-
-private:
-    std::array<quint64, PublishOutcomeCount> m_counts{};
 };
 
 // The publish path after parsing: node and secret against Storage, then one
@@ -85,8 +61,6 @@ Q_SIGNALS:
     // WNS accepted a publish's notification for this device, which the store
     // last saw refreshed at `refreshedAt` (see DeviceLifecycle).
     void deviceReached(const QString &deviceId, const QDateTime &refreshedAt);
-    // A trailing (rate-limited) send got its verdict; no publish waits for it.
-    void trailingSendFinished(const QString &node, const uwpx::WnsResult &result);
 
 private:
     struct NodeWindow {

@@ -1,6 +1,7 @@
 #include "storage.h"
 
 #include "credentials.h"
+#include "identity.h"
 
 #include <QAtomicInt>
 #include <QDeadlineTimer>
@@ -56,10 +57,6 @@ QString errorText(const QSqlQuery &query) {
 }
 
 } // namespace
-
-QString normalizedDeviceId(const QString &deviceId) {
-    return deviceId.toLower();
-}
 
 std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString *error) {
     const QString connection = newConnectionName();

@@ -14,8 +14,4 @@ QString channelForLog(const QString &channelUri) {
     return host + QStringLiteral("/…");
 }
 
-QString deviceForLog(const QString &deviceId) {
-    return deviceId.size() > 8 ? deviceId.left(8) + QStringLiteral("…") : deviceId;
-}
-
 } // namespace uwpx

@@ -11,7 +11,4 @@ namespace uwpx {
 // logs only ever show its host.
 QString channelForLog(const QString &channelUri);
 
-// Enough of a device id to correlate log lines, not enough to be the id.
-QString deviceForLog(const QString &deviceId);
-
 } // namespace uwpx

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Client replay: the daemon as the released UWPX client meets it.
 
-    /usr/bin/python3 test_client.py --daemon <build>/component/uwpx-push-server \
+    /usr/bin/python3 test_client.py --daemon <build>/daemon/uwpx-push-server \
         --fake-wns <build>/tests/support/fake-wns [--keep] [-v] [test names]
 
 A UWPX installation is played by tests/support/uwpx_client.py, a port of the

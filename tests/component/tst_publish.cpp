@@ -120,14 +120,17 @@ private:
     std::unique_ptr<PushPublisher> m_publisher;
     std::unique_ptr<IqRouter> m_router;
     std::unique_ptr<QSignalSpy> m_replies;
+    std::unique_ptr<QSignalSpy> m_answered; // publishAnswered of m_router
 
     void makeRouter(int publishTimeoutMs = 5000, int rateWindowMs = 0) {
+        m_answered.reset();
         m_replies.reset();
         m_router.reset();
         m_publisher = std::make_unique<PushPublisher>(
             *m_storage, m_wns.sender(), PushPublisher::Options{publishTimeoutMs, rateWindowMs});
         m_router = std::make_unique<IqRouter>(kComponent, *m_publisher);
         m_replies = std::make_unique<QSignalSpy>(m_router.get(), &IqRouter::reply);
+        m_answered = std::make_unique<QSignalSpy>(m_router.get(), &IqRouter::publishAnswered);
     }
 
     XmlElement lastReply() const { return m_replies->last().at(0).value<XmlElement>(); }
@@ -141,13 +144,18 @@ private:
         return verdictOf(lastReply());
     }
 
+    // Publishes answered with this outcome so far.
     quint64 count(PublishOutcome outcome) const {
-        return m_router->publishCounters().count(outcome);
+        return quint64(std::count_if(m_answered->cbegin(), m_answered->cend(),
+                                     [outcome](const QList<QVariant> &arguments) {
+                                         return arguments.at(0).value<PublishOutcome>() == outcome;
+                                     }));
     }
 
 private Q_SLOTS:
     void initTestCase() {
         qRegisterMetaType<uwpx::XmlElement>();
+        qRegisterMetaType<uwpx::PublishOutcome>();
         QVERIFY(m_dir.isValid());
     }
 
@@ -180,6 +188,7 @@ private Q_SLOTS:
     }
 
     void cleanup() {
+        m_answered.reset();
         m_replies.reset();
         m_router.reset();
         m_publisher.reset();

@@ -196,13 +196,6 @@ private Q_SLOTS:
                         "<subscribe node='n'/></pubsub></iq>")));
         QVERIFY(!PublishRequest::isPublish(parseStanza("<message><body>x</body></message>")));
     }
-
-    void takesTheDomainOfAnyJid() {
-        QCOMPARE(jidDomain(QStringLiteral("example.org")), QStringLiteral("example.org"));
-        QCOMPARE(jidDomain(QStringLiteral("u@Example.org/r@s")), QStringLiteral("example.org"));
-        QCOMPARE(jidDomain(QStringLiteral("example.org/res")), QStringLiteral("example.org"));
-        QCOMPARE(jidDomain(QString()), QString());
-    }
 };
 
 QTEST_GUILESS_MAIN(PublishRequestTest)

@@ -2,7 +2,7 @@
 """Interop tests: uwpx-push-server against a REAL Prosody or ejabberd.
 
     /usr/bin/python3 test_interop.py --server prosody|ejabberd \
-        --daemon <build>/component/uwpx-push-server \
+        --daemon <build>/daemon/uwpx-push-server \
         --fake-wns <build>/tests/support/fake-wns [--keep] [-v] [test names]
 
 One run starts, in a fresh temporary directory and on free loopback ports:

@@ -74,6 +74,19 @@ private:
     FakeWns m_wns;
     std::unique_ptr<PushServer> m_server;
     QString m_ca;
+    StorageSettings m_storageSettings;
+    std::unique_ptr<Storage> m_stored;
+
+    // What the server stored, read through a connection of our own.
+    Storage &stored() {
+        if (!m_stored) {
+            QString error;
+            m_stored = Storage::open(m_storageSettings, &error);
+            if (!m_stored)
+                qFatal("cannot open the server's store: %s", qPrintable(error));
+        }
+        return *m_stored;
+    }
 
     std::unique_ptr<RegistrationClient> connectClient() {
         auto client = std::make_unique<RegistrationClient>();
@@ -121,12 +134,16 @@ private Q_SLOTS:
         Config config;
         QStringList errors, warnings;
         QVERIFY2(Config::load(path, &config, &errors, &warnings), qPrintable(errors.join('\n')));
+        m_storageSettings = config.storage;
         m_server = std::make_unique<PushServer>(config);
         QVERIFY2(m_server->start(&error), qPrintable(error));
         QVERIFY(m_server->registrationPort() != 0);
     }
 
-    void cleanupTestCase() { m_server.reset(); }
+    void cleanupTestCase() {
+        m_stored.reset();
+        m_server.reset();
+    }
 
     void registersV1Accounts() {
         auto client = connectClient();
@@ -151,7 +168,7 @@ private Q_SLOTS:
         // The store knows the account by its hashed key and JID domain only.
         PushTarget target;
         const QString node = accounts[0].toObject().value(QStringLiteral("node")).toString();
-        QCOMPARE(m_server->storage().findByNode(node, &target), Storage::Lookup::Found);
+        QCOMPARE(stored().findByNode(node, &target), Storage::Lookup::Found);
         QCOMPARE(target.domain, QStringLiteral("xmpp.uwpx.org"));
         QCOMPARE(target.protocolVersion, 1);
         QCOMPARE(
@@ -172,7 +189,7 @@ private Q_SLOTS:
         QCOMPARE(kept.value(QStringLiteral("secret")),
                  accounts[0].toObject().value(QStringLiteral("secret")));
         const QString dropped = accounts[1].toObject().value(QStringLiteral("node")).toString();
-        QCOMPARE(m_server->storage().findByNode(dropped, &target), Storage::Lookup::NotFound);
+        QCOMPARE(stored().findByNode(dropped, &target), Storage::Lookup::NotFound);
     }
 
     void registersV2Accounts() {
@@ -195,9 +212,8 @@ private Q_SLOTS:
                 accounts[1].toObject().value(QStringLiteral("node")));
 
         PushTarget target;
-        QCOMPARE(
-            m_server->storage().findByNode(first.value(QStringLiteral("node")).toString(), &target),
-            Storage::Lookup::Found);
+        QCOMPARE(stored().findByNode(first.value(QStringLiteral("node")).toString(), &target),
+                 Storage::Lookup::Found);
         QCOMPARE(target.accountKey, QStringLiteral("acc-1"));
         QVERIFY(target.domain.isEmpty()); // learned from the first publish
         QCOMPARE(target.deviceId, device.toLower());
@@ -284,7 +300,7 @@ private Q_SLOTS:
         QVERIFY2(
             response.value(QStringLiteral("error")).toString().contains(QStringLiteral("expired")),
             qPrintable(response.value(QStringLiteral("error")).toString()));
-        QTRY_VERIFY(!m_server->storage().channelUri(device));
+        QTRY_VERIFY(!stored().channelUri(device));
         const QJsonObject after = client->request(setV2Accounts({QStringLiteral("a")}, device));
         QCOMPARE(after.value(QStringLiteral("error")).toString(),
                  QStringLiteral("Device id unknown."));
@@ -301,7 +317,7 @@ private Q_SLOTS:
         QCOMPARE(response.value(QStringLiteral("status")).toInt(-1), 0);
         QVERIFY(response.value(QStringLiteral("error")).toString().contains(QStringLiteral("WNS")));
         // A refused push is no reason to forget the device.
-        QVERIFY(m_server->storage().channelUri(device));
+        QVERIFY(stored().channelUri(device));
     }
 
     void keepsResponseOrderWhileWnsIsSlow() {

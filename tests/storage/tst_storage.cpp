@@ -8,6 +8,7 @@
 // On PostgreSQL every test gets a database of its own.
 
 #include "credentials.h"
+#include "identity.h"
 #include "storage.h"
 
 #include <QCoreApplication>
@@ -600,6 +601,17 @@ private Q_SLOTS:
         QCOMPARE(storage->accountCount(), 0);
         QVERIFY(storage->setChannelUri(kDevice, kChannel, 2));
         QCOMPARE(storage->deviceCount(), 1);
+    }
+
+    // Registration and the publish path name a domain the same way, or the
+    // sender-domain check would refuse the account's own server.
+    void takesTheDomainOfAnyJid() {
+        QCOMPARE(jidDomain(QStringLiteral("example.org")), QStringLiteral("example.org"));
+        QCOMPARE(jidDomain(QStringLiteral("u@Example.org/r@s")), QStringLiteral("example.org"));
+        QCOMPARE(jidDomain(QStringLiteral("example.org/res")), QStringLiteral("example.org"));
+        QCOMPARE(jidDomain(QString()), QString());
+        QCOMPARE(jidDomain(QStringLiteral("Someone@XMPP.uwpx.org")),
+                 jidDomain(QStringLiteral("xmpp.uwpx.org/phone")));
     }
 };
 

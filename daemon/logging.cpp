@@ -5,8 +5,6 @@
 #include <cstdio>
 
 Q_LOGGING_CATEGORY(lcServer, "uwpx.server")
-Q_LOGGING_CATEGORY(lcRegistration, "uwpx.registration")
-Q_LOGGING_CATEGORY(lcStorage, "uwpx.storage")
 
 namespace uwpx {
 

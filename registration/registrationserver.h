@@ -1,6 +1,6 @@
 #pragma once
 
-#include "config.h"
+#include "registrationsettings.h"
 
 #include <QObject>
 #include <QSslServer>
@@ -24,7 +24,6 @@ public:
     // keeps serving with the old ones.
     bool reloadTls();
     quint16 port() const { return m_server.serverPort(); }
-    int connectionCount() const { return m_connections; }
 
 private:
     bool loadTls(QString *error);

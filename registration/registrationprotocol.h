@@ -36,11 +36,6 @@ inline constexpr int kMaxAccountIdLength = 1024;
 bool parseRequest(const QByteArray &json, const QStringList &channelHosts, Request *request,
                   QString *error);
 
-// v1 account key: lowercase hex SHA-256 of device_id + the ASCII-lowercased
-// bare JID; the bare JID itself is never stored.
-QString accountKeyForBareJid(const QString &deviceId, const QString &bareJid);
-QString domainOfBareJid(const QString &bareJid);
-
 QByteArray successResponse(int version, const QJsonObject &extra = {});
 QByteArray errorResponse(int version, const QString &error);
 

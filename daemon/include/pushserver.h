@@ -1,7 +1,6 @@
 #pragma once
 
 #include "config.h"
-#include "metrics.h"
 
 #include <QObject>
 
@@ -10,16 +9,19 @@
 namespace uwpx {
 
 class DeviceLifecycle;
-class RegistrationServer;
-class RegistrationService;
 class OperatorEndpoint;
+class RegistrationEndpoint;
+class ServerMetrics;
 class Storage;
 class WnsClient;
+class WnsTokenPersistence;
 class XmppComponent;
 
-// The whole daemon in one object: opens the store, and wires it to the WNS
-// client, the registration endpoint and the XMPP component. main() only
-// parses the command line and runs the event loop.
+// The whole daemon in one object: opens the store and wires it to the WNS
+// client, the registration endpoint, the XMPP component, the product rules
+// (device lifecycle, token persistence) and the operator's metrics. It
+// decides nothing itself. main() only parses the command line and runs the
+// event loop.
 class PushServer : public QObject {
     Q_OBJECT
 public:
@@ -34,24 +36,20 @@ public:
 
     quint16 registrationPort() const;
     quint16 metricsPort() const;
-    Storage &storage() { return *m_storage; }
-    XmppComponent &xmpp() { return *m_xmpp; }
 
 private:
-    void declareMetrics();
-    void countEvents();
-    QByteArray renderMetrics();
-    QString tokenKey() const;
+    void wireMetrics();
 
     Config m_config;
+    // Declaration order is construction order: each part may use those above it.
     std::unique_ptr<Storage> m_storage;
     std::unique_ptr<WnsClient> m_wns;
-    std::unique_ptr<RegistrationService> m_registrationService;
-    std::unique_ptr<RegistrationServer> m_registrationServer;
-    std::unique_ptr<XmppComponent> m_xmpp;
-    std::unique_ptr<OperatorEndpoint> m_operatorEndpoint;
+    std::unique_ptr<WnsTokenPersistence> m_token;
     std::unique_ptr<DeviceLifecycle> m_devices;
-    Metrics m_metrics;
+    std::unique_ptr<RegistrationEndpoint> m_registration;
+    std::unique_ptr<XmppComponent> m_xmpp;
+    std::unique_ptr<ServerMetrics> m_metrics;
+    std::unique_ptr<OperatorEndpoint> m_operatorEndpoint;
 };
 
 } // namespace uwpx

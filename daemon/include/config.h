@@ -1,6 +1,7 @@
 #pragma once
 
-#include "storage.h"
+#include "registrationsettings.h"
+#include "storagesettings.h"
 #include "wnssettings.h"
 #include "xmppsettings.h"
 
@@ -9,16 +10,6 @@
 #include <QStringList>
 
 namespace uwpx {
-
-// The [registration] section (SPEC §2, §3).
-struct RegistrationSettings {
-    QHostAddress address = QHostAddress::AnyIPv4;
-    quint16 port = 1997;
-    QString certificate; // PEM file
-    QString privateKey;  // PEM file
-    int idleTimeoutMs = 60000;
-    int maxConnections = 1000;
-};
 
 // The [metrics] section: off unless `listen` is set; a bare port means loopback.
 struct MetricsSettings {

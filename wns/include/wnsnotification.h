@@ -29,4 +29,8 @@ struct WnsResult {
     QString reason;     // human-readable, safe to log and to show a client
 };
 
+// How every log line names a device: enough of its id to follow it through
+// the log, not enough to be the id.
+QString deviceForLog(const QString &deviceId);
+
 } // namespace uwpx

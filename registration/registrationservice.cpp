@@ -1,7 +1,8 @@
 #include "registrationservice.h"
 
-#include "logging.h"
+#include "identity.h"
 #include "payload.h"
+#include "registrationlog.h"
 #include "registrationprotocol.h"
 #include "storage.h"
 #include "wnsclient.h"
@@ -15,12 +16,6 @@ namespace uwpx {
 using namespace registration;
 
 namespace {
-
-// Enough of a device id to follow one device through the log, not enough to
-// impersonate it.
-QString shortId(const QString &deviceId) {
-    return deviceId.left(8);
-}
 
 const QString kStorageTrouble =
     QStringLiteral("The server could not store the registration; please try again later.");
@@ -55,12 +50,13 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
     switch (request.action) {
     case Action::SetChannelUri:
         if (!m_storage.setChannelUri(request.deviceId, request.channelUri, request.version)) {
-            qCCritical(lcStorage).noquote() << "set_channel_uri failed:" << m_storage.lastError();
+            qCCritical(lcRegistration).noquote()
+                << "set_channel_uri failed:" << m_storage.lastError();
             answer(errorResponse(request.version, kStorageTrouble), false);
             return;
         }
         qCInfo(lcRegistration).noquote()
-            << "device" << shortId(request.deviceId) << "set its channel URI";
+            << "device" << deviceForLog(request.deviceId) << "set its channel URI";
         answer(successResponse(request.version), true);
         return;
 
@@ -75,7 +71,7 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
             // A list naming one account twice means it once.
             if (std::none_of(specs.cbegin(), specs.cend(),
                              [&key](const AccountSpec &s) { return s.key == key; }))
-                specs << AccountSpec{key, v1 ? domainOfBareJid(account.bareJid) : QString()};
+                specs << AccountSpec{key, v1 ? jidDomain(account.bareJid) : QString()};
         }
         QList<AccountCredentials> stored;
         switch (m_storage.setAccounts(request.deviceId, request.version, specs, &stored)) {
@@ -83,7 +79,8 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
             answer(errorResponse(request.version, QStringLiteral("Device id unknown.")), false);
             return;
         case Storage::SetAccountsResult::Failed:
-            qCCritical(lcStorage).noquote() << "set_push_accounts failed:" << m_storage.lastError();
+            qCCritical(lcRegistration).noquote()
+                << "set_push_accounts failed:" << m_storage.lastError();
             answer(errorResponse(request.version, kStorageTrouble), false);
             return;
         case Storage::SetAccountsResult::Ok:
@@ -105,8 +102,8 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
             }
             accounts.append(item);
         }
-        qCInfo(lcRegistration).noquote() << "device" << shortId(request.deviceId) << "registered"
-                                         << specs.size() << "account(s)";
+        qCInfo(lcRegistration).noquote() << "device" << deviceForLog(request.deviceId)
+                                         << "registered" << specs.size() << "account(s)";
         answer(successResponse(request.version, {{QStringLiteral("push_bare_jid"), m_componentJid},
                                                  {QStringLiteral("accounts"), accounts}}),
                true);
@@ -125,7 +122,7 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
         notification.coalesceKey = QStringLiteral("test/") + request.deviceId;
         notification.deviceId = request.deviceId;
         const int version = request.version;
-        const QString device = shortId(request.deviceId);
+        const QString device = deviceForLog(request.deviceId);
         QPointer<RegistrationService> self(this);
         m_wns.send(notification, [self, answer, version, device](const WnsResult &result) {
             if (!self)

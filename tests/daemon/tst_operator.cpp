@@ -9,7 +9,6 @@
 #include "pushserver.h"
 #include "registrationclient.h"
 #include "testconfig.h"
-#include "xmppcomponent.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -101,13 +100,15 @@ private Q_SLOTS:
         m_server = std::make_unique<PushServer>(config);
         QVERIFY2(m_server->start(&error), qPrintable(error));
         QVERIFY(m_server->metricsPort() != 0);
-        QSignalSpy connected(&m_server->xmpp(), &XmppComponent::connected);
-        QVERIFY(m_server->xmpp().isConnected() || connected.wait(10000));
+        QSignalSpy handshake(&m_xmpp, &FakeXmppServer::handshakeAccepted);
+        QVERIFY(m_xmpp.handshakeCount() > 0 || handshake.wait(10000));
     }
 
     void cleanupTestCase() { m_server.reset(); }
 
     void healthIsOkWhileEverythingIsUp() {
+        // The component counts as up once the server's <handshake/> reached it.
+        QTRY_COMPARE_WITH_TIMEOUT(get(QStringLiteral("/health")).first, 200, 10000);
         const auto [status, body] = get(QStringLiteral("/health"));
         QCOMPARE(status, 200);
         const QJsonObject health = QJsonDocument::fromJson(body).object();

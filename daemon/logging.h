@@ -11,5 +11,3 @@ void installLogHandler();
 } // namespace uwpx
 
 Q_DECLARE_LOGGING_CATEGORY(lcServer)
-Q_DECLARE_LOGGING_CATEGORY(lcRegistration)
-Q_DECLARE_LOGGING_CATEGORY(lcStorage)

@@ -1,9 +1,8 @@
 #include "registrationprotocol.h"
 
 #include "channelpolicy.h"
-#include "storage.h"
+#include "identity.h"
 
-#include <QCryptographicHash>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QRegularExpression>
@@ -152,21 +151,6 @@ bool parseRequest(const QByteArray &json, const QStringList &channelHosts, Reque
         return true;
     }
     return true;
-}
-
-QString accountKeyForBareJid(const QString &deviceId, const QString &bareJid) {
-    QString lowered = bareJid;
-    for (QChar &c : lowered) {
-        if (c.unicode() < 128)
-            c = c.toLower();
-    }
-    return QString::fromLatin1(
-        QCryptographicHash::hash((deviceId + lowered).toUtf8(), QCryptographicHash::Sha256)
-            .toHex());
-}
-
-QString domainOfBareJid(const QString &bareJid) {
-    return bareJid.mid(bareJid.indexOf(QLatin1Char('@')) + 1).toLower();
 }
 
 QByteArray successResponse(int version, const QJsonObject &extra) {

@@ -2,6 +2,7 @@
 
 #include "logging.h"
 #include "storage.h"
+#include "wnsnotification.h"
 
 #include <chrono>
 
@@ -28,18 +29,17 @@ void DeviceLifecycle::start() {
 }
 
 void DeviceLifecycle::onChannelGone(const QString &deviceId) {
-    qCInfo(lcServer).noquote() << "WNS reports the channel of device" << deviceId.left(8)
+    qCInfo(lcServer).noquote() << "WNS reports the channel of device" << deviceForLog(deviceId)
                                << "gone; removing the device";
     if (!m_storage.removeDevice(deviceId))
-        qCWarning(lcStorage).noquote()
-            << "could not remove a gone device:" << m_storage.lastError();
+        qCWarning(lcServer).noquote() << "could not remove a gone device:" << m_storage.lastError();
 }
 
 void DeviceLifecycle::onDeviceReached(const QString &deviceId, const QDateTime &refreshedAt) {
     if (refreshedAt.msecsTo(QDateTime::currentDateTimeUtc()) < kRefreshIntervalMs)
         return;
     if (!m_storage.refreshDevice(deviceId))
-        qCWarning(lcStorage).noquote()
+        qCWarning(lcServer).noquote()
             << "could not refresh a reached device:" << m_storage.lastError();
 }
 
@@ -47,10 +47,10 @@ void DeviceLifecycle::removeExpiredDevices() {
     const QDateTime cutoff = QDateTime::currentDateTimeUtc().addDays(-m_expireDays);
     const int removed = m_storage.removeDevicesNotUpdatedSince(cutoff);
     if (removed < 0)
-        qCWarning(lcStorage).noquote()
+        qCWarning(lcServer).noquote()
             << "could not remove expired devices:" << m_storage.lastError();
     else if (removed > 0)
-        qCInfo(lcStorage).noquote()
+        qCInfo(lcServer).noquote()
             << "removed" << removed << "device(s) not refreshed for" << m_expireDays << "days";
 }
 

@@ -1,6 +1,6 @@
 #include "registrationconnection.h"
 
-#include "logging.h"
+#include "registrationlog.h"
 #include "registrationprotocol.h"
 #include "registrationservice.h"
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "storagesettings.h"
+
 #include <QDateTime>
 #include <QList>
 #include <QSqlDatabase>
@@ -10,18 +12,6 @@
 #include <optional>
 
 namespace uwpx {
-
-struct StorageSettings {
-    QString driver = QStringLiteral("sqlite"); // sqlite | postgresql
-    QString path;                              // sqlite: the database file
-    // postgresql: where the shared database lives
-    QString host;
-    int port = 5432;
-    QString database;
-    QString user;
-    QString password;
-    int expireDays = 180;
-};
 
 // What set_accounts asks for, one entry per account.
 struct AccountSpec {
@@ -161,8 +151,5 @@ private:
     // (preparing the join cost more than running it).
     std::optional<QSqlQuery> m_findByNode;
 };
-
-// The device ids we store are lowercase: clients compare them case-insensitively.
-QString normalizedDeviceId(const QString &deviceId);
 
 } // namespace uwpx

@@ -1,7 +1,7 @@
 #include "registrationserver.h"
 
-#include "logging.h"
 #include "registrationconnection.h"
+#include "registrationlog.h"
 
 #include <QFile>
 #include <QSslConfiguration>

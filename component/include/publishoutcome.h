@@ -1,0 +1,25 @@
+#pragma once
+
+#include <QMetaType>
+#include <QString>
+
+namespace uwpx {
+
+// How one XEP-0357 publish ended; each maps to one reply of SPEC §5.
+enum class PublishOutcome {
+    Delivered,   // WNS took it: result
+    Coalesced,   // rate-limited into the node's next send: result
+    UnknownNode, // cancel/item-not-found
+    Forbidden,   // wrong or missing secret, wrong sender domain: auth/forbidden
+    Transient,   // WNS trouble, timeout, storage failure: wait/...
+    Gone,        // WNS says the channel is gone: cancel/item-not-found
+    BadRequest,  // malformed publish: modify/bad-request
+};
+inline constexpr int PublishOutcomeCount = 7;
+
+// "delivered", "coalesced", "unknown_node", ... (names for metrics and logs)
+QString publishOutcomeName(PublishOutcome outcome);
+
+} // namespace uwpx
+
+Q_DECLARE_METATYPE(uwpx::PublishOutcome)

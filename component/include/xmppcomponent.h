@@ -1,0 +1,53 @@
+#pragma once
+
+#include "publishoutcome.h"
+#include "xmppsettings.h"
+
+#include <QDateTime>
+#include <QObject>
+
+#include <memory>
+
+namespace uwpx {
+
+class Storage;
+class WnsClient;
+
+// The XMPP side of the daemon in one object (SPEC §5): the component link to
+// the operator's server, the router answering its IQs and the publisher
+// turning publishes into WNS notifications.
+//
+//   socket bytes -> StanzaReader -> ComponentLink -> IqRouter -> PublishRequest
+//                -> PushPublisher -> WnsClient, and the reply back the same way.
+//
+// Storage and the WNS client belong to the caller and must outlive this.
+class XmppComponent : public QObject {
+    Q_OBJECT
+public:
+    XmppComponent(const XmppSettings &settings, Storage &storage, WnsClient &wns,
+                  QObject *parent = nullptr);
+    ~XmppComponent() override;
+
+    void start();
+    // Closes the stream politely and stays down.
+    void stop();
+
+    bool isConnected() const;
+    // How many times the link was established again after its first handshake.
+    int reconnectCount() const;
+
+Q_SIGNALS:
+    void connected();
+    void disconnected(const QString &reason);
+    // Every publish is answered exactly once; this says how.
+    void publishAnswered(uwpx::PublishOutcome outcome);
+    // WNS accepted a publish's notification for this device, which the store
+    // last saw refreshed at `refreshedAt`.
+    void deviceReached(const QString &deviceId, const QDateTime &refreshedAt);
+
+private:
+    class Private;
+    std::unique_ptr<Private> d;
+};
+
+} // namespace uwpx

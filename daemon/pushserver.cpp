@@ -1,0 +1,106 @@
+#include "pushserver.h"
+
+#include "devicelifecycle.h"
+#include "logging.h"
+#include "operatorendpoint.h"
+#include "registrationendpoint.h"
+#include "servermetrics.h"
+#include "storage.h"
+#include "wnsclient.h"
+#include "wnstokenpersistence.h"
+#include "xmppcomponent.h"
+
+namespace uwpx {
+
+PushServer::PushServer(const Config &config, QObject *parent)
+    : QObject(parent)
+    , m_config(config) {}
+
+// Reverse order of construction: the parts that use the store and the WNS
+// client go before them.
+PushServer::~PushServer() {
+    m_operatorEndpoint.reset();
+    m_xmpp.reset();
+    m_registration.reset();
+    m_devices.reset();
+    m_token.reset();
+    m_wns.reset();
+    m_storage.reset();
+}
+
+bool PushServer::start(QString *error) {
+    m_storage = Storage::open(m_config.storage, error);
+    if (!m_storage)
+        return false;
+    qCInfo(lcServer).noquote() << "opened the" << m_config.storage.driver
+                               << "store at schema version" << m_storage->schemaVersion();
+
+    m_wns = std::make_unique<WnsClient>(m_config.wns);
+    m_token = std::make_unique<WnsTokenPersistence>(*m_storage, *m_wns, m_config.wns);
+    m_devices = std::make_unique<DeviceLifecycle>(*m_storage, m_config.storage.expireDays);
+    connect(m_wns.get(), &WnsClient::channelGone, m_devices.get(), &DeviceLifecycle::onChannelGone);
+
+    m_registration = std::make_unique<RegistrationEndpoint>(m_config.registration, *m_storage,
+                                                            *m_wns, m_config.xmpp.componentJid,
+                                                            m_config.wns.channelHosts);
+    if (!m_registration->listen(error))
+        return false;
+
+    m_xmpp = std::make_unique<XmppComponent>(m_config.xmpp, *m_storage, *m_wns);
+    connect(m_xmpp.get(), &XmppComponent::deviceReached, m_devices.get(),
+            &DeviceLifecycle::onDeviceReached);
+
+    wireMetrics();
+    if (m_config.metrics.enabled) {
+        m_operatorEndpoint = std::make_unique<OperatorEndpoint>(
+            [this] {
+                const bool storageOk = m_storage->schemaVersion() > 0;
+                const bool linkUp = m_xmpp->isConnected();
+                return OperatorEndpoint::Health{
+                    storageOk && linkUp,
+                    {{QStringLiteral("storage"),
+                      storageOk ? QStringLiteral("ok") : QStringLiteral("unavailable")},
+                     {QStringLiteral("xmpp"),
+                      linkUp ? QStringLiteral("connected") : QStringLiteral("disconnected")}}};
+            },
+            [this] {
+                return m_metrics->render({m_xmpp->isConnected(), m_xmpp->reconnectCount(),
+                                          m_storage->deviceCount(), m_storage->accountCount()});
+            });
+        if (!m_operatorEndpoint->listen(m_config.metrics, error))
+            return false;
+    }
+    m_xmpp->start();
+    m_devices->start();
+    return true;
+}
+
+void PushServer::wireMetrics() {
+    m_metrics = std::make_unique<ServerMetrics>();
+    ServerMetrics *metrics = m_metrics.get();
+    connect(m_registration.get(), &RegistrationEndpoint::requestHandled, this,
+            [metrics](const QString &action, bool success) {
+                metrics->registrationHandled(action, success);
+            });
+    connect(m_xmpp.get(), &XmppComponent::publishAnswered, this,
+            [metrics](PublishOutcome outcome) { metrics->publishAnswered(outcome); });
+    connect(m_wns.get(), &WnsClient::requestFinished, this,
+            [metrics](int status, qint64 ms) { metrics->wnsRequestFinished(status, ms); });
+    connect(m_wns.get(), &WnsClient::tokenRefreshed, this,
+            [metrics] { metrics->wnsTokenRefreshed(); });
+}
+
+void PushServer::reload() {
+    if (m_registration)
+        m_registration->reloadTls();
+}
+
+quint16 PushServer::registrationPort() const {
+    return m_registration ? m_registration->port() : 0;
+}
+
+quint16 PushServer::metricsPort() const {
+    return m_operatorEndpoint ? m_operatorEndpoint->port() : 0;
+}
+
+} // namespace uwpx

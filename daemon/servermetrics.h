@@ -1,0 +1,36 @@
+#pragma once
+
+#include "metrics.h"
+#include "publishoutcome.h"
+
+#include <QByteArray>
+#include <QString>
+
+namespace uwpx {
+
+// The operator's figures of SPEC §7. Dashboards and alerts are built on
+// these names, so they are spelled once, here, and never renamed or dropped;
+// the rest of the daemon reports events through the typed calls below.
+class ServerMetrics {
+public:
+    ServerMetrics();
+
+    void registrationHandled(const QString &action, bool success);
+    void publishAnswered(PublishOutcome outcome);
+    void wnsRequestFinished(int httpStatus, qint64 elapsedMs);
+    void wnsTokenRefreshed();
+
+    // What the link and the store know best, read when scraped.
+    struct Gauges {
+        bool componentConnected = false;
+        int componentReconnects = 0;
+        qint64 devices = -1; // -1: the store could not count them
+        qint64 accounts = -1;
+    };
+    QByteArray render(const Gauges &gauges);
+
+private:
+    Metrics m_metrics;
+};
+
+} // namespace uwpx

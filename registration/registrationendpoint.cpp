@@ -1,0 +1,35 @@
+#include "registrationendpoint.h"
+
+#include "registrationserver.h"
+#include "registrationservice.h"
+
+namespace uwpx {
+
+RegistrationEndpoint::RegistrationEndpoint(const RegistrationSettings &settings, Storage &storage,
+                                           WnsClient &wns, const QString &pushJid,
+                                           const QStringList &channelHosts, QObject *parent)
+    : QObject(parent)
+    , m_service(std::make_unique<RegistrationService>(storage, wns, pushJid, channelHosts))
+    , m_server(std::make_unique<RegistrationServer>(settings, *m_service)) {
+    connect(m_service.get(), &RegistrationService::requestHandled, this,
+            &RegistrationEndpoint::requestHandled);
+}
+
+// The server goes first: its connections hold references to the service.
+RegistrationEndpoint::~RegistrationEndpoint() {
+    m_server.reset();
+}
+
+bool RegistrationEndpoint::listen(QString *error) {
+    return m_server->listen(error);
+}
+
+bool RegistrationEndpoint::reloadTls() {
+    return m_server->reloadTls();
+}
+
+quint16 RegistrationEndpoint::port() const {
+    return m_server->port();
+}
+
+} // namespace uwpx

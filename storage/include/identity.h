@@ -1,0 +1,21 @@
+#pragma once
+
+#include <QString>
+
+namespace uwpx {
+
+// How devices and accounts are named in the store (SPEC §4). Registration
+// computes these from what clients send and the publish path from what XMPP
+// servers send; the sender-domain check holds only because both use these.
+
+// Device ids are stored lowercase: clients compare them case-insensitively.
+QString normalizedDeviceId(const QString &deviceId);
+
+// v1 account key: lowercase hex SHA-256 of device_id + the ASCII-lowercased
+// bare JID; the bare JID itself is never stored.
+QString accountKeyForBareJid(const QString &deviceId, const QString &bareJid);
+
+// The domain part of a JID, lowercased: "user@Example.org/res" -> "example.org".
+QString jidDomain(const QString &jid);
+
+} // namespace uwpx

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <QString>
+
+namespace uwpx {
+
+// The [storage] section of the configuration (SPEC §2, §4).
+struct StorageSettings {
+    QString driver = QStringLiteral("sqlite"); // sqlite | postgresql
+    QString path;                              // sqlite: the database file
+    // postgresql: where the shared database lives
+    QString host;
+    int port = 5432;
+    QString database;
+    QString user;
+    QString password;
+    int expireDays = 180;
+};
+
+} // namespace uwpx
