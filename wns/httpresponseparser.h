@@ -1,5 +1,7 @@
 #pragma once
 
+#include "httpheaders.h"
+
 #include <QByteArray>
 #include <QList>
 #include <QPair>
@@ -18,7 +20,6 @@ namespace uwpx {
 class HttpResponseParser {
 public:
     enum class State { Incomplete, Complete, Error };
-    using Headers = QList<QPair<QByteArray, QByteArray>>;
 
     // Consumes from the front of `buffer` what belongs to the current
     // response; on Complete, what is left belongs to the next one.
@@ -32,7 +33,7 @@ public:
     // Whether any byte of a response has arrived since the last reset().
     bool hasStarted() const { return m_started; }
     int status() const { return m_status; }
-    const Headers &headers() const { return m_headers; }
+    const HttpHeaders &headers() const { return m_headers; }
     // Whether the connection may carry another request after this response.
     bool keepAlive() const { return m_keepAlive; }
     QString error() const { return m_error; }
@@ -52,7 +53,7 @@ private:
     bool m_started = false;
     int m_status = 0;
     bool m_http10 = false;
-    Headers m_headers;
+    HttpHeaders m_headers;
     bool m_keepAlive = true;
     qint64 m_headerBytes = 0;
     qint64 m_remaining = 0;    // of the body or the current chunk

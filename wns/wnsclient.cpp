@@ -1,7 +1,7 @@
 #include "wnsclient.h"
 
 #include "channelpolicy.h"
-#include "wnsconnection.h"
+#include "wnsconnectionpool.h"
 #include "wnslog.h"
 #include "wnsresponse.h"
 #include "wnstoken.h"
@@ -16,7 +16,6 @@
 #include <QTimer>
 
 #include <algorithm>
-#include <deque>
 #include <map>
 #include <vector>
 
@@ -25,8 +24,6 @@ namespace uwpx {
 namespace {
 
 constexpr qsizetype kMaxPayloadBytes = 5000;
-// Connections to a host that closed while idle are let go this often.
-constexpr int kSweepIntervalMs = 60000;
 // A retry is only worth starting with at least this much of the budget left.
 constexpr qint64 kMinAttemptMs = 250;
 
@@ -63,24 +60,9 @@ struct Job {
     std::vector<WnsClient::Completion> waiters;
     QElapsedTimer age; // since the first send() it stands for: the budget counts from there
     int transientFailures = 0;
-    bool reauthorized = false;           // the one 401 refresh has been used
-    QString token;                       // the token the current attempt carries
-    QString lane;                        // the host it goes to (see HostLane)
-    QByteArray target;                   // request target (path and query) of the channel URI
-    QByteArray authority;                // ... and its host[:port], for the Host header
-    WnsConnection *connection = nullptr; // carrying the current attempt
-    QElapsedTimer attemptClock;          // the current HTTP request, for the latency figures
-};
-
-// The requests to one WNS host (host and port): WNS forbids pipelining, so
-// each request in flight holds one connection, and with WNS's latency the
-// number of connections, not the CPU, bounds how many notifications per
-// second reach that host.
-struct HostLane {
-    QString host;
-    quint16 port = 443;
-    std::deque<quint64> waiting; // jobs with a token, waiting for a connection
-    std::vector<std::unique_ptr<WnsConnection>> connections;
+    bool reauthorized = false; // the one 401 refresh has been used
+    QString token;             // the token the current attempt carries
+    quint64 request = 0;       // the current attempt's ticket in the pool, 0 when none
 };
 
 class WnsClient::Private {
@@ -89,12 +71,11 @@ public:
         : q(q)
         , settings(settings)
         , tls(tlsConfiguration(settings))
-        , tokens(settings, &tokenNetwork, tls) {
+        , tokens(settings, &tokenNetwork, tls)
+        , pool(tls, settings.connectionsPerHost, settings.requestTimeoutMs) {
         QObject::connect(&tokens, &WnsTokenProvider::tokenRefreshed, q, &WnsClient::tokenRefreshed);
         budgetTimer.setSingleShot(true);
         QObject::connect(&budgetTimer, &QTimer::timeout, q, [this] { expireBudgets(); });
-        sweepTimer.setInterval(kSweepIntervalMs);
-        QObject::connect(&sweepTimer, &QTimer::timeout, q, [this] { sweepIdleConnections(); });
     }
 
     void send(const WnsNotification &notification, Completion done);
@@ -108,12 +89,7 @@ public:
     void start(quint64 id);
     void requestToken(quint64 id);
     void post(Job *job, const QString &token);
-    void dispatch(HostLane &lane);
-    WnsConnection *freeConnection(HostLane &lane);
-    void postNow(Job *job, WnsConnection *connection);
-    void releaseConnection(Job *job);
-    void sweepIdleConnections();
-    void onReply(quint64 id, const HttpResult &http);
+    void onReply(quint64 id, const HttpResult &http, qint64 elapsedMs);
     void expireBudgets();
     void retryOrGiveUp(Job *job, const WnsResponse &response);
     void finish(quint64 id, const WnsResult &result);
@@ -125,13 +101,12 @@ public:
     // Tokens are fetched once a day: Qt's HTTP stack is fine for that.
     QNetworkAccessManager tokenNetwork;
     WnsTokenProvider tokens; // after `tokenNetwork`, which it uses
+    WnsConnectionPool pool;
 
     // Ordered by id, which is also the order their budgets run out in (every
     // job gets the same budget from its creation): one timer serves them all.
     std::map<quint64, std::unique_ptr<Job>> jobs;
     QTimer budgetTimer;
-    std::map<QString, HostLane> lanes; // by "host:port"
-    QTimer sweepTimer;
     QHash<QString, quint64> inFlight;  // coalesce key -> job being sent
     QHash<QString, quint64> followUps; // coalesce key -> job waiting for it
     quint64 nextId = 1;
@@ -258,123 +233,44 @@ void WnsClient::Private::post(Job *job, const QString &token) {
     // escapes). Taken apart here, per attempt: a coalesced follow-up may
     // carry a newer channel URI than the job it followed.
     const QUrl url = QUrl::fromEncoded(job->notification.channelUri.toUtf8(), QUrl::StrictMode);
-    job->target = url.toEncoded(QUrl::RemoveScheme | QUrl::RemoveAuthority | QUrl::RemoveFragment);
-    if (!job->target.startsWith('/'))
-        job->target.prepend('/');
-    job->authority = url.authority(QUrl::FullyEncoded).toLatin1();
-    const quint16 port = quint16(url.port(443));
-    job->lane = url.host() + QLatin1Char(':') + QString::number(port);
-    HostLane &lane = lanes[job->lane];
-    if (lane.host.isEmpty()) {
-        lane.host = url.host();
-        lane.port = port;
-    }
-    lane.waiting.push_back(job->id);
-    if (!sweepTimer.isActive())
-        sweepTimer.start();
-    dispatch(lane);
-}
+    QByteArray target =
+        url.toEncoded(QUrl::RemoveScheme | QUrl::RemoveAuthority | QUrl::RemoveFragment);
+    if (!target.startsWith('/'))
+        target.prepend('/');
+    const QByteArray &payload = job->notification.payload;
 
-// Starts waiting requests while the lane has a free connection or room for
-// one more.
-void WnsClient::Private::dispatch(HostLane &lane) {
-    while (!lane.waiting.empty()) {
-        WnsConnection *connection = freeConnection(lane);
-        if (!connection)
-            return;
-        Job *job = find(lane.waiting.front());
-        lane.waiting.pop_front();
-        if (job) // else: ran out of budget while waiting
-            postNow(job, connection);
-    }
-}
-
-// An idle connection that is still open saves a TLS handshake; a closed
-// idle one reconnects; a new one is opened while the host has room.
-WnsConnection *WnsClient::Private::freeConnection(HostLane &lane) {
-    WnsConnection *closed = nullptr;
-    for (const auto &connection : lane.connections) {
-        if (connection->isBusy())
-            continue;
-        if (connection->isConnected())
-            return connection.get();
-        closed = connection.get();
-    }
-    if (closed)
-        return closed;
-    if (int(lane.connections.size()) >= settings.connectionsPerHost)
-        return nullptr;
-    lane.connections.push_back(std::make_unique<WnsConnection>(lane.host, lane.port, tls));
-    return lane.connections.back().get();
-}
-
-void WnsClient::Private::postNow(Job *job, WnsConnection *connection) {
-    const WnsNotification &n = job->notification;
     // HTTP/1.1 as WNS documents it: a Content-Length, no chunking, no
     // Expect: 100-continue, no upgrade to HTTP/2.
     QByteArray request;
-    request.reserve(512 + n.payload.size());
-    request += "POST " + job->target + " HTTP/1.1\r\n";
-    request += "Host: " + job->authority + "\r\n";
-    request += "Authorization: Bearer " + job->token.toUtf8() + "\r\n";
+    request.reserve(512 + payload.size());
+    request += "POST " + target + " HTTP/1.1\r\n";
+    request += "Host: " + url.authority(QUrl::FullyEncoded).toLatin1() + "\r\n";
+    request += "Authorization: Bearer " + token.toUtf8() + "\r\n";
     request += "X-WNS-Type: wns/raw\r\n";
     request += "Content-Type: application/octet-stream\r\n";
-    request += "Content-Length: " + QByteArray::number(n.payload.size()) + "\r\n";
+    request += "Content-Length: " + QByteArray::number(payload.size()) + "\r\n";
     // Raw notifications are not cached by default; this keeps the latest one
     // for a device that is briefly offline.
     request += "X-WNS-Cache-Policy: cache\r\n";
     request += "X-WNS-RequestForStatus: true\r\n";
     request += "User-Agent: uwpx-push-server/" UWPX_VERSION "\r\n";
     request += "\r\n";
-    request += n.payload;
+    request += payload;
 
-    job->connection = connection;
-    job->attemptClock.start();
     const quint64 id = job->id;
-    connection->send(request, settings.requestTimeoutMs,
-                     [this, id](const HttpResult &http) { onReply(id, http); });
+    job->request = pool.send(
+        url.host(), quint16(url.port(443)), request,
+        [this, id](const HttpResult &http, qint64 elapsedMs) { onReply(id, http, elapsedMs); });
 }
 
-// Gives the job's connection to the next request waiting for that host.
-void WnsClient::Private::releaseConnection(Job *job) {
-    WnsConnection *connection = std::exchange(job->connection, nullptr);
-    if (!connection)
-        return;
-    if (connection->isBusy())
-        connection->abort(); // the job ended before its answer came
-    const auto it = lanes.find(job->lane);
-    if (it != lanes.end())
-        dispatch(it->second);
-}
-
-// Lets go of connections the server closed (or that idled out) and of hosts
-// no longer used: channel URIs name many hosts over months.
-void WnsClient::Private::sweepIdleConnections() {
-    for (auto lane = lanes.begin(); lane != lanes.end();) {
-        auto &connections = lane->second.connections;
-        connections.erase(std::remove_if(connections.begin(), connections.end(),
-                                         [](const std::unique_ptr<WnsConnection> &connection) {
-                                             return !connection->isBusy() &&
-                                                    !connection->isConnected();
-                                         }),
-                          connections.end());
-        if (connections.empty() && lane->second.waiting.empty())
-            lane = lanes.erase(lane);
-        else
-            ++lane;
-    }
-    if (lanes.empty())
-        sweepTimer.stop();
-}
-
-void WnsClient::Private::onReply(quint64 id, const HttpResult &http) {
+void WnsClient::Private::onReply(quint64 id, const HttpResult &http, qint64 elapsedMs) {
     Job *job = find(id);
-    if (!job || !job->connection)
+    if (!job || !job->request)
         return;
-    releaseConnection(job); // the answer is in: the connection serves the next request
+    job->request = 0;
 
     const int status = http.status;
-    Q_EMIT q->requestFinished(status, job->attemptClock.elapsed());
+    Q_EMIT q->requestFinished(status, elapsedMs);
     const WnsResponse response =
         classifyWnsResponse(status, http.headers, http.error, QDateTime::currentDateTimeUtc());
     const QString device = deviceForLog(job->notification.deviceId);
@@ -495,7 +391,8 @@ void WnsClient::Private::finish(quint64 id, const WnsResult &result) {
         return;
     std::unique_ptr<Job> job = std::move(it->second);
     jobs.erase(it);
-    releaseConnection(job.get());
+    if (job->request) // it ended before its answer came
+        pool.cancel(job->request);
 
     switch (result.outcome) {
     case WnsResult::Outcome::Delivered:
@@ -536,8 +433,10 @@ void WnsClient::Private::shutdown() {
     std::map<quint64, std::unique_ptr<Job>> pending;
     pending.swap(jobs);
     budgetTimer.stop();
-    sweepTimer.stop();
-    lanes.clear(); // drops the connections and any answer on its way
+    for (const auto &[id, job] : pending) {
+        if (job->request)
+            pool.cancel(job->request); // drops any answer on its way
+    }
     inFlight.clear();
     followUps.clear();
     std::vector<std::pair<Completion, WnsResult>> ready;

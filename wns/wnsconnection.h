@@ -16,7 +16,7 @@ namespace uwpx {
 // 0 and why no response came.
 struct HttpResult {
     int status = 0;
-    HttpResponseParser::Headers headers;
+    HttpHeaders headers;
     QString error;
 };
 

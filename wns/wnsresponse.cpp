@@ -4,15 +4,7 @@
 
 namespace uwpx {
 
-QByteArray headerValue(const RawHeaders &headers, const QByteArray &name) {
-    for (const auto &[key, value] : headers) {
-        if (key.compare(name, Qt::CaseInsensitive) == 0)
-            return value.trimmed();
-    }
-    return {};
-}
-
-WnsDiagnostics WnsDiagnostics::fromHeaders(const RawHeaders &headers) {
+WnsDiagnostics WnsDiagnostics::fromHeaders(const HttpHeaders &headers) {
     WnsDiagnostics d;
     d.msgId = headerValue(headers, "X-WNS-Msg-ID");
     d.debugTrace = headerValue(headers, "X-WNS-Debug-Trace");
@@ -52,7 +44,7 @@ std::optional<qint64> parseRetryAfterMs(const QByteArray &value, const QDateTime
     return std::max<qint64>(0, now.msecsTo(utc));
 }
 
-WnsResponse classifyWnsResponse(int httpStatus, const RawHeaders &headers,
+WnsResponse classifyWnsResponse(int httpStatus, const HttpHeaders &headers,
                                 const QString &transportError, const QDateTime &now) {
     WnsResponse r;
     r.httpStatus = httpStatus;

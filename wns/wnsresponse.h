@@ -1,5 +1,7 @@
 #pragma once
 
+#include "httpheaders.h"
+
 #include <QByteArray>
 #include <QDateTime>
 #include <QList>
@@ -10,12 +12,6 @@
 
 namespace uwpx {
 
-using RawHeaders = QList<QPair<QByteArray, QByteArray>>;
-
-// Case-insensitive header lookup (HTTP header names are case-insensitive and
-// WNS has been seen to vary them). Empty when absent.
-QByteArray headerValue(const RawHeaders &headers, const QByteArray &name);
-
 // What Microsoft asks for in support cases (SPEC §6): logged with every failure.
 struct WnsDiagnostics {
     QByteArray msgId;                  // X-WNS-Msg-ID
@@ -24,7 +20,7 @@ struct WnsDiagnostics {
     QByteArray errorDescription;       // X-WNS-Error-Description
     QByteArray deviceConnectionStatus; // X-WNS-DeviceConnectionStatus, informational
 
-    static WnsDiagnostics fromHeaders(const RawHeaders &headers);
+    static WnsDiagnostics fromHeaders(const HttpHeaders &headers);
     // "msg-id=… debug-trace=… ms-cv=…", leaving out what is absent.
     QString toLogString() const;
 };
@@ -49,7 +45,7 @@ struct WnsResponse {
 };
 
 // `httpStatus` 0 means no HTTP answer: `transportError` says what went wrong.
-WnsResponse classifyWnsResponse(int httpStatus, const RawHeaders &headers,
+WnsResponse classifyWnsResponse(int httpStatus, const HttpHeaders &headers,
                                 const QString &transportError, const QDateTime &now);
 
 // Retry-After / X-WNS-CONTINUE-AFTER: delta-seconds or an HTTP-date.

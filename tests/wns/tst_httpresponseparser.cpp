@@ -91,7 +91,7 @@ private Q_SLOTS:
         HttpResponseParser parser;
         QByteArray buffer = kDelivered;
         QCOMPARE(parser.feed(buffer), State::Complete);
-        const HttpResponseParser::Headers expected{
+        const HttpHeaders expected{
             {"X-WNS-Status", "received"}, {"X-WNS-Msg-ID", "1A2B3C"}, {"Content-Length", "5"}};
         QCOMPARE(parser.headers(), expected);
     }

@@ -16,38 +16,38 @@ class TestWnsResponse : public QObject {
 private Q_SLOTS:
     void classify_data() {
         QTest::addColumn<int>("status");
-        QTest::addColumn<RawHeaders>("headers");
+        QTest::addColumn<HttpHeaders>("headers");
         QTest::addColumn<WnsResponse::Kind>("kind");
         using K = WnsResponse::Kind;
-        QTest::newRow("200 no header") << 200 << RawHeaders{} << K::Delivered;
+        QTest::newRow("200 no header") << 200 << HttpHeaders{} << K::Delivered;
         QTest::newRow("200 received")
-            << 200 << RawHeaders{{"X-WNS-Status", "received"}} << K::Delivered;
+            << 200 << HttpHeaders{{"X-WNS-Status", "received"}} << K::Delivered;
         QTest::newRow("200 dropped, lower-case name")
-            << 200 << RawHeaders{{"x-wns-status", "Dropped"}} << K::Dropped;
+            << 200 << HttpHeaders{{"x-wns-status", "Dropped"}} << K::Dropped;
         QTest::newRow("200 both headers, throttled wins")
             << 200
-            << RawHeaders{{"X-WNS-Status", "received"},
-                          {"X-WNS-NotificationStatus", "channelThrottled"}}
+            << HttpHeaders{{"X-WNS-Status", "received"},
+                           {"X-WNS-NotificationStatus", "channelThrottled"}}
             << K::ChannelThrottled;
-        QTest::newRow("401") << 401 << RawHeaders{} << K::Unauthorized;
-        QTest::newRow("404") << 404 << RawHeaders{} << K::Gone;
-        QTest::newRow("410") << 410 << RawHeaders{} << K::Gone;
-        QTest::newRow("400") << 400 << RawHeaders{} << K::Permanent;
-        QTest::newRow("403") << 403 << RawHeaders{} << K::Permanent;
-        QTest::newRow("405") << 405 << RawHeaders{} << K::Permanent;
-        QTest::newRow("413") << 413 << RawHeaders{} << K::Permanent;
-        QTest::newRow("302 is never followed") << 302 << RawHeaders{} << K::Permanent;
-        QTest::newRow("406") << 406 << RawHeaders{} << K::Retry;
-        QTest::newRow("429") << 429 << RawHeaders{} << K::Retry;
-        QTest::newRow("500") << 500 << RawHeaders{} << K::Retry;
-        QTest::newRow("503") << 503 << RawHeaders{} << K::Retry;
-        QTest::newRow("504") << 504 << RawHeaders{} << K::Retry;
-        QTest::newRow("network error") << 0 << RawHeaders{} << K::Retry;
+        QTest::newRow("401") << 401 << HttpHeaders{} << K::Unauthorized;
+        QTest::newRow("404") << 404 << HttpHeaders{} << K::Gone;
+        QTest::newRow("410") << 410 << HttpHeaders{} << K::Gone;
+        QTest::newRow("400") << 400 << HttpHeaders{} << K::Permanent;
+        QTest::newRow("403") << 403 << HttpHeaders{} << K::Permanent;
+        QTest::newRow("405") << 405 << HttpHeaders{} << K::Permanent;
+        QTest::newRow("413") << 413 << HttpHeaders{} << K::Permanent;
+        QTest::newRow("302 is never followed") << 302 << HttpHeaders{} << K::Permanent;
+        QTest::newRow("406") << 406 << HttpHeaders{} << K::Retry;
+        QTest::newRow("429") << 429 << HttpHeaders{} << K::Retry;
+        QTest::newRow("500") << 500 << HttpHeaders{} << K::Retry;
+        QTest::newRow("503") << 503 << HttpHeaders{} << K::Retry;
+        QTest::newRow("504") << 504 << HttpHeaders{} << K::Retry;
+        QTest::newRow("network error") << 0 << HttpHeaders{} << K::Retry;
     }
 
     void classify() {
         QFETCH(int, status);
-        QFETCH(RawHeaders, headers);
+        QFETCH(HttpHeaders, headers);
         QFETCH(WnsResponse::Kind, kind);
         const WnsResponse r = classifyWnsResponse(status, headers, QStringLiteral("refused"),
                                                   QDateTime::currentDateTimeUtc());

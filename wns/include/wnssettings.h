@@ -7,6 +7,27 @@
 namespace uwpx {
 
 // The [wns] section of the configuration (SPEC §2, §6).
+//
+// Pacing, in two layers, so that a burst for one device becomes at most a
+// couple of WNS requests (WNS throttles channels that are sent to too often):
+// 1. per pubsub node, PushPublisher (component/) sends at most once per rate
+//    window (1 s); publishes inside the window are answered at once and fold
+//    into one trailing send with the latest counts;
+// 2. per device channel (WnsNotification::coalesceKey), WnsClient keeps one
+//    request in flight; sends that arrive meanwhile fold into one follow-up.
+// Below both, WnsConnectionPool bounds what goes out at once: per WNS host,
+// connectionsPerHost requests in flight, each on its own connection; the
+// rest wait in line.
+//
+// Timeouts, nested so that each layer answers before the one above gives up:
+//   requestTimeoutMs (10 s)  one HTTP request to WNS or the token endpoint
+//   < sendBudgetMs (15 s)    everything one send costs: token, attempts,
+//                            retry delays (maxAttempts, retryBaseDelayMs,
+//                            maxRetryDelayMs, WNS's Retry-After)
+//   < publishTimeoutMs (25 s, XmppSettings) the reply to a publish
+//   < 32 s, after which ejabberd gives up on a publish.
+// Idle WNS connections close after a minute; after refused credentials the
+// token endpoint is left alone for tokenBackoffMs, doubling up to 30 minutes.
 struct WnsSettings {
     QString packageSid;   // client_id of the token request
     QString clientSecret; // never logged
