@@ -122,15 +122,12 @@ void PushPublisher::publish(const PublishRequest &request, Completion done) {
 
 std::optional<PublishVerdict> PushPublisher::authorize(const PublishRequest &request,
                                                        PushTarget *target) {
-    switch (m_storage.findByNode(request.node, target)) {
-    case Storage::Lookup::Found:
-        break;
-    case Storage::Lookup::NotFound:
+    StorageResult<PushTarget> found = m_storage.findByNode(request.node);
+    if (found.isNotFound())
         return PublishVerdict{PublishOutcome::UnknownNode, false, QStringLiteral("unknown node")};
-    case Storage::Lookup::Failed:
-        qCWarning(lcXmpp) << "storage lookup failed:" << m_storage.lastError();
+    if (found.isFailed())
         return PublishVerdict{PublishOutcome::Transient, false, QStringLiteral("storage failed")};
-    }
+    *target = std::move(found.value());
 
     // Compare secrets without an early exit, and before anything else about
     // the account can be learned from our answers.
@@ -144,10 +141,9 @@ std::optional<PublishVerdict> PushPublisher::authorize(const PublishRequest &req
         if (target->domain.compare(request.senderDomain, Qt::CaseInsensitive) != 0)
             return PublishVerdict{PublishOutcome::Forbidden, false,
                                   QStringLiteral("sender domain is not the account's")};
-    } else if (!m_storage.learnDomain(request.node, request.senderDomain)) {
-        // Not fatal: the secret was right, and the next publish tries again.
-        qCWarning(lcXmpp) << "could not store the account's domain:" << m_storage.lastError();
-    } else {
+    } else if (m_storage.learnDomain(request.node, request.senderDomain).isOk()) {
+        // (Not storing it is not fatal: the secret was right, and the next
+        // publish tries again.)
         target->domain = request.senderDomain;
     }
     return std::nullopt;

@@ -31,27 +31,21 @@ void DeviceLifecycle::start() {
 void DeviceLifecycle::onChannelGone(const QString &deviceId) {
     qCInfo(lcServer).noquote() << "WNS reports the channel of device" << deviceForLog(deviceId)
                                << "gone; removing the device";
-    if (!m_storage.removeDevice(deviceId))
-        qCWarning(lcServer).noquote() << "could not remove a gone device:" << m_storage.lastError();
+    m_storage.removeDevice(deviceId); // a failure is logged, and the next 410 tries again
 }
 
 void DeviceLifecycle::onDeviceReached(const QString &deviceId, const QDateTime &refreshedAt) {
     if (refreshedAt.msecsTo(QDateTime::currentDateTimeUtc()) < kRefreshIntervalMs)
         return;
-    if (!m_storage.refreshDevice(deviceId))
-        qCWarning(lcServer).noquote()
-            << "could not refresh a reached device:" << m_storage.lastError();
+    m_storage.refreshDevice(deviceId); // a failure is logged, and the next push tries again
 }
 
 void DeviceLifecycle::removeExpiredDevices() {
     const QDateTime cutoff = QDateTime::currentDateTimeUtc().addDays(-m_expireDays);
-    const int removed = m_storage.removeDevicesNotUpdatedSince(cutoff);
-    if (removed < 0)
-        qCWarning(lcServer).noquote()
-            << "could not remove expired devices:" << m_storage.lastError();
-    else if (removed > 0)
-        qCInfo(lcServer).noquote()
-            << "removed" << removed << "device(s) not refreshed for" << m_expireDays << "days";
+    const StorageResult<int> removed = m_storage.removeDevicesNotUpdatedSince(cutoff);
+    if (removed.isOk() && removed.value() > 0)
+        qCInfo(lcServer).noquote() << "removed" << removed.value() << "device(s) not refreshed for"
+                                   << m_expireDays << "days";
 }
 
 } // namespace uwpx

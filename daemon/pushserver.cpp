@@ -33,7 +33,7 @@ bool PushServer::start(QString *error) {
     if (!m_storage)
         return false;
     qCInfo(lcServer).noquote() << "opened the" << m_config.storage.driver
-                               << "store at schema version" << m_storage->schemaVersion();
+                               << "store at schema version" << Storage::latestSchemaVersion();
 
     m_wns = std::make_unique<WnsClient>(m_config.wns);
     m_token = std::make_unique<WnsTokenPersistence>(*m_storage, *m_wns, m_config.wns);
@@ -54,7 +54,7 @@ bool PushServer::start(QString *error) {
     if (m_config.metrics.enabled) {
         m_operatorEndpoint = std::make_unique<OperatorEndpoint>(
             [this] {
-                const bool storageOk = m_storage->schemaVersion() > 0;
+                const bool storageOk = m_storage->schemaVersion().isOk();
                 const bool linkUp = m_xmpp->isConnected();
                 return OperatorEndpoint::Health{
                     storageOk && linkUp,
@@ -64,8 +64,11 @@ bool PushServer::start(QString *error) {
                       linkUp ? QStringLiteral("connected") : QStringLiteral("disconnected")}}};
             },
             [this] {
+                const auto devices = m_storage->deviceCount();
+                const auto accounts = m_storage->accountCount();
                 return m_metrics->render({m_xmpp->isConnected(), m_xmpp->reconnectCount(),
-                                          m_storage->deviceCount(), m_storage->accountCount()});
+                                          devices.isOk() ? devices.value() : -1,
+                                          accounts.isOk() ? accounts.value() : -1});
             });
         if (!m_operatorEndpoint->listen(m_config.metrics, error))
             return false;

@@ -23,7 +23,7 @@ WnsTokenPersistence::WnsTokenPersistence(Storage &storage, WnsClient &wns,
     : QObject(parent)
     , m_storage(storage)
     , m_key(keyFor(settings)) {
-    if (const auto token = m_storage.loadToken(m_key))
+    if (const StorageResult<StoredToken> token = m_storage.loadToken(m_key); token.isOk())
         wns.restoreToken(token->accessToken, token->expiresAt);
     connect(&wns, &WnsClient::tokenRefreshed, this,
             [this](const QString &accessToken, const QDateTime &expiresAt) {

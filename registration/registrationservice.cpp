@@ -17,8 +17,10 @@ using namespace registration;
 
 namespace {
 
-const QString kStorageTrouble =
-    QStringLiteral("The server could not store the registration; please try again later.");
+// Storage logs its failures itself; the client only learns to come back.
+const QString kTryLater =
+    QStringLiteral("The server cannot reach its database right now; please try again later.");
+const QString kUnknownDevice = QStringLiteral("Device id unknown.");
 
 } // namespace
 
@@ -41,109 +43,108 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
         return;
     }
     // Metrics count the action under the name the client used.
-    const QString action = request.actionName;
-    auto answer = [this, action, reply](const QByteArray &response, bool success) {
+    const Answer answer = [this, action = request.actionName, reply](const QByteArray &response,
+                                                                     bool success) {
         Q_EMIT requestHandled(action, success);
         reply(response);
     };
-
     switch (request.action) {
     case Action::SetChannelUri:
-        if (!m_storage.setChannelUri(request.deviceId, request.channelUri, request.version)) {
-            qCCritical(lcRegistration).noquote()
-                << "set_channel_uri failed:" << m_storage.lastError();
-            answer(errorResponse(request.version, kStorageTrouble), false);
+        setChannelUri(request, answer);
+        return;
+    case Action::SetAccounts:
+        setAccounts(request, answer);
+        return;
+    case Action::RequestTestPush:
+        requestTestPush(request, answer);
+        return;
+    }
+}
+
+void RegistrationService::setChannelUri(const Request &request, const Answer &answer) {
+    if (m_storage.setChannelUri(request.deviceId, request.channelUri, request.version).isFailed()) {
+        answer(errorResponse(request.version, kTryLater), false);
+        return;
+    }
+    qCInfo(lcRegistration).noquote()
+        << "device" << deviceForLog(request.deviceId) << "set its channel URI";
+    answer(successResponse(request.version), true);
+}
+
+void RegistrationService::setAccounts(const Request &request, const Answer &answer) {
+    const bool v1 = request.version == 1;
+    QList<AccountSpec> specs;
+    QList<QString> keys; // per requested account, in request order
+    for (const RequestedAccount &account : std::as_const(request.accounts)) {
+        const QString key =
+            v1 ? accountKeyForBareJid(request.deviceId, account.bareJid) : account.accountId;
+        keys << key;
+        // A list naming one account twice means it once.
+        if (std::none_of(specs.cbegin(), specs.cend(),
+                         [&key](const AccountSpec &s) { return s.key == key; }))
+            specs << AccountSpec{key, v1 ? jidDomain(account.bareJid) : QString()};
+    }
+    const auto stored = m_storage.setAccounts(request.deviceId, request.version, specs);
+    if (!stored.isOk()) {
+        answer(errorResponse(request.version, stored.isNotFound() ? kUnknownDevice : kTryLater),
+               false);
+        return;
+    }
+    QHash<QString, AccountCredentials> byKey;
+    for (const AccountCredentials &credentials : stored.value())
+        byKey.insert(credentials.key, credentials);
+    QJsonArray accounts;
+    for (qsizetype i = 0; i < request.accounts.size(); ++i) {
+        const AccountCredentials &credentials = byKey[keys[i]];
+        QJsonObject item{{QStringLiteral("node"), credentials.node},
+                         {QStringLiteral("secret"), credentials.secret}};
+        if (v1) {
+            item.insert(QStringLiteral("bare_jid"), request.accounts[i].bareJid);
+        } else {
+            item.insert(QStringLiteral("account_id"), request.accounts[i].accountId);
+            item.insert(QStringLiteral("success"), true);
+        }
+        accounts.append(item);
+    }
+    qCInfo(lcRegistration).noquote() << "device" << deviceForLog(request.deviceId) << "registered"
+                                     << specs.size() << "account(s)";
+    answer(successResponse(request.version, {{QStringLiteral("push_bare_jid"), m_componentJid},
+                                             {QStringLiteral("accounts"), accounts}}),
+           true);
+}
+
+void RegistrationService::requestTestPush(const Request &request, const Answer &answer) {
+    const auto channelUri = m_storage.channelUri(request.deviceId);
+    if (!channelUri.isOk()) {
+        answer(errorResponse(request.version, channelUri.isNotFound() ? kUnknownDevice : kTryLater),
+               false);
+        return;
+    }
+    WnsNotification notification;
+    notification.channelUri = channelUri.value();
+    notification.payload = payload::forTestPush(request.version);
+    notification.coalesceKey = QStringLiteral("test/") + request.deviceId;
+    notification.deviceId = request.deviceId;
+    const int version = request.version;
+    const QString device = deviceForLog(request.deviceId);
+    m_wns.send(notification, [self = QPointer<RegistrationService>(this), answer, version,
+                              device](const WnsResult &result) {
+        if (!self)
+            return;
+        if (result.outcome == WnsResult::Outcome::Delivered) {
+            qCInfo(lcRegistration).noquote() << "test push for device" << device << "delivered";
+            answer(successResponse(version), true);
             return;
         }
         qCInfo(lcRegistration).noquote()
-            << "device" << deviceForLog(request.deviceId) << "set its channel URI";
-        answer(successResponse(request.version), true);
-        return;
-
-    case Action::SetAccounts: {
-        QList<AccountSpec> specs;
-        QList<QString> keys; // per requested account, in request order
-        for (const RequestedAccount &account : std::as_const(request.accounts)) {
-            const bool v1 = request.version == 1;
-            const QString key =
-                v1 ? accountKeyForBareJid(request.deviceId, account.bareJid) : account.accountId;
-            keys << key;
-            // A list naming one account twice means it once.
-            if (std::none_of(specs.cbegin(), specs.cend(),
-                             [&key](const AccountSpec &s) { return s.key == key; }))
-                specs << AccountSpec{key, v1 ? jidDomain(account.bareJid) : QString()};
-        }
-        QList<AccountCredentials> stored;
-        switch (m_storage.setAccounts(request.deviceId, request.version, specs, &stored)) {
-        case Storage::SetAccountsResult::UnknownDevice:
-            answer(errorResponse(request.version, QStringLiteral("Device id unknown.")), false);
-            return;
-        case Storage::SetAccountsResult::Failed:
-            qCCritical(lcRegistration).noquote()
-                << "set_push_accounts failed:" << m_storage.lastError();
-            answer(errorResponse(request.version, kStorageTrouble), false);
-            return;
-        case Storage::SetAccountsResult::Ok:
-            break;
-        }
-        QHash<QString, AccountCredentials> byKey;
-        for (const AccountCredentials &credentials : std::as_const(stored))
-            byKey.insert(credentials.key, credentials);
-        QJsonArray accounts;
-        for (qsizetype i = 0; i < request.accounts.size(); ++i) {
-            const AccountCredentials &credentials = byKey[keys[i]];
-            QJsonObject item{{QStringLiteral("node"), credentials.node},
-                             {QStringLiteral("secret"), credentials.secret}};
-            if (request.version == 1) {
-                item.insert(QStringLiteral("bare_jid"), request.accounts[i].bareJid);
-            } else {
-                item.insert(QStringLiteral("account_id"), request.accounts[i].accountId);
-                item.insert(QStringLiteral("success"), true);
-            }
-            accounts.append(item);
-        }
-        qCInfo(lcRegistration).noquote() << "device" << deviceForLog(request.deviceId)
-                                         << "registered" << specs.size() << "account(s)";
-        answer(successResponse(request.version, {{QStringLiteral("push_bare_jid"), m_componentJid},
-                                                 {QStringLiteral("accounts"), accounts}}),
-               true);
-        return;
-    }
-
-    case Action::RequestTestPush: {
-        const std::optional<QString> channelUri = m_storage.channelUri(request.deviceId);
-        if (!channelUri) {
-            answer(errorResponse(request.version, QStringLiteral("Device id unknown.")), false);
-            return;
-        }
-        WnsNotification notification;
-        notification.channelUri = *channelUri;
-        notification.payload = payload::forTestPush(request.version);
-        notification.coalesceKey = QStringLiteral("test/") + request.deviceId;
-        notification.deviceId = request.deviceId;
-        const int version = request.version;
-        const QString device = deviceForLog(request.deviceId);
-        QPointer<RegistrationService> self(this);
-        m_wns.send(notification, [self, answer, version, device](const WnsResult &result) {
-            if (!self)
-                return;
-            if (result.outcome == WnsResult::Outcome::Delivered) {
-                qCInfo(lcRegistration).noquote() << "test push for device" << device << "delivered";
-                answer(successResponse(version), true);
-                return;
-            }
-            qCInfo(lcRegistration).noquote()
-                << "test push for device" << device << "failed:" << result.reason;
-            const QString why =
-                result.outcome == WnsResult::Outcome::Gone
-                    ? QStringLiteral("WNS reports the channel URI as expired or unknown; the "
-                                     "device was removed. Register a fresh channel URI.")
-                    : QStringLiteral("WNS did not accept the test push: %1").arg(result.reason);
-            answer(errorResponse(version, why), false);
-        });
-        return;
-    }
-    }
+            << "test push for device" << device << "failed:" << result.reason;
+        const QString why =
+            result.outcome == WnsResult::Outcome::Gone
+                ? QStringLiteral("WNS reports the channel URI as expired or unknown; the "
+                                 "device was removed. Register a fresh channel URI.")
+                : QStringLiteral("WNS did not accept the test push: %1").arg(result.reason);
+        answer(errorResponse(version, why), false);
+    });
 }
 
 } // namespace uwpx

@@ -9,6 +9,9 @@
 
 namespace uwpx {
 
+namespace registration {
+struct Request;
+}
 class Storage;
 class WnsClient;
 
@@ -34,6 +37,13 @@ Q_SIGNALS:
     void requestHandled(const QString &action, bool success);
 
 private:
+    // How a request ends: its response, and whether it succeeded.
+    using Answer = std::function<void(const QByteArray &response, bool success)>;
+
+    void setChannelUri(const registration::Request &request, const Answer &answer);
+    void setAccounts(const registration::Request &request, const Answer &answer);
+    void requestTestPush(const registration::Request &request, const Answer &answer);
+
     Storage &m_storage;
     WnsClient &m_wns;
     QString m_componentJid;

@@ -1,13 +1,14 @@
 #include "storage.h"
 
 #include "credentials.h"
+#include "dialect.h"
 #include "identity.h"
+#include "storagelog.h"
 
 #include <QAtomicInt>
 #include <QDeadlineTimer>
 #include <QDir>
 #include <QFile>
-#include <QFileInfo>
 #include <QHash>
 #include <QMutex>
 #include <QSqlError>
@@ -56,65 +57,47 @@ QString errorText(const QSqlQuery &query) {
     return query.lastError().text();
 }
 
+// A null QString would bind as SQL NULL; the schema wants ''.
+QString notNull(const QString &text) {
+    return text.isNull() ? QStringLiteral("") : text;
+}
+
 } // namespace
 
 std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString *error) {
-    const QString connection = newConnectionName();
-    QSqlDatabase db;
-    if (settings.driver == QLatin1String("sqlite")) {
-        db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), connection);
-        const QFileInfo file(settings.path);
-        if (!QDir().mkpath(file.absolutePath())) {
-            *error = QStringLiteral("cannot create the directory %1").arg(file.absolutePath());
-            db = QSqlDatabase();
-            QSqlDatabase::removeDatabase(connection);
-            return nullptr;
-        }
-        db.setDatabaseName(settings.path);
-        // Another writer (a second instance, the backup tool) holds the lock
-        // for a moment; wait for it instead of failing the request.
-        db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
-    } else if (settings.driver == QLatin1String("postgresql")) {
-        db = QSqlDatabase::addDatabase(QStringLiteral("QPSQL"), connection);
-        db.setHostName(settings.host);
-        db.setPort(settings.port);
-        db.setDatabaseName(settings.database);
-        db.setUserName(settings.user);
-        db.setPassword(settings.password);
-        // Fail instead of hanging when the server is unreachable; name us in
-        // pg_stat_activity.
-        db.setConnectOptions(
-            QStringLiteral("connect_timeout=10;application_name=uwpx-push-server"));
-    } else {
+    const Dialect *dialect = Dialect::find(settings.driver);
+    if (!dialect) {
         *error = QStringLiteral("unknown storage driver '%1'").arg(settings.driver);
         return nullptr;
     }
-    if (!db.isValid()) {
-        *error = QStringLiteral("the Qt SQL driver for %1 is not installed").arg(settings.driver);
+    const QString connection = newConnectionName();
+    QSqlDatabase db = QSqlDatabase::addDatabase(dialect->qtDriver, connection);
+    auto abandon = [&](const QString &why) {
+        *error = why;
         db = QSqlDatabase();
         QSqlDatabase::removeDatabase(connection);
         return nullptr;
-    }
-    if (!db.open()) {
-        *error = QStringLiteral("cannot open the %1 database: %2")
-                     .arg(settings.driver, db.lastError().text());
-        db = QSqlDatabase();
-        QSqlDatabase::removeDatabase(connection);
-        return nullptr;
-    }
+    };
+    if (!db.isValid())
+        return abandon(
+            QStringLiteral("the Qt SQL driver for %1 is not installed").arg(settings.driver));
+    QString why;
+    if (!dialect->point(db, settings, &why))
+        return abandon(why);
+    if (!db.open())
+        return abandon(QStringLiteral("cannot open the %1 database: %2")
+                           .arg(settings.driver, db.lastError().text()));
     // Storage must hold the only handle: it removes the connection when it goes.
-    std::unique_ptr<Storage> storage(new Storage(db, settings.driver));
+    std::unique_ptr<Storage> storage(new Storage(db, *dialect));
     db = QSqlDatabase(); // QSqlDatabase has no move in Qt 6.4
-    if (!storage->configure() || !storage->upgradeSchema()) {
-        *error = storage->lastError();
+    if (!storage->configure(error) || !storage->upgradeSchema(error))
         return nullptr;
-    }
     return storage;
 }
 
-Storage::Storage(QSqlDatabase db, QString dialect)
+Storage::Storage(QSqlDatabase db, const Dialect &dialect)
     : m_db(std::move(db))
-    , m_dialect(std::move(dialect)) {}
+    , m_dialect(dialect) {}
 
 Storage::~Storage() {
     m_findByNode.reset(); // before its connection goes
@@ -124,21 +107,28 @@ Storage::~Storage() {
     QSqlDatabase::removeDatabase(connection);
 }
 
-bool Storage::configure() {
+QString Storage::driverName() const {
+    return m_dialect.name;
+}
+
+void Storage::logFailure(const char *what, const QString &error) const {
+    qCWarning(lcStorage).noquote() << what << "failed:" << error;
+}
+
+bool Storage::configure(QString *error) {
     // Per-connection settings: see sql/<dialect>/configure.sql.
     for (const QString &statement : statementsOf(sql(QStringLiteral("configure")))) {
-        // Switching a new SQLite file to WAL needs it alone for a moment and
-        // does not wait (busy_timeout) for that: an instance opening the same
-        // new file at once makes it fail with SQLITE_BUSY. Try again a while.
+        // An instance opening the same new SQLite file at once makes the
+        // switch to WAL fail without waiting: try again a while.
         QDeadlineTimer deadline(5000);
         for (;;) {
             QSqlQuery query(m_db);
             if (query.exec(statement))
                 break;
-            const bool busy = m_dialect == QLatin1String("sqlite") &&
-                              (query.lastError().nativeErrorCode().toInt() & 0xff) == 5;
-            if (!busy || deadline.hasExpired())
-                return fail(statement, errorText(query));
+            if (!m_dialect.isBusy(query.lastError()) || deadline.hasExpired()) {
+                *error = QStringLiteral("%1: %2").arg(statement, errorText(query));
+                return false;
+            }
             QThread::msleep(20);
         }
     }
@@ -149,52 +139,58 @@ int Storage::latestSchemaVersion() {
     return int(QDir(QStringLiteral(":/sql/common/upgrade")).entryList(QDir::Files).size());
 }
 
-int Storage::schemaVersion() {
+StorageResult<int> Storage::schemaVersion() {
     QSqlQuery query(m_db);
+    // Before the first upgrade there is no schema_version table: version 0.
     if (!query.exec(sql(QStringLiteral("select_schema_version"))) || !query.next())
-        return 0;
-    return query.value(0).toInt();
+        return m_db.tables().contains(QStringLiteral("schema_version"))
+                   ? StorageResult<int>::failed(errorText(query))
+                   : StorageResult<int>::ok(0);
+    return StorageResult<int>::ok(query.value(0).toInt());
 }
 
-bool Storage::upgradeSchema() {
+bool Storage::upgradeSchema(QString *error) {
     const int latest = latestSchemaVersion();
-    // The usual start: up to date, nothing to lock. (Before the first upgrade
-    // there is no schema_version table and this reads 0.)
-    if (schemaVersion() >= latest)
+    // The usual start: up to date, nothing to lock.
+    const StorageResult<int> current = schemaVersion();
+    if (current.isOk() && current.value() >= latest)
         return true;
 
     // All upgrades in one transaction that only one instance at a time runs
     // (lock_schema); the others wait, then find the work done.
-    if (!beginWrite())
+    if (!beginWrite(error))
         return false;
-    auto abort = [this](const QString &what, const QSqlQuery &query) {
-        const QString why = errorText(query);
+    auto abort = [&](const QString &what, const QString &why) {
         rollback();
-        return fail(what, why);
+        *error = QStringLiteral("%1: %2").arg(what, why);
+        return false;
     };
     for (const QString &statement : statementsOf(sql(QStringLiteral("lock_schema")))) {
         QSqlQuery lock(m_db);
         if (!lock.exec(statement))
-            return abort(QStringLiteral("locking the schema"), lock);
+            return abort(QStringLiteral("locking the schema"), errorText(lock));
     }
     QSqlQuery create(m_db);
     if (!create.exec(sql(QStringLiteral("create_schema_version"))))
-        return abort(QStringLiteral("creating the schema_version table"), create);
+        return abort(QStringLiteral("creating the schema_version table"), errorText(create));
 
-    for (int version = schemaVersion() + 1; version <= latest; ++version) {
+    const StorageResult<int> locked = schemaVersion();
+    if (locked.isFailed())
+        return abort(QStringLiteral("reading the schema version"), locked.error());
+    for (int version = locked.value() + 1; version <= latest; ++version) {
         const QString name = QStringLiteral("upgrade/%1").arg(version, 3, 10, QLatin1Char('0'));
+        const QString what = QStringLiteral("schema upgrade %1").arg(version);
         for (const QString &statement : statementsOf(sql(name))) {
             QSqlQuery query(m_db);
             if (!query.exec(statement))
-                return abort(QStringLiteral("schema upgrade %1").arg(version), query);
+                return abort(what, errorText(query));
         }
         QSqlQuery record(m_db);
-        record.prepare(sql(QStringLiteral("insert_schema_version")));
-        record.bindValue(QStringLiteral(":version"), version);
-        if (!record.exec())
-            return abort(QStringLiteral("schema upgrade %1").arg(version), record);
+        QString why;
+        if (!run(record, QStringLiteral("insert_schema_version"), {{"version", version}}, &why))
+            return abort(what, why);
     }
-    return commit();
+    return commit(error);
 }
 
 // Each query lives in a resource file; a dialect overrides the common text
@@ -204,11 +200,11 @@ QString Storage::sql(const QString &name) const {
     static QMutex mutex;
     static QHash<QString, QString> cache;
     const QMutexLocker lock(&mutex);
-    const QString key = m_dialect + QLatin1Char('/') + name;
+    const QString key = m_dialect.name + QLatin1Char('/') + name;
     auto it = cache.constFind(key);
     if (it != cache.constEnd())
         return *it;
-    QFile file(QStringLiteral(":/sql/%1/%2.sql").arg(m_dialect, name));
+    QFile file(QStringLiteral(":/sql/%1/%2.sql").arg(m_dialect.name, name));
     if (!file.exists())
         file.setFileName(QStringLiteral(":/sql/common/%1.sql").arg(name));
     if (!file.open(QIODevice::ReadOnly))
@@ -218,76 +214,53 @@ QString Storage::sql(const QString &name) const {
     return text;
 }
 
-// Inside a Batch a write's own transaction is a savepoint (SQLite and
-// PostgreSQL spell it the same way).
-bool Storage::beginWrite() {
-    QSqlQuery query(m_db);
-    if (!query.exec(m_inBatch ? QStringLiteral("SAVEPOINT uwpx_write")
-                              : sql(QStringLiteral("begin_write"))))
-        return fail(QStringLiteral("starting a transaction"), errorText(query));
+bool Storage::run(QSqlQuery &query, const QString &name, const QVariantMap &values,
+                  QString *error) {
+    if (!query.prepare(sql(name))) {
+        *error = errorText(query);
+        return false;
+    }
+    for (auto it = values.cbegin(); it != values.cend(); ++it)
+        query.bindValue(QLatin1Char(':') + it.key(), it.value());
+    if (!query.exec()) {
+        *error = errorText(query);
+        return false;
+    }
     return true;
 }
 
-bool Storage::commit() {
+bool Storage::beginWrite(QString *error) {
     QSqlQuery query(m_db);
-    if (!query.exec(m_inBatch ? QStringLiteral("RELEASE SAVEPOINT uwpx_write")
-                              : QStringLiteral("COMMIT"))) {
-        const QString why = errorText(query);
+    if (!query.exec(sql(QStringLiteral("begin_write")))) {
+        *error = errorText(query);
+        return false;
+    }
+    return true;
+}
+
+bool Storage::commit(QString *error) {
+    QSqlQuery query(m_db);
+    if (!query.exec(QStringLiteral("COMMIT"))) {
+        *error = errorText(query);
         rollback();
-        return fail(QStringLiteral("committing"), why);
+        return false;
     }
     return true;
 }
 
 void Storage::rollback() {
     QSqlQuery query(m_db);
-    if (m_inBatch) {
-        query.exec(QStringLiteral("ROLLBACK TO SAVEPOINT uwpx_write"));
-        query.exec(QStringLiteral("RELEASE SAVEPOINT uwpx_write"));
-        return;
-    }
     query.exec(QStringLiteral("ROLLBACK"));
-}
-
-Storage::Batch::Batch(Storage &storage)
-    : m_storage(storage) {
-    if (m_storage.m_inBatch) {
-        m_storage.fail(QStringLiteral("starting a batch"), QStringLiteral("another batch is open"));
-        return;
-    }
-    m_open = m_storage.beginWrite();
-    m_storage.m_inBatch = m_open;
-}
-
-Storage::Batch::~Batch() {
-    if (!m_open)
-        return;
-    m_storage.m_inBatch = false;
-    m_storage.rollback();
-}
-
-bool Storage::Batch::commit() {
-    if (!m_open)
-        return false;
-    m_open = false;
-    m_storage.m_inBatch = false;
-    return m_storage.commit();
-}
-
-bool Storage::fail(const QString &what, const QString &why) {
-    m_lastError = QStringLiteral("%1: %2").arg(what, why);
-    ++m_failures;
-    return false;
 }
 
 // A PostgreSQL server restarts, fails over, or an idle connection is cut by
 // a firewall: the connection is gone, and Qt SQL never reopens it by itself.
-// Every operation is idempotent (upserts, deletes, reads; set_accounts keeps
+// Every operation is idempotent (upserts, deletes, reads; setAccounts keeps
 // what an unacknowledged earlier attempt committed), so after reopening, the
 // failed one can simply run again.
 bool Storage::reconnectIfLost() {
-    if (m_dialect != QLatin1String("postgresql") || m_inBatch)
-        return false; // a file does not go away; a batch's transaction is lost anyway
+    if (!m_dialect.reconnects)
+        return false;
     QSqlQuery probe(m_db);
     if (probe.exec(QStringLiteral("SELECT 1")))
         return false; // the connection works: the failure was the statement's
@@ -298,270 +271,299 @@ bool Storage::reconnectIfLost() {
         return false;
     m_findByNode.reset(); // prepared on the old connection
     m_db.close();
-    if (!m_db.open()) {
+    QString error;
+    if (!m_db.open() || !configure(&error)) {
         m_reconnectDelayMs =
             std::clamp(m_reconnectDelayMs * 2, kMinReconnectDelayMs, kMaxReconnectDelayMs);
         m_nextReconnectMs = nowMs() + m_reconnectDelayMs;
-        return fail(QStringLiteral("reconnecting to the database"), m_db.lastError().text());
+        qCWarning(lcStorage).noquote()
+            << "reconnecting to the database failed:"
+            << (error.isEmpty() ? m_db.lastError().text() : error) << "- next try in"
+            << m_reconnectDelayMs << "ms at the earliest";
+        return false;
     }
+    qCInfo(lcStorage) << "reconnected to the database";
     m_reconnectDelayMs = 0;
     m_nextReconnectMs = 0;
-    return configure();
+    return true;
 }
 
-bool Storage::setChannelUri(const QString &deviceId, const QString &channelUri,
-                            int protocolVersion) {
-    return reconnecting([&]() -> bool {
+StorageResult<> Storage::setChannelUri(const QString &deviceId, const QString &channelUri,
+                                       int protocolVersion) {
+    return reconnecting("storing a channel URI", [&] {
         // A single statement is its own transaction.
         QSqlQuery query(m_db);
-        query.prepare(sql(QStringLiteral("upsert_device")));
-        query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
-        query.bindValue(QStringLiteral(":channel_uri"), channelUri);
-        query.bindValue(QStringLiteral(":protocol_version"), protocolVersion);
-        query.bindValue(QStringLiteral(":now"), nowMs());
-        if (!query.exec())
-            return fail(QStringLiteral("storing the channel URI"), errorText(query));
-        return true;
+        QString error;
+        if (!run(query, QStringLiteral("upsert_device"),
+                 {{"device_id", normalizedDeviceId(deviceId)},
+                  {"channel_uri", channelUri},
+                  {"protocol_version", protocolVersion},
+                  {"now", nowMs()}},
+                 &error))
+            return StorageResult<>::failed(error);
+        return StorageResult<>::ok();
     });
 }
 
-Storage::SetAccountsResult Storage::setAccounts(const QString &deviceId, int protocolVersion,
-                                                const QList<AccountSpec> &accounts,
-                                                QList<AccountCredentials> *credentials) {
-    return reconnecting([&]() -> SetAccountsResult {
-        const QString device = normalizedDeviceId(deviceId);
-        const qint64 now = nowMs();
-        if (!beginWrite())
-            return SetAccountsResult::Failed;
-
-        auto abort = [this](const QString &what, const QSqlQuery &query) {
-            const QString why = errorText(query);
+StorageResult<QList<AccountCredentials>> Storage::setAccounts(const QString &deviceId,
+                                                              int protocolVersion,
+                                                              const QList<AccountSpec> &accounts) {
+    using Result = StorageResult<QList<AccountCredentials>>;
+    return reconnecting("storing a device's accounts", [&]() -> Result {
+        QString error;
+        if (!beginWrite(&error))
+            return Result::failed(error);
+        Result result =
+            writeAccounts(normalizedDeviceId(deviceId), protocolVersion, accounts, nowMs());
+        if (!result.isOk()) {
             rollback();
-            fail(what, why);
-            return SetAccountsResult::Failed;
+            return result;
+        }
+        if (!commit(&error))
+            return Result::failed(error);
+        return result;
+    });
+}
+
+StorageResult<QList<AccountCredentials>> Storage::writeAccounts(const QString &device,
+                                                                int protocolVersion,
+                                                                const QList<AccountSpec> &accounts,
+                                                                qint64 now) {
+    using Result = StorageResult<QList<AccountCredentials>>;
+    QString error;
+    // Refreshing the device first also serializes setAccounts per device
+    // across instances: SQLite's BEGIN IMMEDIATE locks the database, and on
+    // PostgreSQL this UPDATE holds the device's row lock until COMMIT, so a
+    // second instance waits here and then reads the first one's accounts.
+    QSqlQuery touch(m_db);
+    if (!run(touch, QStringLiteral("touch_device"), {{"device_id", device}, {"now", now}}, &error))
+        return Result::failed(error);
+    if (touch.numRowsAffected() == 0)
+        return Result::notFound();
+
+    QHash<QString, AccountCredentials> existing;
+    QSqlQuery select(m_db);
+    if (!run(select, QStringLiteral("select_accounts"), {{"device_id", device}}, &error))
+        return Result::failed(error);
+    while (select.next()) {
+        const QString key = select.value(0).toString();
+        existing.insert(key, {key, select.value(1).toString(), select.value(2).toString()});
+    }
+
+    QList<AccountCredentials> credentials;
+    for (const AccountSpec &account : accounts) {
+        QSqlQuery write(m_db);
+        const auto known = existing.find(account.key);
+        if (known != existing.end()) {
+            if (!run(write, QStringLiteral("touch_account"),
+                     {{"device_id", device},
+                      {"account_key", account.key},
+                      {"protocol_version", protocolVersion},
+                      {"now", now}},
+                     &error))
+                return Result::failed(error);
+            credentials << *known;
+            existing.erase(known);
+            continue;
+        }
+        AccountCredentials fresh{account.key, credentials::newNode(), credentials::newSecret()};
+        if (!run(write, QStringLiteral("insert_account"),
+                 {{"device_id", device},
+                  {"account_key", account.key},
+                  {"protocol_version", protocolVersion},
+                  {"domain", notNull(account.domain)}, // '': not learned yet
+                  {"node", fresh.node},
+                  {"secret", fresh.secret},
+                  {"now", now}},
+                 &error))
+            return Result::failed(error);
+        credentials << fresh;
+    }
+
+    // What is left was not in the list: its nodes stop working.
+    for (const AccountCredentials &gone : std::as_const(existing)) {
+        QSqlQuery remove(m_db);
+        if (!run(remove, QStringLiteral("delete_account"),
+                 {{"device_id", device}, {"account_key", gone.key}}, &error))
+            return Result::failed(error);
+    }
+    return Result::ok(credentials);
+}
+
+StorageResult<QList<QList<AccountCredentials>>>
+Storage::importRegistrations(const QList<Registration> &registrations) {
+    using Result = StorageResult<QList<QList<AccountCredentials>>>;
+    return reconnecting("importing registrations", [&]() -> Result {
+        QString error;
+        if (!beginWrite(&error))
+            return Result::failed(error);
+        auto abort = [this](const QString &why) {
+            rollback();
+            return Result::failed(why);
         };
-
-        // Refreshing the device first also serializes set_accounts per device
-        // across instances: SQLite's BEGIN IMMEDIATE locks the database, and on
-        // PostgreSQL this UPDATE holds the device's row lock until COMMIT, so a
-        // second instance waits here and then reads the first one's accounts.
-        QSqlQuery touch(m_db);
-        touch.prepare(sql(QStringLiteral("touch_device")));
-        touch.bindValue(QStringLiteral(":device_id"), device);
-        touch.bindValue(QStringLiteral(":now"), now);
-        if (!touch.exec())
-            return abort(QStringLiteral("refreshing the device"), touch);
-        if (touch.numRowsAffected() == 0) {
-            rollback();
-            return SetAccountsResult::UnknownDevice;
+        const qint64 now = nowMs();
+        QList<QList<AccountCredentials>> imported;
+        for (const Registration &registration : registrations) {
+            const QString device = normalizedDeviceId(registration.deviceId);
+            QSqlQuery upsert(m_db);
+            if (!run(upsert, QStringLiteral("upsert_device"),
+                     {{"device_id", device},
+                      {"channel_uri", registration.channelUri},
+                      {"protocol_version", registration.protocolVersion},
+                      {"now", now}},
+                     &error))
+                return abort(error);
+            auto accounts =
+                writeAccounts(device, registration.protocolVersion, registration.accounts, now);
+            if (!accounts.isOk())
+                return abort(accounts.error());
+            imported << accounts.value();
         }
-
-        QHash<QString, AccountCredentials> existing;
-        QSqlQuery select(m_db);
-        select.prepare(sql(QStringLiteral("select_accounts")));
-        select.bindValue(QStringLiteral(":device_id"), device);
-        if (!select.exec())
-            return abort(QStringLiteral("reading the accounts"), select);
-        while (select.next()) {
-            const QString key = select.value(0).toString();
-            existing.insert(key, {key, select.value(1).toString(), select.value(2).toString()});
-        }
-
-        QList<AccountCredentials> result;
-        for (const AccountSpec &account : accounts) {
-            auto known = existing.find(account.key);
-            if (known != existing.end()) {
-                QSqlQuery update(m_db);
-                update.prepare(sql(QStringLiteral("touch_account")));
-                update.bindValue(QStringLiteral(":device_id"), device);
-                update.bindValue(QStringLiteral(":account_key"), account.key);
-                update.bindValue(QStringLiteral(":protocol_version"), protocolVersion);
-                update.bindValue(QStringLiteral(":now"), now);
-                if (!update.exec())
-                    return abort(QStringLiteral("refreshing an account"), update);
-                result << *known;
-                existing.erase(known);
-                continue;
-            }
-            AccountCredentials fresh{account.key, credentials::newNode(), credentials::newSecret()};
-            QSqlQuery insert(m_db);
-            insert.prepare(sql(QStringLiteral("insert_account")));
-            insert.bindValue(QStringLiteral(":device_id"), device);
-            insert.bindValue(QStringLiteral(":account_key"), account.key);
-            insert.bindValue(QStringLiteral(":protocol_version"), protocolVersion);
-            // A null QString would bind as SQL NULL; "not learned yet" is ''.
-            insert.bindValue(QStringLiteral(":domain"),
-                             account.domain.isNull() ? QStringLiteral("") : account.domain);
-            insert.bindValue(QStringLiteral(":node"), fresh.node);
-            insert.bindValue(QStringLiteral(":secret"), fresh.secret);
-            insert.bindValue(QStringLiteral(":now"), now);
-            if (!insert.exec())
-                return abort(QStringLiteral("adding an account"), insert);
-            result << fresh;
-        }
-
-        // What is left was not in the list: its nodes stop working.
-        for (const AccountCredentials &gone : std::as_const(existing)) {
-            QSqlQuery remove(m_db);
-            remove.prepare(sql(QStringLiteral("delete_account")));
-            remove.bindValue(QStringLiteral(":device_id"), device);
-            remove.bindValue(QStringLiteral(":account_key"), gone.key);
-            if (!remove.exec())
-                return abort(QStringLiteral("removing an account"), remove);
-        }
-
-        if (!commit())
-            return SetAccountsResult::Failed;
-        *credentials = result;
-        return SetAccountsResult::Ok;
+        if (!commit(&error))
+            return Result::failed(error);
+        return Result::ok(imported);
     });
 }
 
-Storage::Lookup Storage::findByNode(const QString &node, PushTarget *target) {
-    return reconnecting([&]() -> Lookup {
+StorageResult<PushTarget> Storage::findByNode(const QString &node) {
+    using Result = StorageResult<PushTarget>;
+    return reconnecting("looking up a node", [&]() -> Result {
         if (!m_findByNode) {
             m_findByNode.emplace(m_db);
             if (!m_findByNode->prepare(sql(QStringLiteral("select_push_target")))) {
-                fail(QStringLiteral("looking up a node"), errorText(*m_findByNode));
+                const QString error = errorText(*m_findByNode);
                 m_findByNode.reset();
-                return Lookup::Failed;
+                return Result::failed(error);
             }
         }
         QSqlQuery &query = *m_findByNode;
         query.bindValue(QStringLiteral(":node"), node);
         if (!query.exec()) {
-            fail(QStringLiteral("looking up a node"), errorText(query));
+            const QString error = errorText(query);
             m_findByNode.reset(); // prepared again next time (a reconnected server, say)
-            return Lookup::Failed;
+            return Result::failed(error);
         }
         if (!query.next()) {
             query.finish();
-            return Lookup::NotFound;
+            return Result::notFound();
         }
-        target->deviceId = query.value(0).toString();
-        target->channelUri = query.value(1).toString();
-        target->accountKey = query.value(2).toString();
-        target->protocolVersion = query.value(3).toInt();
-        target->domain = query.value(4).toString();
-        target->node = query.value(5).toString();
-        target->secret = query.value(6).toString();
-        target->deviceRefreshedAt =
+        PushTarget target;
+        target.deviceId = query.value(0).toString();
+        target.channelUri = query.value(1).toString();
+        target.accountKey = query.value(2).toString();
+        target.protocolVersion = query.value(3).toInt();
+        target.domain = query.value(4).toString();
+        target.node = query.value(5).toString();
+        target.secret = query.value(6).toString();
+        target.deviceRefreshedAt =
             QDateTime::fromMSecsSinceEpoch(query.value(7).toLongLong(), Qt::UTC);
         // Ends the statement: no read transaction stays open between publishes
         // (it would hold back SQLite's WAL checkpoints).
         query.finish();
-        return Lookup::Found;
+        return Result::ok(target);
     });
 }
 
-std::optional<QString> Storage::channelUri(const QString &deviceId) {
-    return reconnecting([&]() -> std::optional<QString> {
+StorageResult<QString> Storage::channelUri(const QString &deviceId) {
+    using Result = StorageResult<QString>;
+    return reconnecting("looking up a device", [&]() -> Result {
         QSqlQuery query(m_db);
-        query.prepare(sql(QStringLiteral("select_channel_uri")));
-        query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
-        if (!query.exec()) {
-            fail(QStringLiteral("looking up a device"), errorText(query));
-            return std::nullopt;
-        }
+        QString error;
+        if (!run(query, QStringLiteral("select_channel_uri"),
+                 {{"device_id", normalizedDeviceId(deviceId)}}, &error))
+            return Result::failed(error);
         if (!query.next())
-            return std::nullopt;
-        return query.value(0).toString();
+            return Result::notFound();
+        return Result::ok(query.value(0).toString());
     });
 }
 
-bool Storage::learnDomain(const QString &node, const QString &domain) {
-    return reconnecting([&]() -> bool {
+StorageResult<> Storage::learnDomain(const QString &node, const QString &domain) {
+    return reconnecting("storing an account's domain", [&] {
         QSqlQuery query(m_db);
-        query.prepare(sql(QStringLiteral("update_domain")));
-        query.bindValue(QStringLiteral(":node"), node);
-        query.bindValue(QStringLiteral(":domain"), domain);
-        if (!query.exec())
-            return fail(QStringLiteral("storing an account's domain"), errorText(query));
-        return true;
+        QString error;
+        if (!run(query, QStringLiteral("update_domain"), {{"node", node}, {"domain", domain}},
+                 &error))
+            return StorageResult<>::failed(error);
+        return StorageResult<>::ok();
     });
 }
 
-bool Storage::refreshDevice(const QString &deviceId) {
-    return reconnecting([&]() -> bool {
+StorageResult<> Storage::refreshDevice(const QString &deviceId) {
+    return reconnecting("refreshing a device", [&] {
         QSqlQuery query(m_db);
-        query.prepare(sql(QStringLiteral("touch_device")));
-        query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
-        query.bindValue(QStringLiteral(":now"), nowMs());
-        if (!query.exec())
-            return fail(QStringLiteral("refreshing a device"), errorText(query));
-        return true;
+        QString error;
+        if (!run(query, QStringLiteral("touch_device"),
+                 {{"device_id", normalizedDeviceId(deviceId)}, {"now", nowMs()}}, &error))
+            return StorageResult<>::failed(error);
+        return StorageResult<>::ok();
     });
 }
 
-bool Storage::removeDevice(const QString &deviceId) {
-    return reconnecting([&]() -> bool {
+StorageResult<> Storage::removeDevice(const QString &deviceId) {
+    return reconnecting("removing a device", [&] {
         QSqlQuery query(m_db);
-        query.prepare(sql(QStringLiteral("delete_device")));
-        query.bindValue(QStringLiteral(":device_id"), normalizedDeviceId(deviceId));
-        if (!query.exec())
-            return fail(QStringLiteral("removing a device"), errorText(query));
-        return true;
+        QString error;
+        if (!run(query, QStringLiteral("delete_device"),
+                 {{"device_id", normalizedDeviceId(deviceId)}}, &error))
+            return StorageResult<>::failed(error);
+        return StorageResult<>::ok();
     });
 }
 
-int Storage::removeDevicesNotUpdatedSince(const QDateTime &cutoff) {
-    return reconnecting([&]() -> int {
+StorageResult<int> Storage::removeDevicesNotUpdatedSince(const QDateTime &cutoff) {
+    return reconnecting("removing expired devices", [&] {
         QSqlQuery query(m_db);
-        query.prepare(sql(QStringLiteral("delete_expired_devices")));
-        query.bindValue(QStringLiteral(":cutoff"), cutoff.toMSecsSinceEpoch());
-        if (!query.exec()) {
-            fail(QStringLiteral("removing expired devices"), errorText(query));
-            return -1;
-        }
-        return query.numRowsAffected();
+        QString error;
+        if (!run(query, QStringLiteral("delete_expired_devices"),
+                 {{"cutoff", cutoff.toMSecsSinceEpoch()}}, &error))
+            return StorageResult<int>::failed(error);
+        return StorageResult<int>::ok(query.numRowsAffected());
     });
 }
 
-std::optional<StoredToken> Storage::loadToken(const QString &key) {
-    return reconnecting([&]() -> std::optional<StoredToken> {
+StorageResult<StoredToken> Storage::loadToken(const QString &key) {
+    using Result = StorageResult<StoredToken>;
+    return reconnecting("reading the WNS token", [&]() -> Result {
         QSqlQuery query(m_db);
-        query.prepare(sql(QStringLiteral("select_token")));
-        query.bindValue(QStringLiteral(":token_key"), key);
-        if (!query.exec()) {
-            fail(QStringLiteral("reading the WNS token"), errorText(query));
-            return std::nullopt;
-        }
+        QString error;
+        if (!run(query, QStringLiteral("select_token"), {{"token_key", key}}, &error))
+            return Result::failed(error);
         if (!query.next())
-            return std::nullopt;
-        return StoredToken{query.value(0).toString(),
-                           QDateTime::fromMSecsSinceEpoch(query.value(1).toLongLong(), Qt::UTC)};
+            return Result::notFound();
+        return Result::ok({query.value(0).toString(),
+                           QDateTime::fromMSecsSinceEpoch(query.value(1).toLongLong(), Qt::UTC)});
     });
 }
 
-bool Storage::saveToken(const QString &key, const StoredToken &token) {
-    return reconnecting([&]() -> bool {
+StorageResult<> Storage::saveToken(const QString &key, const StoredToken &token) {
+    return reconnecting("storing the WNS token", [&] {
         QSqlQuery query(m_db);
-        query.prepare(sql(QStringLiteral("upsert_token")));
-        query.bindValue(QStringLiteral(":token_key"), key);
-        query.bindValue(QStringLiteral(":access_token"), token.accessToken);
-        query.bindValue(QStringLiteral(":expires_at"), token.expiresAt.toMSecsSinceEpoch());
-        if (!query.exec())
-            return fail(QStringLiteral("storing the WNS token"), errorText(query));
-        return true;
+        QString error;
+        if (!run(query, QStringLiteral("upsert_token"),
+                 {{"token_key", key},
+                  {"access_token", token.accessToken},
+                  {"expires_at", token.expiresAt.toMSecsSinceEpoch()}},
+                 &error))
+            return StorageResult<>::failed(error);
+        return StorageResult<>::ok();
     });
 }
 
-qint64 Storage::deviceCount() {
+StorageResult<qint64> Storage::deviceCount() {
     return count(QStringLiteral("devices"));
 }
 
-qint64 Storage::accountCount() {
+StorageResult<qint64> Storage::accountCount() {
     return count(QStringLiteral("accounts"));
 }
 
-qint64 Storage::count(const QString &table) {
-    return reconnecting([&]() -> qint64 {
+StorageResult<qint64> Storage::count(const QString &table) {
+    return reconnecting("counting rows", [&] {
         QSqlQuery query(m_db);
-        if (!query.exec(sql(QStringLiteral("count_") + table)) || !query.next()) {
-            fail(QStringLiteral("counting ") + table, errorText(query));
-            return -1;
-        }
-        return query.value(0).toLongLong();
+        if (!query.exec(sql(QStringLiteral("count_") + table)) || !query.next())
+            return StorageResult<qint64>::failed(errorText(query));
+        return StorageResult<qint64>::ok(query.value(0).toLongLong());
     });
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "storageresult.h"
 #include "storagesettings.h"
 
 #include <QDateTime>
@@ -7,11 +8,14 @@
 #include <QSqlDatabase>
 #include <QSqlQuery>
 #include <QString>
+#include <QVariantMap>
 
 #include <memory>
 #include <optional>
 
 namespace uwpx {
+
+struct Dialect;
 
 // What set_accounts asks for, one entry per account.
 struct AccountSpec {
@@ -43,39 +47,23 @@ struct StoredToken {
     QDateTime expiresAt;
 };
 
+// One device's registration, for importRegistrations().
+struct Registration {
+    QString deviceId;
+    QString channelUri;
+    int protocolVersion = 2;
+    QList<AccountSpec> accounts;
+};
+
 // The one store behind the server: SQLite by default, PostgreSQL when several
 // instances share a database. Callers never see SQL or the dialect; every
-// write is a single transaction that is durable when the call returns true.
+// write is a single transaction, durable once the call returned Ok. Every
+// operation returns a StorageResult; failures are logged here, once.
 //
 // A Storage object belongs to the thread that opened it (Qt SQL connections
 // are per thread). Several Storage objects may use one database at once.
 class Storage {
 public:
-    enum class Lookup { Found, NotFound, Failed };
-    enum class SetAccountsResult { Ok, UnknownDevice, Failed };
-
-    // Groups many writes into one transaction, for bulk imports (benchmarks,
-    // migrations from another store): while a Batch is open, each write of
-    // its Storage runs in a savepoint of the batch's transaction instead of
-    // committing on its own, so a failed call still undoes only itself.
-    // Nothing is durable until commit() returns true; destroying an
-    // uncommitted Batch rolls all of it back. One Batch per Storage at a time.
-    class Batch {
-    public:
-        explicit Batch(Storage &storage);
-        ~Batch();
-        Batch(const Batch &) = delete;
-        Batch &operator=(const Batch &) = delete;
-
-        // False (see Storage::lastError) if the transaction could not start.
-        bool isOpen() const { return m_open; }
-        bool commit();
-
-    private:
-        Storage &m_storage;
-        bool m_open = false;
-    };
-
     // Opens the database and brings its schema up to date. On failure returns
     // nullptr and says why in *error.
     static std::unique_ptr<Storage> open(const StorageSettings &settings, QString *error);
@@ -85,68 +73,82 @@ public:
     Storage &operator=(const Storage &) = delete;
 
     // Stores or replaces the device's channel URI and refreshes its timestamp.
-    bool setChannelUri(const QString &deviceId, const QString &channelUri, int protocolVersion);
+    StorageResult<> setChannelUri(const QString &deviceId, const QString &channelUri,
+                                  int protocolVersion);
 
     // Makes `accounts` the device's complete list: others are removed, known
-    // ones keep node and secret, new ones get fresh credentials.
-    SetAccountsResult setAccounts(const QString &deviceId, int protocolVersion,
-                                  const QList<AccountSpec> &accounts,
-                                  QList<AccountCredentials> *credentials);
+    // ones keep node and secret, new ones get fresh credentials (returned in
+    // the order of `accounts`). NotFound: the device has no channel URI.
+    StorageResult<QList<AccountCredentials>>
+    setAccounts(const QString &deviceId, int protocolVersion, const QList<AccountSpec> &accounts);
 
-    Lookup findByNode(const QString &node, PushTarget *target);
-    std::optional<QString> channelUri(const QString &deviceId);
+    StorageResult<PushTarget> findByNode(const QString &node);
+    StorageResult<QString> channelUri(const QString &deviceId);
 
     // v2 accounts learn their domain from the first accepted publish.
-    bool learnDomain(const QString &node, const QString &domain);
+    StorageResult<> learnDomain(const QString &node, const QString &domain);
 
     // Marks the device as alive now: it keeps it from expiring.
-    bool refreshDevice(const QString &deviceId);
-    bool removeDevice(const QString &deviceId);
-    // Returns the number of devices removed, or -1 on failure.
-    int removeDevicesNotUpdatedSince(const QDateTime &cutoff);
+    StorageResult<> refreshDevice(const QString &deviceId);
+    StorageResult<> removeDevice(const QString &deviceId);
+    // How many devices were removed.
+    StorageResult<int> removeDevicesNotUpdatedSince(const QDateTime &cutoff);
 
-    std::optional<StoredToken> loadToken(const QString &key);
-    bool saveToken(const QString &key, const StoredToken &token);
+    StorageResult<StoredToken> loadToken(const QString &key);
+    StorageResult<> saveToken(const QString &key, const StoredToken &token);
 
-    qint64 deviceCount();
-    qint64 accountCount();
+    StorageResult<qint64> deviceCount();
+    StorageResult<qint64> accountCount();
 
-    int schemaVersion();
+    // Bulk import (benchmarks, moving from another store): each device's
+    // channel URI and accounts as setChannelUri() and setAccounts() would
+    // store them, all in one transaction: all of it is stored, or none.
+    // Returns the credentials per registration, in order.
+    StorageResult<QList<QList<AccountCredentials>>>
+    importRegistrations(const QList<Registration> &registrations);
+
+    StorageResult<int> schemaVersion();
     static int latestSchemaVersion();
 
-    QString lastError() const { return m_lastError; }
-    QString driverName() const { return m_dialect; }
+    // The configuration's name of the database kind: "sqlite" or "postgresql".
+    QString driverName() const;
 
 private:
-    Storage(QSqlDatabase db, QString dialect);
+    Storage(QSqlDatabase db, const Dialect &dialect);
 
-    bool configure();
-    bool upgradeSchema();
+    bool configure(QString *error);
+    bool upgradeSchema(QString *error);
     QString sql(const QString &name) const;
-    bool beginWrite();
-    bool commit();
+    // Runs one statement of a resource file with the named values bound.
+    bool run(QSqlQuery &query, const QString &name, const QVariantMap &values, QString *error);
+    bool beginWrite(QString *error);
+    bool commit(QString *error);
     void rollback();
-    bool fail(const QString &what, const QString &why);
+    // The body of setAccounts, inside a transaction the caller holds.
+    StorageResult<QList<AccountCredentials>> writeAccounts(const QString &device,
+                                                           int protocolVersion,
+                                                           const QList<AccountSpec> &accounts,
+                                                           qint64 now);
+    StorageResult<qint64> count(const QString &table);
     bool reconnectIfLost();
-    qint64 count(const QString &table); // -1 on failure
 
     // Runs one public operation; if it failed because the database
-    // connection was lost, reconnects and runs it once more.
-    template<typename Operation> auto reconnecting(Operation operation) {
-        const quint64 failures = m_failures;
+    // connection was lost, reconnects and runs it once more. A failure that
+    // remains is logged here, the one place it is.
+    template<typename Operation> auto reconnecting(const char *what, Operation operation) {
         auto result = operation();
-        if (m_failures != failures && reconnectIfLost())
+        if (result.isFailed() && reconnectIfLost())
             result = operation();
+        if (result.isFailed())
+            logFailure(what, result.error());
         return result;
     }
+    void logFailure(const char *what, const QString &error) const;
 
     QSqlDatabase m_db;
-    QString m_dialect;
-    QString m_lastError;
-    quint64 m_failures = 0;        // fail() calls, to tell whether an operation failed
+    const Dialect &m_dialect;
     qint64 m_nextReconnectMs = 0;  // no reconnection attempt before (epoch ms)
     qint64 m_reconnectDelayMs = 0; // grows while reconnecting fails
-    bool m_inBatch = false;
     // findByNode runs for every publish: its statement is prepared once
     // (preparing the join cost more than running it).
     std::optional<QSqlQuery> m_findByNode;

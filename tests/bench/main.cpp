@@ -336,30 +336,25 @@ bool generateStore(const QString &path, int devices, int accounts, double *secon
     clock.start();
     int n = 0;
     for (int start = 0; start < devices; start += 10000) {
-        uwpx::Storage::Batch batch(*storage);
-        if (!batch.isOpen())
-            return false;
+        QList<uwpx::Registration> registrations;
         for (int i = start; i < std::min(devices, start + 10000); ++i) {
             const QString device = deviceId(i, 0x5c);
             QList<uwpx::AccountSpec> specs;
             for (int a = 0; a < accounts; ++a)
                 specs << uwpx::AccountSpec{accountKey(device, a), QStringLiteral("example.org")};
-            QList<uwpx::AccountCredentials> credentials;
-            if (!storage->setChannelUri(device,
-                                        QStringLiteral("https://127.0.0.1/channel/%1").arg(i), 1) ||
-                storage->setAccounts(device, 1, specs, &credentials) !=
-                    uwpx::Storage::SetAccountsResult::Ok) {
-                progress(QStringLiteral("scale: ") + storage->lastError());
-                return false;
-            }
-            for (const auto &account : std::as_const(credentials)) {
+            registrations << uwpx::Registration{
+                device, QStringLiteral("https://127.0.0.1/channel/%1").arg(i), 1, specs};
+        }
+        const auto imported = storage->importRegistrations(registrations);
+        if (!imported.isOk()) {
+            progress(QStringLiteral("scale: ") + imported.error());
+            return false;
+        }
+        for (const auto &device : imported.value()) {
+            for (const auto &account : device) {
                 if (n++ % every == 0)
                     sample.write(account.node.toUtf8() + ' ' + account.secret.toUtf8() + '\n');
             }
-        }
-        if (!batch.commit()) {
-            progress(QStringLiteral("scale: ") + storage->lastError());
-            return false;
         }
         if ((start / 10000) % 10 == 9)
             progress(QStringLiteral("scale: %1 devices in %2 s")
@@ -385,8 +380,9 @@ bool runScale(const Options &options, const QString &dir) {
         QString error;
         if (QFile::exists(store) && QFile::exists(store + QStringLiteral(".sample"))) {
             auto storage = uwpx::Storage::open(settings, &error);
-            reused = storage && storage->deviceCount() == devices &&
-                     storage->accountCount() == qint64(devices) * options.accounts;
+            reused = storage && storage->deviceCount().isOk() &&
+                     storage->deviceCount().value() == devices && storage->accountCount().isOk() &&
+                     storage->accountCount().value() == qint64(devices) * options.accounts;
         }
     }
     if (!reused) {
@@ -441,11 +437,10 @@ bool runScale(const Options &options, const QString &dir) {
         for (int i = 0; i < 20000; ++i) {
             const PushTarget &target =
                 sample.at(QRandomGenerator::global()->bounded(sample.size()));
-            uwpx::PushTarget out;
             clock.start();
-            const auto lookup = storage->findByNode(QString::fromUtf8(target.node), &out);
+            const auto lookup = storage->findByNode(QString::fromUtf8(target.node));
             storageLookups.add(clock.nsecsElapsed() / 1000);
-            found += lookup == uwpx::Storage::Lookup::Found && out.secret.toUtf8() == target.secret;
+            found += lookup.isOk() && lookup->secret.toUtf8() == target.secret;
         }
     }
     auto forbiddenOnly = [](const XmppLoad::Result &result) {

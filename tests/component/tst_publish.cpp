@@ -9,6 +9,7 @@
 #include "iqrouter.h"
 #include "payload.h"
 #include "storage.h"
+#include "storageresults.h"
 #include "testpki.h"
 #include "wnsclient.h"
 #include "xmppcomponent.h"
@@ -166,21 +167,21 @@ private Q_SLOTS:
         QString error;
         m_storage = Storage::open(settings, &error);
         QVERIFY2(m_storage, qPrintable(error));
-        QVERIFY(m_storage->setChannelUri(kDeviceV2, kChannel, 2));
-        QVERIFY(m_storage->setChannelUri(kDeviceV1, kChannel + QStringLiteral("v1"), 1));
+        QVERIFY(m_storage->setChannelUri(kDeviceV2, kChannel, 2).isOk());
+        QVERIFY(m_storage->setChannelUri(kDeviceV1, kChannel + QStringLiteral("v1"), 1).isOk());
         QList<AccountCredentials> credentials;
-        QCOMPARE(m_storage->setAccounts(kDeviceV2, 2,
-                                        {AccountSpec{QStringLiteral("acct-1"), QString()},
-                                         AccountSpec{QStringLiteral("acct-2"), QString()}},
-                                        &credentials),
-                 Storage::SetAccountsResult::Ok);
+        QCOMPARE(test::setAccounts(*m_storage, kDeviceV2, 2,
+                                   {AccountSpec{QStringLiteral("acct-1"), QString()},
+                                    AccountSpec{QStringLiteral("acct-2"), QString()}},
+                                   &credentials),
+                 StorageStatus::Ok);
         m_v2 = credentials.at(0);
         m_other = credentials.at(1);
-        QCOMPARE(m_storage->setAccounts(
-                     kDeviceV1, 1,
+        QCOMPARE(test::setAccounts(
+                     *m_storage, kDeviceV1, 1,
                      {AccountSpec{QStringLiteral("ab12cd"), QStringLiteral("example.org")}},
                      &credentials),
-                 Storage::SetAccountsResult::Ok);
+                 StorageStatus::Ok);
         m_v1 = credentials.at(0);
         m_wns = ScriptedWns();
         m_wns.autoAnswer = result(WnsResult::Outcome::Delivered);
@@ -222,7 +223,7 @@ private Q_SLOTS:
         QCOMPARE(reached.size(), 1);
         QCOMPARE(reached.first().at(0).toString(), kDeviceV1);
         PushTarget target;
-        QCOMPARE(m_storage->findByNode(m_v1.node, &target), Storage::Lookup::Found);
+        QCOMPARE(test::findByNode(*m_storage, m_v1.node, &target), StorageStatus::Ok);
         QCOMPARE(reached.first().at(1).toDateTime(), target.deviceRefreshedAt);
 
         for (auto outcome : {WnsResult::Outcome::Gone, WnsResult::Outcome::Transient,
@@ -238,12 +239,12 @@ private Q_SLOTS:
         QCOMPARE(route(publishXml(m_v2.node, QStringLiteral("nope"), QStringLiteral("evil.org"))),
                  QStringLiteral("auth/forbidden"));
         PushTarget target;
-        QCOMPARE(m_storage->findByNode(m_v2.node, &target), Storage::Lookup::Found);
+        QCOMPARE(test::findByNode(*m_storage, m_v2.node, &target), StorageStatus::Ok);
         QVERIFY(target.domain.isEmpty());
 
         QCOMPARE(route(publishXml(m_v2.node, m_v2.secret, QStringLiteral("Example.org"))),
                  QStringLiteral("result"));
-        QCOMPARE(m_storage->findByNode(m_v2.node, &target), Storage::Lookup::Found);
+        QCOMPARE(test::findByNode(*m_storage, m_v2.node, &target), StorageStatus::Ok);
         QCOMPARE(target.domain, QStringLiteral("example.org"));
         QCOMPARE(m_wns.sent.last().payload, payload::forPublish(2, QStringLiteral("acct-1"), 3, 0));
 

@@ -6,6 +6,7 @@
 #include "fakexmppserver.h"
 #include "payload.h"
 #include "storage.h"
+#include "storageresults.h"
 #include "testpki.h"
 #include "wnsclient.h"
 #include "xmppcomponent.h"
@@ -116,11 +117,12 @@ private Q_SLOTS:
         QString error;
         m_storage = Storage::open(storageSettings, &error);
         QVERIFY2(m_storage, qPrintable(error));
-        QVERIFY(m_storage->setChannelUri(kDevice, m_fakeWns->channelUri(QStringLiteral("dev")), 2));
+        QVERIFY(m_storage->setChannelUri(kDevice, m_fakeWns->channelUri(QStringLiteral("dev")), 2)
+                    .isOk());
         QList<AccountCredentials> credentials;
-        QCOMPARE(m_storage->setAccounts(kDevice, 2, {AccountSpec{QStringLiteral("acct"), {}}},
-                                        &credentials),
-                 Storage::SetAccountsResult::Ok);
+        QCOMPARE(test::setAccounts(*m_storage, kDevice, 2,
+                                   {AccountSpec{QStringLiteral("acct"), {}}}, &credentials),
+                 StorageStatus::Ok);
         m_account = credentials.first();
 
         WnsSettings wns;

@@ -4,6 +4,7 @@
 
 #include "registrationclient.h"
 #include "storage.h"
+#include "storageresults.h"
 #include "testconfig.h"
 
 #include <QDir>
@@ -139,7 +140,7 @@ private Q_SLOTS:
             QVERIFY2(storage, qPrintable(error));
             for (auto it = acknowledged.cbegin(); it != acknowledged.cend(); ++it) {
                 PushTarget target;
-                QCOMPARE(storage->findByNode(it->node, &target), Storage::Lookup::Found);
+                QCOMPARE(test::findByNode(*storage, it->node, &target), StorageStatus::Ok);
                 QCOMPARE(target.secret, it->secret);
                 QCOMPARE(target.domain, kJidDomain);
             }

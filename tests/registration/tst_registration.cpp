@@ -7,11 +7,15 @@
 #include "pushserver.h"
 #include "registrationclient.h"
 #include "storage.h"
+#include "storageresults.h"
 #include "testconfig.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QSignalSpy>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
 #include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
@@ -168,7 +172,7 @@ private Q_SLOTS:
         // The store knows the account by its hashed key and JID domain only.
         PushTarget target;
         const QString node = accounts[0].toObject().value(QStringLiteral("node")).toString();
-        QCOMPARE(stored().findByNode(node, &target), Storage::Lookup::Found);
+        QCOMPARE(test::findByNode(stored(), node, &target), StorageStatus::Ok);
         QCOMPARE(target.domain, QStringLiteral("xmpp.uwpx.org"));
         QCOMPARE(target.protocolVersion, 1);
         QCOMPARE(
@@ -189,7 +193,7 @@ private Q_SLOTS:
         QCOMPARE(kept.value(QStringLiteral("secret")),
                  accounts[0].toObject().value(QStringLiteral("secret")));
         const QString dropped = accounts[1].toObject().value(QStringLiteral("node")).toString();
-        QCOMPARE(stored().findByNode(dropped, &target), Storage::Lookup::NotFound);
+        QCOMPARE(test::findByNode(stored(), dropped, &target), StorageStatus::NotFound);
     }
 
     void registersV2Accounts() {
@@ -212,8 +216,9 @@ private Q_SLOTS:
                 accounts[1].toObject().value(QStringLiteral("node")));
 
         PushTarget target;
-        QCOMPARE(stored().findByNode(first.value(QStringLiteral("node")).toString(), &target),
-                 Storage::Lookup::Found);
+        QCOMPARE(
+            test::findByNode(stored(), first.value(QStringLiteral("node")).toString(), &target),
+            StorageStatus::Ok);
         QCOMPARE(target.accountKey, QStringLiteral("acc-1"));
         QVERIFY(target.domain.isEmpty()); // learned from the first publish
         QCOMPARE(target.deviceId, device.toLower());
@@ -300,7 +305,7 @@ private Q_SLOTS:
         QVERIFY2(
             response.value(QStringLiteral("error")).toString().contains(QStringLiteral("expired")),
             qPrintable(response.value(QStringLiteral("error")).toString()));
-        QTRY_VERIFY(!stored().channelUri(device));
+        QTRY_VERIFY(stored().channelUri(device).isNotFound());
         const QJsonObject after = client->request(setV2Accounts({QStringLiteral("a")}, device));
         QCOMPARE(after.value(QStringLiteral("error")).toString(),
                  QStringLiteral("Device id unknown."));
@@ -317,7 +322,41 @@ private Q_SLOTS:
         QCOMPARE(response.value(QStringLiteral("status")).toInt(-1), 0);
         QVERIFY(response.value(QStringLiteral("error")).toString().contains(QStringLiteral("WNS")));
         // A refused push is no reason to forget the device.
-        QVERIFY(stored().channelUri(device));
+        QVERIFY(stored().channelUri(device).isOk());
+    }
+
+    // A database that fails is the server's trouble, not the client's: every
+    // action answers "try again later", never a wrong "Device id unknown.".
+    void answersTryLaterWhileTheDatabaseFails() {
+        const QString device = QStringLiteral("db0fa11edb0fa11e");
+        auto client = clientOnFakeChannel(2, device, QStringLiteral("db-fails"));
+        QVERIFY(client);
+        auto renameDevices = [this](const char *from, const char *to) {
+            {
+                QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"),
+                                                            QStringLiteral("saboteur"));
+                db.setDatabaseName(m_storageSettings.path);
+                QVERIFY(db.open());
+                QSqlQuery query(db);
+                QVERIFY2(query.exec(QStringLiteral("ALTER TABLE %1 RENAME TO %2")
+                                        .arg(QLatin1String(from), QLatin1String(to))),
+                         qPrintable(query.lastError().text()));
+            }
+            QSqlDatabase::removeDatabase(QStringLiteral("saboteur"));
+        };
+        renameDevices("devices", "devices_away");
+        for (const QJsonObject &request :
+             {message(2, QStringLiteral("request_test_push"), {}, device),
+              setV2Accounts({QStringLiteral("a")}, device), setChannel(2, device)}) {
+            const QJsonObject response = client->request(request);
+            QCOMPARE(response.value(QStringLiteral("status")).toInt(-1), 0);
+            QVERIFY2(response.value(QStringLiteral("error"))
+                         .toString()
+                         .contains(QStringLiteral("try again later")),
+                     qPrintable(response.value(QStringLiteral("error")).toString()));
+        }
+        renameDevices("devices_away", "devices");
+        QVERIFY(isSuccess(client->request(setV2Accounts({QStringLiteral("a")}, device)), 2));
     }
 
     void keepsResponseOrderWhileWnsIsSlow() {

@@ -10,6 +10,7 @@
 #include "credentials.h"
 #include "identity.h"
 #include "storage.h"
+#include "storageresults.h"
 
 #include <QCoreApplication>
 #include <QRegularExpression>
@@ -112,9 +113,9 @@ private:
         for (const QString &key : keys)
             specs << AccountSpec{key, QStringLiteral("example.org")};
         QList<AccountCredentials> credentials;
-        const auto result = storage.setAccounts(device, 2, specs, &credentials);
-        if (result != Storage::SetAccountsResult::Ok)
-            qWarning() << "setAccounts failed:" << storage.lastError();
+        const auto result = test::setAccounts(storage, device, 2, specs, &credentials);
+        if (result != StorageStatus::Ok)
+            qWarning() << "setAccounts failed"; // Storage logged why
         return credentials;
     }
 
@@ -203,9 +204,9 @@ private Q_SLOTS:
         QVERIFY(storage);
         QCOMPARE(storage->driverName(), m_driver);
         QVERIFY(Storage::latestSchemaVersion() >= 1);
-        QCOMPARE(storage->schemaVersion(), Storage::latestSchemaVersion());
-        QCOMPARE(storage->deviceCount(), 0);
-        QCOMPARE(storage->accountCount(), 0);
+        QCOMPARE(test::valueOf(storage->schemaVersion()), Storage::latestSchemaVersion());
+        QCOMPARE(test::valueOf(storage->deviceCount()), 0);
+        QCOMPARE(test::valueOf(storage->accountCount()), 0);
         if (isPostgresql()) {
             // The connection options took: the server knows who we are.
             QVERIFY(rawValue(settings, QStringLiteral("SELECT COUNT(*) FROM pg_stat_activity "
@@ -219,7 +220,7 @@ private Q_SLOTS:
         QString error;
         storage = Storage::open(settings, &error);
         QVERIFY2(storage, qPrintable(error));
-        QCOMPARE(storage->schemaVersion(), Storage::latestSchemaVersion());
+        QCOMPARE(test::valueOf(storage->schemaVersion()), Storage::latestSchemaVersion());
         storage.reset();
         QCOMPARE(rawValue(settings, QStringLiteral("SELECT COUNT(*) FROM schema_version")).toInt(),
                  Storage::latestSchemaVersion());
@@ -234,7 +235,8 @@ private Q_SLOTS:
         QVERIFY(runConcurrently(kInstances, [&](int) {
             QString error;
             auto storage = Storage::open(settings, &error);
-            if (!storage || storage->schemaVersion() != Storage::latestSchemaVersion()) {
+            if (!storage ||
+                test::valueOf(storage->schemaVersion()) != Storage::latestSchemaVersion()) {
                 qWarning() << "opening failed:" << error;
                 ++failures;
             }
@@ -266,12 +268,12 @@ private Q_SLOTS:
 
     void storesAndReplacesTheChannelUri() {
         auto storage = openFresh();
-        QVERIFY(storage->setChannelUri(kDevice, kChannel, 1));
-        QCOMPARE(storage->channelUri(kDevice).value_or(QString()), kChannel);
+        QVERIFY(storage->setChannelUri(kDevice, kChannel, 1).isOk());
+        QCOMPARE(test::valueOf(storage->channelUri(kDevice)), kChannel);
         const QString fresh = kChannel + QStringLiteral("2");
-        QVERIFY(storage->setChannelUri(kDevice.toUpper(), fresh, 2));
-        QCOMPARE(storage->deviceCount(), 1);
-        QCOMPARE(storage->channelUri(kDevice).value_or(QString()), fresh);
+        QVERIFY(storage->setChannelUri(kDevice.toUpper(), fresh, 2).isOk());
+        QCOMPARE(test::valueOf(storage->deviceCount()), 1);
+        QCOMPARE(test::valueOf(storage->channelUri(kDevice)), fresh);
     }
 
     // A PostgreSQL restart, a fail-over or a firewall cutting an idle
@@ -283,7 +285,7 @@ private Q_SLOTS:
         StorageSettings settings;
         auto storage = openFresh(&settings);
         QVERIFY(storage);
-        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2));
+        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2).isOk());
         const auto before = setAccounts(*storage, {QStringLiteral("a")});
         QCOMPARE(before.size(), 1);
 
@@ -308,31 +310,32 @@ private Q_SLOTS:
 
         cutTheConnection();
         PushTarget target;
-        QCOMPARE(storage->findByNode(before[0].node, &target), Storage::Lookup::Found);
+        QCOMPARE(test::findByNode(*storage, before[0].node, &target), StorageStatus::Ok);
         cutTheConnection();
         const QString fresh = kChannel + QStringLiteral("2");
-        QVERIFY2(storage->setChannelUri(kDevice, fresh, 2), qPrintable(storage->lastError()));
+        QVERIFY(storage->setChannelUri(kDevice, fresh, 2).isOk());
         cutTheConnection();
         const auto after = setAccounts(*storage, {QStringLiteral("a"), QStringLiteral("b")});
         QCOMPARE(after.size(), 2);
         QCOMPARE(after[0].node, before[0].node);
         QCOMPARE(after[0].secret, before[0].secret);
         cutTheConnection();
-        QCOMPARE(storage->accountCount(), 2);
-        QCOMPARE(storage->channelUri(kDevice).value_or(QString()), fresh);
+        QCOMPARE(test::valueOf(storage->accountCount()), 2);
+        QCOMPARE(test::valueOf(storage->channelUri(kDevice)), fresh);
     }
 
     void refusesAccountsForAnUnknownDevice() {
         auto storage = openFresh();
         QList<AccountCredentials> credentials;
-        QCOMPARE(storage->setAccounts(kDevice, 2, {{QStringLiteral("a"), QString()}}, &credentials),
-                 Storage::SetAccountsResult::UnknownDevice);
-        QCOMPARE(storage->accountCount(), 0);
+        QCOMPARE(test::setAccounts(*storage, kDevice, 2, {{QStringLiteral("a"), QString()}},
+                                   &credentials),
+                 StorageStatus::NotFound);
+        QCOMPARE(test::valueOf(storage->accountCount()), 0);
     }
 
     void givesNewAccountsFreshCredentialsAndKeepsKnownOnes() {
         auto storage = openFresh();
-        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2));
+        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2).isOk());
         const auto first = setAccounts(*storage, {QStringLiteral("a"), QStringLiteral("b")});
         QCOMPARE(first.size(), 2);
         QCOMPARE(first[0].key, QStringLiteral("a"));
@@ -345,11 +348,11 @@ private Q_SLOTS:
         QCOMPARE(second[1].key, QStringLiteral("a"));
         QCOMPARE(second[1].node, first[0].node);
         QCOMPARE(second[1].secret, first[0].secret);
-        QCOMPARE(storage->accountCount(), 2);
+        QCOMPARE(test::valueOf(storage->accountCount()), 2);
 
         PushTarget target;
-        QCOMPARE(storage->findByNode(first[1].node, &target), Storage::Lookup::NotFound);
-        QCOMPARE(storage->findByNode(second[0].node, &target), Storage::Lookup::Found);
+        QCOMPARE(test::findByNode(*storage, first[1].node, &target), StorageStatus::NotFound);
+        QCOMPARE(test::findByNode(*storage, second[0].node, &target), StorageStatus::Ok);
         QCOMPARE(target.deviceId, kDevice);
         QCOMPARE(target.channelUri, kChannel);
         QCOMPARE(target.accountKey, QStringLiteral("c"));
@@ -358,7 +361,7 @@ private Q_SLOTS:
 
         // An empty list removes every account.
         setAccounts(*storage, {});
-        QCOMPARE(storage->accountCount(), 0);
+        QCOMPARE(test::valueOf(storage->accountCount()), 0);
     }
 
     void makesNodesAndSecretsOfTheSpecifiedStrength() {
@@ -384,62 +387,62 @@ private Q_SLOTS:
 
     void learnsAV2DomainOnce() {
         auto storage = openFresh();
-        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2));
+        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2).isOk());
         QList<AccountCredentials> credentials;
-        QCOMPARE(
-            storage->setAccounts(kDevice, 2, {{QStringLiteral("id"), QString()}}, &credentials),
-            Storage::SetAccountsResult::Ok);
+        QCOMPARE(test::setAccounts(*storage, kDevice, 2, {{QStringLiteral("id"), QString()}},
+                                   &credentials),
+                 StorageStatus::Ok);
         const QString node = credentials[0].node;
         PushTarget target;
-        QCOMPARE(storage->findByNode(node, &target), Storage::Lookup::Found);
+        QCOMPARE(test::findByNode(*storage, node, &target), StorageStatus::Ok);
         QVERIFY(target.domain.isEmpty());
-        QVERIFY(storage->learnDomain(node, QStringLiteral("one.example")));
-        QVERIFY(storage->learnDomain(node, QStringLiteral("two.example")));
-        QCOMPARE(storage->findByNode(node, &target), Storage::Lookup::Found);
+        QVERIFY(storage->learnDomain(node, QStringLiteral("one.example")).isOk());
+        QVERIFY(storage->learnDomain(node, QStringLiteral("two.example")).isOk());
+        QCOMPARE(test::findByNode(*storage, node, &target), StorageStatus::Ok);
         QCOMPARE(target.domain, QStringLiteral("one.example"));
     }
 
     void removesADeviceWithItsAccounts() {
         auto storage = openFresh();
-        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2));
+        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2).isOk());
         const auto credentials = setAccounts(*storage, {QStringLiteral("a")});
-        QVERIFY(storage->removeDevice(kDevice.toUpper()));
-        QCOMPARE(storage->deviceCount(), 0);
-        QCOMPARE(storage->accountCount(), 0);
+        QVERIFY(storage->removeDevice(kDevice.toUpper()).isOk());
+        QCOMPARE(test::valueOf(storage->deviceCount()), 0);
+        QCOMPARE(test::valueOf(storage->accountCount()), 0);
         PushTarget target;
-        QCOMPARE(storage->findByNode(credentials[0].node, &target), Storage::Lookup::NotFound);
+        QCOMPARE(test::findByNode(*storage, credentials[0].node, &target), StorageStatus::NotFound);
     }
 
     void expiresDevicesNotRefreshed() {
         auto storage = openFresh();
         const QString other = QStringLiteral("ffeeddccbbaa99887766554433221100");
-        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2));
+        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2).isOk());
         setAccounts(*storage, {QStringLiteral("a"), QStringLiteral("b")});
         const QDateTime between = QDateTime::currentDateTimeUtc().addMSecs(1);
         // Make sure the second device's timestamp is later than the cutoff.
         QTRY_VERIFY(QDateTime::currentDateTimeUtc() > between);
-        QVERIFY(storage->setChannelUri(other, kChannel, 2));
+        QVERIFY(storage->setChannelUri(other, kChannel, 2).isOk());
 
-        QCOMPARE(storage->removeDevicesNotUpdatedSince(between), 1);
-        QCOMPARE(storage->deviceCount(), 1);
-        QCOMPARE(storage->accountCount(), 0);
-        QVERIFY(!storage->channelUri(kDevice));
-        QVERIFY(storage->channelUri(other));
-        QCOMPARE(storage->removeDevicesNotUpdatedSince(between), 0);
+        QCOMPARE(test::valueOf(storage->removeDevicesNotUpdatedSince(between)), 1);
+        QCOMPARE(test::valueOf(storage->deviceCount()), 1);
+        QCOMPARE(test::valueOf(storage->accountCount()), 0);
+        QVERIFY(storage->channelUri(kDevice).isNotFound());
+        QVERIFY(storage->channelUri(other).isOk());
+        QCOMPARE(test::valueOf(storage->removeDevicesNotUpdatedSince(between)), 0);
     }
 
     void keepsTheWnsToken() {
         StorageSettings settings;
         auto storage = openFresh(&settings);
-        QVERIFY(!storage->loadToken(QStringLiteral("k")));
+        QVERIFY(storage->loadToken(QStringLiteral("k")).isNotFound());
         const QDateTime expiry = QDateTime::currentDateTimeUtc().addSecs(3600);
-        QVERIFY(storage->saveToken(QStringLiteral("k"), {QStringLiteral("tok1"), expiry}));
-        QVERIFY(storage->saveToken(QStringLiteral("k"), {QStringLiteral("tok2"), expiry}));
+        QVERIFY(storage->saveToken(QStringLiteral("k"), {QStringLiteral("tok1"), expiry}).isOk());
+        QVERIFY(storage->saveToken(QStringLiteral("k"), {QStringLiteral("tok2"), expiry}).isOk());
         storage.reset();
         QString error;
         storage = Storage::open(settings, &error);
         const auto token = storage->loadToken(QStringLiteral("k"));
-        QVERIFY(token);
+        QVERIFY(token.isOk());
         QCOMPARE(token->accessToken, QStringLiteral("tok2"));
         QCOMPARE(token->expiresAt.toMSecsSinceEpoch(), expiry.toMSecsSinceEpoch());
     }
@@ -464,12 +467,12 @@ private Q_SLOTS:
                                            .arg(id, 8, 16, QLatin1Char('0'))
                                            .arg(i, 16, 16, QLatin1Char('0'));
                 QList<AccountCredentials> credentials;
-                if (!storage->setChannelUri(device, kChannel, 2) ||
-                    storage->setAccounts(
-                        device, 2,
+                if (!storage->setChannelUri(device, kChannel, 2).isOk() ||
+                    test::setAccounts(
+                        *storage, device, 2,
                         {{QStringLiteral("a"), QString()}, {QStringLiteral("b"), QString()}},
-                        &credentials) != Storage::SetAccountsResult::Ok) {
-                    qWarning() << "writer" << id << "failed:" << storage->lastError();
+                        &credentials) != StorageStatus::Ok) {
+                    qWarning() << "writer" << id << "failed"; // Storage logged why
                     ++failures;
                 }
             }
@@ -477,8 +480,8 @@ private Q_SLOTS:
         QVERIFY(runConcurrently(2, [&](int index) { writer(index + 1); }));
         QCOMPARE(failures.load(), 0);
         // The first connection sees both writers' work.
-        QCOMPARE(main->deviceCount(), 2 * kDevicesPerWriter);
-        QCOMPARE(main->accountCount(), 4 * kDevicesPerWriter);
+        QCOMPARE(test::valueOf(main->deviceCount()), 2 * kDevicesPerWriter);
+        QCOMPARE(test::valueOf(main->accountCount()), 4 * kDevicesPerWriter);
     }
 
     void twoInstancesSetTheSameDevicesAccountsAtOnce() {
@@ -489,7 +492,7 @@ private Q_SLOTS:
         StorageSettings settings;
         auto main = openFresh(&settings);
         QVERIFY(main);
-        QVERIFY(main->setChannelUri(kDevice, kChannel, 2));
+        QVERIFY(main->setChannelUri(kDevice, kChannel, 2).isOk());
         constexpr int kRounds = 100;
         const QString shared = QStringLiteral("shared");
         const QString own[2] = {QStringLiteral("first"), QStringLiteral("second")};
@@ -510,10 +513,10 @@ private Q_SLOTS:
                     id == 0 ? QList<AccountSpec>{{own[0], QString()}, {shared, QString()}}
                             : QList<AccountSpec>{{shared, QString()}, {own[1], QString()}};
                 QList<AccountCredentials> credentials;
-                if (!storage->setChannelUri(kDevice.toUpper(), kChannel, 2) ||
-                    storage->setAccounts(kDevice, 2, specs, &credentials) !=
-                        Storage::SetAccountsResult::Ok) {
-                    qWarning() << "writer" << id << "failed:" << storage->lastError();
+                if (!storage->setChannelUri(kDevice.toUpper(), kChannel, 2).isOk() ||
+                    test::setAccounts(*storage, kDevice, 2, specs, &credentials) !=
+                        StorageStatus::Ok) {
+                    qWarning() << "writer" << id << "failed"; // Storage logged why
                     ++failures;
                     continue;
                 }
@@ -535,72 +538,61 @@ private Q_SLOTS:
                 QCOMPARE(credentials.secret, first.secret);
             }
         }
-        QCOMPARE(main->deviceCount(), 1);
-        QCOMPARE(main->accountCount(), 2);
+        QCOMPARE(test::valueOf(main->deviceCount()), 1);
+        QCOMPARE(test::valueOf(main->accountCount()), 2);
         // The writer that committed last: all its nodes work; the other's own
         // account is gone, the shared one is the same.
         PushTarget target;
-        QCOMPARE(main->findByNode(first.node, &target), Storage::Lookup::Found);
+        QCOMPARE(test::findByNode(*main, first.node, &target), StorageStatus::Ok);
         QCOMPARE(target.accountKey, shared);
         QCOMPARE(target.secret, first.secret);
         const bool firstFound =
-            main->findByNode(last[0][0].node, &target) == Storage::Lookup::Found;
+            test::findByNode(*main, last[0][0].node, &target) == StorageStatus::Ok;
         const bool secondFound =
-            main->findByNode(last[1][1].node, &target) == Storage::Lookup::Found;
+            test::findByNode(*main, last[1][1].node, &target) == StorageStatus::Ok;
         QVERIFY2(firstFound != secondFound, "the device's accounts mix both lists");
     }
 
-    void aBatchCommitsManyWritesAtOnce() {
+    void importsManyRegistrationsInOneTransaction() {
         StorageSettings settings;
         auto storage = openFresh(&settings);
         QVERIFY(storage);
+        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2).isOk());
+        QList<Registration> registrations;
+        for (int i = 0; i < 10; ++i)
+            registrations << Registration{QStringLiteral("%1").arg(i, 32, 16, QLatin1Char('0')),
+                                          kChannel,
+                                          2,
+                                          {{QStringLiteral("a"), QString()},
+                                           {QStringLiteral("b"), QStringLiteral("example.org")}}};
+        const auto imported = storage->importRegistrations(registrations);
+        QVERIFY(imported.isOk());
+        QCOMPARE(imported->size(), 10);
+        QCOMPARE(test::valueOf(storage->deviceCount()), 11);
+        QCOMPARE(test::valueOf(storage->accountCount()), 20);
         QString error;
         auto other = Storage::open(settings, &error);
         QVERIFY2(other, qPrintable(error));
-        QList<AccountCredentials> credentials;
-        {
-            Storage::Batch batch(*storage);
-            QVERIFY(batch.isOpen());
-            QVERIFY(!Storage::Batch(*storage).isOpen()); // one at a time
-            for (int i = 0; i < 10; ++i) {
-                const QString device = QStringLiteral("%1").arg(i, 32, 16, QLatin1Char('0'));
-                QVERIFY(storage->setChannelUri(device, kChannel, 2));
-                credentials =
-                    setAccounts(*storage, {QStringLiteral("a"), QStringLiteral("b")}, device);
-                QCOMPARE(credentials.size(), 2);
-            }
-            // A failing write inside the batch undoes only itself.
-            QList<AccountCredentials> none;
-            QCOMPARE(storage->setAccounts(QStringLiteral("ff00ff00ff00ff00"), 2,
-                                          {{QStringLiteral("a"), QString()}}, &none),
-                     Storage::SetAccountsResult::UnknownDevice);
-            QCOMPARE(storage->accountCount(), 20);
-            QCOMPARE(other->deviceCount(), 0); // not visible before the commit
-            QVERIFY(batch.commit());
-        }
-        QCOMPARE(other->deviceCount(), 10);
-        QCOMPARE(other->accountCount(), 20);
         PushTarget target;
-        QCOMPARE(other->findByNode(credentials[1].node, &target), Storage::Lookup::Found);
-        QCOMPARE(target.secret, credentials[1].secret);
-        // Writes after the batch commit on their own again.
-        QVERIFY(storage->setChannelUri(QStringLiteral("ab").repeated(8), kChannel, 2));
-        QCOMPARE(other->deviceCount(), 11);
+        const AccountCredentials last = imported->last().at(1);
+        QCOMPARE(test::findByNode(*other, last.node, &target), StorageStatus::Ok);
+        QCOMPARE(target.secret, last.secret);
+        QCOMPARE(target.domain, QStringLiteral("example.org"));
+        QCOMPARE(target.deviceId, registrations.last().deviceId);
     }
 
-    void anUncommittedBatchRollsBack() {
+    void anImportIsStoredWholeOrNotAtAll() {
         auto storage = openFresh();
         QVERIFY(storage);
-        {
-            Storage::Batch batch(*storage);
-            QVERIFY(batch.isOpen());
-            QVERIFY(storage->setChannelUri(kDevice, kChannel, 2));
-            QCOMPARE(setAccounts(*storage, {QStringLiteral("a")}).size(), 1);
-        }
-        QCOMPARE(storage->deviceCount(), 0);
-        QCOMPARE(storage->accountCount(), 0);
-        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2));
-        QCOMPARE(storage->deviceCount(), 1);
+        // The second registration has no channel URI: the database refuses it.
+        const auto imported = storage->importRegistrations(
+            {Registration{kDevice, kChannel, 2, {{QStringLiteral("a"), QString()}}},
+             Registration{QStringLiteral("ab").repeated(8), QString(), 2, {}}});
+        QVERIFY(imported.isFailed());
+        QCOMPARE(test::valueOf(storage->deviceCount()), 0);
+        QCOMPARE(test::valueOf(storage->accountCount()), 0);
+        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2).isOk());
+        QCOMPARE(test::valueOf(storage->deviceCount()), 1);
     }
 
     // Registration and the publish path name a domain the same way, or the

@@ -1,0 +1,62 @@
+#include "dialect.h"
+
+#include <QDir>
+#include <QFileInfo>
+#include <QSqlDatabase>
+#include <QSqlError>
+
+namespace uwpx {
+
+namespace {
+
+bool pointSqlite(QSqlDatabase &db, const StorageSettings &settings, QString *error) {
+    const QFileInfo file(settings.path);
+    if (!QDir().mkpath(file.absolutePath())) {
+        *error = QStringLiteral("cannot create the directory %1").arg(file.absolutePath());
+        return false;
+    }
+    db.setDatabaseName(settings.path);
+    // Another writer (a second instance, the backup tool) holds the lock for
+    // a moment; wait for it instead of failing the request.
+    db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
+    return true;
+}
+
+// Switching a new file to WAL needs it alone for a moment and does not wait
+// (busy_timeout) for that: SQLITE_BUSY, the low byte of the extended code.
+bool sqliteBusy(const QSqlError &error) {
+    return (error.nativeErrorCode().toInt() & 0xff) == 5;
+}
+
+bool pointPostgresql(QSqlDatabase &db, const StorageSettings &settings, QString *) {
+    db.setHostName(settings.host);
+    db.setPort(settings.port);
+    db.setDatabaseName(settings.database);
+    db.setUserName(settings.user);
+    db.setPassword(settings.password);
+    // Fail instead of hanging when the server is unreachable; name us in
+    // pg_stat_activity.
+    db.setConnectOptions(QStringLiteral("connect_timeout=10;application_name=uwpx-push-server"));
+    return true;
+}
+
+bool neverBusy(const QSqlError &) {
+    return false; // PostgreSQL waits for its locks
+}
+
+const Dialect kDialects[] = {
+    {QStringLiteral("sqlite"), QStringLiteral("QSQLITE"), false, pointSqlite, sqliteBusy},
+    {QStringLiteral("postgresql"), QStringLiteral("QPSQL"), true, pointPostgresql, neverBusy},
+};
+
+} // namespace
+
+const Dialect *Dialect::find(const QString &name) {
+    for (const Dialect &dialect : kDialects) {
+        if (dialect.name == name)
+            return &dialect;
+    }
+    return nullptr;
+}
+
+} // namespace uwpx
