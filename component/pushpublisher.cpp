@@ -75,13 +75,24 @@ PushPublisher::PushPublisher(Storage &storage, Sender sender, const Options &opt
 PushPublisher::~PushPublisher() = default;
 
 void PushPublisher::publish(const PublishRequest &request, Completion done) {
-    PushTarget target;
-    if (std::optional<PublishVerdict> refusal = authorize(request, &target)) {
+    // The store answers within its timeout, far inside the publish timeout.
+    m_storage.findByNode(request.node,
+                         [self = QPointer<PushPublisher>(this), request,
+                          done = std::move(done)](const StorageResult<PushTarget> &found) mutable {
+                             if (self)
+                                 self->publishTo(request, found, std::move(done));
+                         });
+}
+
+void PushPublisher::publishTo(const PublishRequest &request, const StorageResult<PushTarget> &found,
+                              Completion done) {
+    if (std::optional<PublishVerdict> refusal = authorize(request, found)) {
         qCDebug(lcXmpp).noquote() << "publish to" << shortNode(request.node) << "from"
                                   << request.senderDomain << "refused:" << refusal->reason;
         done(*refusal);
         return;
     }
+    const PushTarget &target = found.value();
 
     WnsNotification notification{target.channelUri,
                                  payload::forPublish(target.protocolVersion, target.accountKey,
@@ -121,30 +132,28 @@ void PushPublisher::publish(const PublishRequest &request, Completion done) {
 }
 
 std::optional<PublishVerdict> PushPublisher::authorize(const PublishRequest &request,
-                                                       PushTarget *target) {
-    StorageResult<PushTarget> found = m_storage.findByNode(request.node);
+                                                       const StorageResult<PushTarget> &found) {
     if (found.isNotFound())
         return PublishVerdict{PublishOutcome::UnknownNode, false, QStringLiteral("unknown node")};
     if (found.isFailed())
         return PublishVerdict{PublishOutcome::Transient, false, QStringLiteral("storage failed")};
-    *target = std::move(found.value());
+    const PushTarget &target = found.value();
 
     // Compare secrets without an early exit, and before anything else about
     // the account can be learned from our answers.
-    if (request.secret.isEmpty() ||
-        !credentials::constantTimeEquals(request.secret, target->secret))
+    if (request.secret.isEmpty() || !credentials::constantTimeEquals(request.secret, target.secret))
         return PublishVerdict{PublishOutcome::Forbidden, false,
                               request.secret.isEmpty() ? QStringLiteral("no secret")
                                                        : QStringLiteral("wrong secret")};
 
-    if (!target->domain.isEmpty()) {
-        if (target->domain.compare(request.senderDomain, Qt::CaseInsensitive) != 0)
-            return PublishVerdict{PublishOutcome::Forbidden, false,
-                                  QStringLiteral("sender domain is not the account's")};
-    } else if (m_storage.learnDomain(request.node, request.senderDomain).isOk()) {
-        // (Not storing it is not fatal: the secret was right, and the next
-        // publish tries again.)
-        target->domain = request.senderDomain;
+    if (target.domain.isEmpty()) {
+        // A v2 account learns its domain from its first accepted publish. Not
+        // storing it is not fatal: the secret was right, and the next publish
+        // tries again.
+        m_storage.learnDomain(request.node, request.senderDomain);
+    } else if (target.domain.compare(request.senderDomain, Qt::CaseInsensitive) != 0) {
+        return PublishVerdict{PublishOutcome::Forbidden, false,
+                              QStringLiteral("sender domain is not the account's")};
     }
     return std::nullopt;
 }

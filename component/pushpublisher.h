@@ -2,6 +2,8 @@
 
 #include "publishoutcome.h"
 #include "publishrequest.h"
+#include "storagerecords.h"
+#include "storageresult.h"
 #include "wnsclient.h"
 #include "xmppsettings.h"
 
@@ -18,7 +20,6 @@
 namespace uwpx {
 
 class Storage;
-struct PushTarget;
 
 struct PublishVerdict {
     PublishOutcome outcome = PublishOutcome::Transient;
@@ -79,7 +80,10 @@ private:
         QString node;
     };
 
-    std::optional<PublishVerdict> authorize(const PublishRequest &request, PushTarget *target);
+    void publishTo(const PublishRequest &request, const StorageResult<PushTarget> &found,
+                   Completion done);
+    std::optional<PublishVerdict> authorize(const PublishRequest &request,
+                                            const StorageResult<PushTarget> &found);
     void send(const WnsNotification &notification, Completion done);
     void expireDeadlines();
     void flushTrailing(const QString &node);

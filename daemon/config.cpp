@@ -162,6 +162,10 @@ void readStorage(ConfigReader &in, StorageSettings *storage) {
     storage->password = in.string(QStringLiteral("storage/password"));
     storage->expireDays =
         in.integer(QStringLiteral("storage/expire_days"), storage->expireDays, 1, 3650);
+    storage->connections =
+        in.integer(QStringLiteral("storage/connections"), storage->connections, 1, 64);
+    storage->timeoutMs =
+        in.integer(QStringLiteral("storage/timeout"), storage->timeoutMs / 1000, 1, 20) * 1000;
     if (storage->driver == QLatin1String("sqlite")) {
         if (storage->path.isEmpty())
             in.problem(QStringLiteral("storage/path"),

@@ -42,10 +42,12 @@ void DeviceLifecycle::onDeviceReached(const QString &deviceId, const QDateTime &
 
 void DeviceLifecycle::removeExpiredDevices() {
     const QDateTime cutoff = QDateTime::currentDateTimeUtc().addDays(-m_expireDays);
-    const StorageResult<int> removed = m_storage.removeDevicesNotUpdatedSince(cutoff);
-    if (removed.isOk() && removed.value() > 0)
-        qCInfo(lcServer).noquote() << "removed" << removed.value() << "device(s) not refreshed for"
-                                   << m_expireDays << "days";
+    m_storage.removeDevicesNotUpdatedSince(
+        cutoff, [days = m_expireDays](const StorageResult<int> &removed) {
+            if (removed.isOk() && removed.value() > 0)
+                qCInfo(lcServer).noquote() << "removed" << removed.value()
+                                           << "device(s) not refreshed for" << days << "days";
+        });
 }
 
 } // namespace uwpx

@@ -2,43 +2,196 @@
 
 #include "logging.h"
 
-#include <QHttpServer>
-#include <QHttpServerResponse>
+#include <QPointer>
+#include <QTcpSocket>
+#include <QTimer>
 
 namespace uwpx {
 
-OperatorEndpoint::OperatorEndpoint(std::function<Health()> health,
-                                   std::function<QByteArray()> metrics, QObject *parent)
-    : QObject(parent)
-    , m_server(std::make_unique<QHttpServer>()) {
-    m_server->route(QStringLiteral("/health"), [health] {
-        const Health report = health();
-        QJsonObject body = report.details;
-        body.insert(QStringLiteral("status"),
-                    report.healthy ? QStringLiteral("ok") : QStringLiteral("unhealthy"));
-        return QHttpServerResponse(body, report.healthy
-                                             ? QHttpServerResponse::StatusCode::Ok
-                                             : QHttpServerResponse::StatusCode::ServiceUnavailable);
-    });
-    m_server->route(QStringLiteral("/metrics"), [metrics] {
-        return QHttpServerResponse(QByteArrayLiteral("text/plain; version=0.0.4; charset=utf-8"),
-                                   metrics());
+namespace {
+
+// How long accepting pauses after the process ran out of file descriptors.
+constexpr int kAcceptPauseMs = 1000;
+
+QByteArray reasonPhrase(int status) {
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 503:
+        return "Service Unavailable";
+    }
+    return "Unknown";
+}
+
+} // namespace
+
+// One client: reads one request head, hands it on, writes the answer, closes.
+class OperatorEndpoint::Connection : public QObject {
+public:
+    Connection(QTcpSocket *socket, OperatorEndpoint *endpoint)
+        : QObject(endpoint)
+        , m_socket(socket)
+        , m_endpoint(endpoint) {
+        m_socket->setParent(this);
+        m_socket->setReadBufferSize(kMaxHeadBytes + 1);
+        m_timer.setSingleShot(true);
+        connect(&m_timer, &QTimer::timeout, this,
+                [this] { refuse(408, QStringLiteral("no request within 10 s")); });
+        m_timer.start(kRequestTimeoutMs);
+        connect(m_socket, &QTcpSocket::readyRead, this, &Connection::onReadyRead);
+        connect(m_socket, &QTcpSocket::disconnected, this, &Connection::finish);
+        connect(m_socket, &QTcpSocket::errorOccurred, this, &Connection::finish);
+    }
+
+    void respond(const Response &response) {
+        if (m_answered)
+            return;
+        m_answered = true;
+        m_timer.stop();
+        QByteArray bytes = "HTTP/1.1 " + QByteArray::number(response.status) + ' ' +
+                           reasonPhrase(response.status) + "\r\n";
+        if (!response.contentType.isEmpty())
+            bytes += "Content-Type: " + response.contentType + "\r\n";
+        bytes += "Content-Length: " + QByteArray::number(response.body.size()) + "\r\n";
+        bytes += "Connection: close\r\n\r\n";
+        if (!m_headOnly)
+            bytes += response.body;
+        m_socket->write(bytes);
+        // The client has 10 s to take the answer, then the connection goes.
+        disconnect(&m_timer, nullptr, this, nullptr);
+        connect(&m_timer, &QTimer::timeout, this, &Connection::finish);
+        m_timer.start(kRequestTimeoutMs);
+        m_socket->disconnectFromHost();
+    }
+
+    void refuse(int status, const QString &why) {
+        Q_EMIT m_endpoint->requestRefused(why);
+        respond({status, "text/plain; charset=utf-8", reasonPhrase(status) + '\n'});
+    }
+
+private:
+    void onReadyRead() {
+        if (m_answered) {
+            m_socket->readAll(); // nothing more is read after the request
+            return;
+        }
+        m_head += m_socket->read(kMaxHeadBytes + 1 - m_head.size());
+        const qsizetype end = m_head.indexOf("\r\n\r\n");
+        if (end < 0) {
+            if (m_head.size() > kMaxHeadBytes)
+                refuse(413, QStringLiteral("a request head over 8 KiB"));
+            return;
+        }
+        const QList<QByteArray> lines = m_head.left(end).split('\n');
+        const QList<QByteArray> requestLine = lines.first().trimmed().split(' ');
+        if (requestLine.size() != 3 || !requestLine[2].startsWith("HTTP/1.")) {
+            refuse(400, QStringLiteral("a malformed request line"));
+            return;
+        }
+        for (qsizetype i = 1; i < lines.size(); ++i) {
+            const QByteArray line = lines[i].trimmed().toLower();
+            const bool body =
+                (line.startsWith("content-length:") && line.mid(15).trimmed() != "0") ||
+                line.startsWith("transfer-encoding:");
+            if (body) {
+                refuse(413, QStringLiteral("a request with a body"));
+                return;
+            }
+        }
+        m_headOnly = requestLine[0] == "HEAD";
+        m_endpoint->serve(this, requestLine[0], requestLine[1]);
+    }
+
+    void finish() {
+        if (m_finished)
+            return;
+        m_finished = true;
+        m_socket->abort();
+        --m_endpoint->m_connections;
+        deleteLater();
+    }
+
+    QTcpSocket *m_socket;
+    OperatorEndpoint *m_endpoint;
+    QTimer m_timer;
+    QByteArray m_head;
+    bool m_headOnly = false;
+    bool m_answered = false;
+    bool m_finished = false;
+};
+
+OperatorEndpoint::OperatorEndpoint(QObject *parent)
+    : QObject(parent) {
+    connect(&m_server, &QTcpServer::newConnection, this, &OperatorEndpoint::accept);
+    // Out of file descriptors (EMFILE): QTcpServer pauses accepting for good.
+    // Pause for a moment instead, and try again.
+    connect(&m_server, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError) {
+        qCWarning(lcServer).noquote()
+            << "the operator endpoint cannot accept:" << m_server.errorString()
+            << "- trying again in a second";
+        m_server.pauseAccepting();
+        QTimer::singleShot(kAcceptPauseMs, this, [this] { m_server.resumeAccepting(); });
     });
 }
 
 OperatorEndpoint::~OperatorEndpoint() = default;
 
+void OperatorEndpoint::route(const QByteArray &path, Handler handler) {
+    m_routes.insert(path, std::move(handler));
+}
+
 bool OperatorEndpoint::listen(const MetricsSettings &settings, QString *error) {
-    m_port = m_server->listen(settings.address, settings.port);
-    if (m_port == 0) {
-        *error = QStringLiteral("cannot listen for metrics on %1:%2")
+    if (!m_server.listen(settings.address, settings.port)) {
+        *error = QStringLiteral("cannot listen for metrics on %1:%2: %3")
                      .arg(settings.address.toString())
-                     .arg(settings.port);
+                     .arg(settings.port)
+                     .arg(m_server.errorString());
         return false;
     }
     qCInfo(lcServer).noquote() << "serving /health and /metrics on" << settings.address.toString()
-                               << "port" << m_port;
+                               << "port" << m_server.serverPort();
     return true;
+}
+
+void OperatorEndpoint::accept() {
+    while (QTcpSocket *socket = m_server.nextPendingConnection()) {
+        if (m_connections >= kMaxConnections) {
+            Q_EMIT requestRefused(QStringLiteral("too many connections"));
+            socket->abort();
+            socket->deleteLater();
+            continue;
+        }
+        ++m_connections;
+        new Connection(socket, this); // a child: it deletes itself when done
+    }
+}
+
+void OperatorEndpoint::serve(Connection *connection, const QByteArray &method,
+                             const QByteArray &path) {
+    if (method != "GET" && method != "HEAD") {
+        connection->refuse(405, QStringLiteral("a method other than GET"));
+        return;
+    }
+    const qsizetype query = path.indexOf('?');
+    const auto route = m_routes.constFind(query < 0 ? path : path.left(query));
+    if (route == m_routes.cend()) {
+        connection->respond({404, "text/plain; charset=utf-8", "Not Found\n"});
+        return;
+    }
+    (*route)([connection = QPointer<Connection>(connection)](const Response &response) {
+        if (connection)
+            connection->respond(response);
+    });
 }
 
 } // namespace uwpx

@@ -3,37 +3,60 @@
 #include "config.h"
 
 #include <QByteArray>
-#include <QJsonObject>
+#include <QHash>
 #include <QObject>
+#include <QTcpServer>
 
 #include <functional>
-#include <memory>
-
-class QHttpServer;
 
 namespace uwpx {
 
-// Plain HTTP for the operator's monitoring, never for clients:
-//   GET /health   200 {"status":"ok",...} or 503 naming the part that is not
-//   GET /metrics  Prometheus text format
+// Plain HTTP/1.1 for the operator's monitoring, never for clients: routes
+// such as GET /health and GET /metrics, each answered once, perhaps later
+// (a handler may wait for the store). One request per connection, which is
+// closed after the answer.
+//
+// Bounded, since the port may be reachable by more than the operator: a
+// request head of at most 8 KiB and no body; the request must arrive within
+// 10 s; at most 64 connections at once, more are closed at once. Accepting
+// never stops: when the process runs out of file descriptors, it pauses for
+// a second and tries again.
 class OperatorEndpoint : public QObject {
     Q_OBJECT
 public:
-    struct Health {
-        bool healthy = false;
-        QJsonObject details; // e.g. {"storage":"ok","xmpp":"disconnected"}
+    struct Response {
+        int status = 200;
+        QByteArray contentType;
+        QByteArray body;
     };
+    using Respond = std::function<void(const Response &)>;
+    using Handler = std::function<void(const Respond &)>;
 
-    OperatorEndpoint(std::function<Health()> health, std::function<QByteArray()> metrics,
-                     QObject *parent = nullptr);
+    static constexpr qsizetype kMaxHeadBytes = 8 * 1024;
+    static constexpr int kRequestTimeoutMs = 10000;
+    static constexpr int kMaxConnections = 64;
+
+    explicit OperatorEndpoint(QObject *parent = nullptr);
     ~OperatorEndpoint() override;
 
+    // GET `path` is answered by `handler`.
+    void route(const QByteArray &path, Handler handler);
     bool listen(const MetricsSettings &settings, QString *error);
-    quint16 port() const { return m_port; }
+    quint16 port() const { return m_server.serverPort(); }
+
+Q_SIGNALS:
+    // A connection closed unanswered: too many open, a request too large,
+    // malformed, or too slow.
+    void requestRefused(const QString &why);
 
 private:
-    std::unique_ptr<QHttpServer> m_server;
-    quint16 m_port = 0;
+    class Connection;
+    void accept();
+    void serve(Connection *connection, const QByteArray &method, const QByteArray &path);
+
+    QTcpServer m_server;
+    QHash<QByteArray, Handler> m_routes;
+    int m_connections = 0;
 };
 
 } // namespace uwpx

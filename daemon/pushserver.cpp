@@ -10,7 +10,48 @@
 #include "wnstokenpersistence.h"
 #include "xmppcomponent.h"
 
+#include <QJsonDocument>
+#include <QJsonObject>
+
 namespace uwpx {
+
+namespace {
+
+// 200 when this instance can serve, else 503 naming the part that cannot.
+OperatorEndpoint::Response health(const Storage &storage, const XmppComponent &xmpp) {
+    const bool storageOk = storage.isAvailable();
+    const bool linkUp = xmpp.isConnected();
+    const QJsonObject body{{QStringLiteral("status"), storageOk && linkUp
+                                                          ? QStringLiteral("ok")
+                                                          : QStringLiteral("unhealthy")},
+                           {QStringLiteral("storage"),
+                            storageOk ? QStringLiteral("ok") : QStringLiteral("unavailable")},
+                           {QStringLiteral("xmpp"),
+                            linkUp ? QStringLiteral("connected") : QStringLiteral("disconnected")}};
+    return {storageOk && linkUp ? 200 : 503, "application/json",
+            QJsonDocument(body).toJson(QJsonDocument::Compact)};
+}
+
+// The store's counts are asked for at scrape time, off the event loop; the
+// answer waits for them (at most the store's timeout).
+void scrapeMetrics(Storage &storage, const XmppComponent &xmpp, ServerMetrics &metrics,
+                   const OperatorEndpoint::Respond &respond) {
+    auto gauges = std::make_shared<ServerMetrics::Gauges>();
+    gauges->componentConnected = xmpp.isConnected();
+    gauges->componentReconnects = xmpp.reconnectCount();
+    auto render = [&metrics, gauges, respond] {
+        respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(*gauges)});
+    };
+    storage.deviceCount([&storage, gauges, render](const StorageResult<qint64> &devices) {
+        gauges->devices = devices.isOk() ? devices.value() : -1;
+        storage.accountCount([gauges, render](const StorageResult<qint64> &accounts) {
+            gauges->accounts = accounts.isOk() ? accounts.value() : -1;
+            render();
+        });
+    });
+}
+
+} // namespace
 
 PushServer::PushServer(const Config &config, QObject *parent)
     : QObject(parent)
@@ -33,7 +74,8 @@ bool PushServer::start(QString *error) {
     if (!m_storage)
         return false;
     qCInfo(lcServer).noquote() << "opened the" << m_config.storage.driver
-                               << "store at schema version" << Storage::latestSchemaVersion();
+                               << "store at schema version" << Storage::latestSchemaVersion()
+                               << "with" << m_config.storage.connections << "connection(s)";
 
     m_wns = std::make_unique<WnsClient>(m_config.wns);
     m_token = std::make_unique<WnsTokenPersistence>(*m_storage, *m_wns, m_config.wns);
@@ -52,24 +94,13 @@ bool PushServer::start(QString *error) {
 
     wireMetrics();
     if (m_config.metrics.enabled) {
-        m_operatorEndpoint = std::make_unique<OperatorEndpoint>(
-            [this] {
-                const bool storageOk = m_storage->schemaVersion().isOk();
-                const bool linkUp = m_xmpp->isConnected();
-                return OperatorEndpoint::Health{
-                    storageOk && linkUp,
-                    {{QStringLiteral("storage"),
-                      storageOk ? QStringLiteral("ok") : QStringLiteral("unavailable")},
-                     {QStringLiteral("xmpp"),
-                      linkUp ? QStringLiteral("connected") : QStringLiteral("disconnected")}}};
-            },
-            [this] {
-                const auto devices = m_storage->deviceCount();
-                const auto accounts = m_storage->accountCount();
-                return m_metrics->render({m_xmpp->isConnected(), m_xmpp->reconnectCount(),
-                                          devices.isOk() ? devices.value() : -1,
-                                          accounts.isOk() ? accounts.value() : -1});
-            });
+        m_operatorEndpoint = std::make_unique<OperatorEndpoint>();
+        m_operatorEndpoint->route("/health", [this](const OperatorEndpoint::Respond &respond) {
+            respond(health(*m_storage, *m_xmpp));
+        });
+        m_operatorEndpoint->route("/metrics", [this](const OperatorEndpoint::Respond &respond) {
+            scrapeMetrics(*m_storage, *m_xmpp, *m_metrics, respond);
+        });
         if (!m_operatorEndpoint->listen(m_config.metrics, error))
             return false;
     }

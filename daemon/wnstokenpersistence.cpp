@@ -4,6 +4,7 @@
 #include "wnsclient.h"
 
 #include <QCryptographicHash>
+#include <QPointer>
 
 namespace uwpx {
 
@@ -23,8 +24,11 @@ WnsTokenPersistence::WnsTokenPersistence(Storage &storage, WnsClient &wns,
     : QObject(parent)
     , m_storage(storage)
     , m_key(keyFor(settings)) {
-    if (const StorageResult<StoredToken> token = m_storage.loadToken(m_key); token.isOk())
-        wns.restoreToken(token->accessToken, token->expiresAt);
+    m_storage.loadToken(m_key,
+                        [wns = QPointer<WnsClient>(&wns)](const StorageResult<StoredToken> &token) {
+                            if (wns && token.isOk())
+                                wns->restoreToken(token->accessToken, token->expiresAt);
+                        });
     connect(&wns, &WnsClient::tokenRefreshed, this,
             [this](const QString &accessToken, const QDateTime &expiresAt) {
                 // A token not kept is only fetched again after a restart.

@@ -61,14 +61,23 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
     }
 }
 
+// Storage answers on this thread, or never once this service is gone: the
+// guard below is for the service, which may go first.
 void RegistrationService::setChannelUri(const Request &request, const Answer &answer) {
-    if (m_storage.setChannelUri(request.deviceId, request.channelUri, request.version).isFailed()) {
-        answer(errorResponse(request.version, kTryLater), false);
-        return;
-    }
-    qCInfo(lcRegistration).noquote()
-        << "device" << deviceForLog(request.deviceId) << "set its channel URI";
-    answer(successResponse(request.version), true);
+    m_storage.setChannelUri(request.deviceId, request.channelUri, request.version,
+                            [self = QPointer<RegistrationService>(this), request,
+                             answer](const StorageResult<> &stored) {
+                                if (!self)
+                                    return;
+                                if (stored.isFailed()) {
+                                    answer(errorResponse(request.version, kTryLater), false);
+                                    return;
+                                }
+                                qCInfo(lcRegistration).noquote()
+                                    << "device" << deviceForLog(request.deviceId)
+                                    << "set its channel URI";
+                                answer(successResponse(request.version), true);
+                            });
 }
 
 void RegistrationService::setAccounts(const Request &request, const Answer &answer) {
@@ -84,7 +93,17 @@ void RegistrationService::setAccounts(const Request &request, const Answer &answ
                          [&key](const AccountSpec &s) { return s.key == key; }))
             specs << AccountSpec{key, v1 ? jidDomain(account.bareJid) : QString()};
     }
-    const auto stored = m_storage.setAccounts(request.deviceId, request.version, specs);
+    m_storage.setAccounts(request.deviceId, request.version, specs,
+                          [self = QPointer<RegistrationService>(this), request, keys,
+                           answer](const StorageResult<QList<AccountCredentials>> &stored) {
+                              if (self)
+                                  self->answerAccounts(request, keys, stored, answer);
+                          });
+}
+
+void RegistrationService::answerAccounts(const Request &request, const QList<QString> &keys,
+                                         const StorageResult<QList<AccountCredentials>> &stored,
+                                         const Answer &answer) {
     if (!stored.isOk()) {
         answer(errorResponse(request.version, stored.isNotFound() ? kUnknownDevice : kTryLater),
                false);
@@ -98,7 +117,7 @@ void RegistrationService::setAccounts(const Request &request, const Answer &answ
         const AccountCredentials &credentials = byKey[keys[i]];
         QJsonObject item{{QStringLiteral("node"), credentials.node},
                          {QStringLiteral("secret"), credentials.secret}};
-        if (v1) {
+        if (request.version == 1) {
             item.insert(QStringLiteral("bare_jid"), request.accounts[i].bareJid);
         } else {
             item.insert(QStringLiteral("account_id"), request.accounts[i].accountId);
@@ -107,21 +126,31 @@ void RegistrationService::setAccounts(const Request &request, const Answer &answ
         accounts.append(item);
     }
     qCInfo(lcRegistration).noquote() << "device" << deviceForLog(request.deviceId) << "registered"
-                                     << specs.size() << "account(s)";
+                                     << byKey.size() << "account(s)";
     answer(successResponse(request.version, {{QStringLiteral("push_bare_jid"), m_componentJid},
                                              {QStringLiteral("accounts"), accounts}}),
            true);
 }
 
 void RegistrationService::requestTestPush(const Request &request, const Answer &answer) {
-    const auto channelUri = m_storage.channelUri(request.deviceId);
-    if (!channelUri.isOk()) {
-        answer(errorResponse(request.version, channelUri.isNotFound() ? kUnknownDevice : kTryLater),
-               false);
-        return;
-    }
+    m_storage.channelUri(request.deviceId, [self = QPointer<RegistrationService>(this), request,
+                                            answer](const StorageResult<QString> &channelUri) {
+        if (!self)
+            return;
+        if (!channelUri.isOk()) {
+            answer(errorResponse(request.version,
+                                 channelUri.isNotFound() ? kUnknownDevice : kTryLater),
+                   false);
+            return;
+        }
+        self->sendTestPush(request, channelUri.value(), answer);
+    });
+}
+
+void RegistrationService::sendTestPush(const Request &request, const QString &channelUri,
+                                       const Answer &answer) {
     WnsNotification notification;
-    notification.channelUri = channelUri.value();
+    notification.channelUri = channelUri;
     notification.payload = payload::forTestPush(request.version);
     notification.coalesceKey = QStringLiteral("test/") + request.deviceId;
     notification.deviceId = request.deviceId;

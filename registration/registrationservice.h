@@ -1,5 +1,8 @@
 #pragma once
 
+#include "storagerecords.h"
+#include "storageresult.h"
+
 #include <QByteArray>
 #include <QObject>
 #include <QString>
@@ -26,8 +29,9 @@ public:
     RegistrationService(Storage &storage, WnsClient &wns, const QString &componentJid,
                         const QStringList &channelHosts, QObject *parent = nullptr);
 
-    // Calls `reply` exactly once: at once for storage actions, after WNS's
-    // verdict for request_test_push.
+    // Calls `reply` exactly once, from the event loop: after the store's
+    // answer, and for request_test_push after WNS's verdict (never once this
+    // service is destroyed).
     void handle(const QByteArray &message, const Reply &reply);
 
 Q_SIGNALS:
@@ -42,7 +46,12 @@ private:
 
     void setChannelUri(const registration::Request &request, const Answer &answer);
     void setAccounts(const registration::Request &request, const Answer &answer);
+    void answerAccounts(const registration::Request &request, const QList<QString> &keys,
+                        const StorageResult<QList<AccountCredentials>> &stored,
+                        const Answer &answer);
     void requestTestPush(const registration::Request &request, const Answer &answer);
+    void sendTestPush(const registration::Request &request, const QString &channelUri,
+                      const Answer &answer);
 
     Storage &m_storage;
     WnsClient &m_wns;

@@ -1,4 +1,4 @@
-#include "storage.h"
+#include "storageconnection.h"
 
 #include "credentials.h"
 #include "dialect.h"
@@ -11,6 +11,7 @@
 #include <QFile>
 #include <QHash>
 #include <QMutex>
+#include <QRandomGenerator>
 #include <QSqlError>
 #include <QSqlQuery>
 #include <QThread>
@@ -31,8 +32,15 @@ qint64 nowMs() {
     return QDateTime::currentMSecsSinceEpoch();
 }
 
-constexpr qint64 kMinReconnectDelayMs = 1000;
-constexpr qint64 kMaxReconnectDelayMs = 60000;
+// While the database is away, a lost connection is tried again this often,
+// give or take half of it (many connections must not return in step): a
+// database that comes back is used again within about a second.
+constexpr qint64 kReconnectDelayMs = 500;
+
+// Lookups that arrive together are asked in one statement of one of these
+// sizes (the rest of the list padded with '', which is no node), so that a
+// few prepared statements serve every batch.
+constexpr int kBatchSizes[] = {1, 4, 16, 64};
 
 // A migration file holds several statements, each ending with ';' at the end
 // of a line; '--' comment lines are dropped.
@@ -64,7 +72,8 @@ QString notNull(const QString &text) {
 
 } // namespace
 
-std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString *error) {
+std::unique_ptr<StorageConnection> StorageConnection::open(const StorageSettings &settings,
+                                                           QString *error) {
     const Dialect *dialect = Dialect::find(settings.driver);
     if (!dialect) {
         *error = QStringLiteral("unknown storage driver '%1'").arg(settings.driver);
@@ -88,34 +97,34 @@ std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString 
         return abandon(QStringLiteral("cannot open the %1 database: %2")
                            .arg(settings.driver, db.lastError().text()));
     // Storage must hold the only handle: it removes the connection when it goes.
-    std::unique_ptr<Storage> storage(new Storage(db, *dialect));
+    std::unique_ptr<StorageConnection> storage(new StorageConnection(db, *dialect));
     db = QSqlDatabase(); // QSqlDatabase has no move in Qt 6.4
     if (!storage->configure(error) || !storage->upgradeSchema(error))
         return nullptr;
     return storage;
 }
 
-Storage::Storage(QSqlDatabase db, const Dialect &dialect)
+StorageConnection::StorageConnection(QSqlDatabase db, const Dialect &dialect)
     : m_db(std::move(db))
     , m_dialect(dialect) {}
 
-Storage::~Storage() {
-    m_findByNode.reset(); // before its connection goes
+StorageConnection::~StorageConnection() {
+    m_findByNodes.clear(); // before their connection goes
     const QString connection = m_db.connectionName();
     m_db.close();
     m_db = QSqlDatabase();
     QSqlDatabase::removeDatabase(connection);
 }
 
-QString Storage::driverName() const {
+QString StorageConnection::driverName() const {
     return m_dialect.name;
 }
 
-void Storage::logFailure(const char *what, const QString &error) const {
+void StorageConnection::logFailure(const char *what, const QString &error) const {
     qCWarning(lcStorage).noquote() << what << "failed:" << error;
 }
 
-bool Storage::configure(QString *error) {
+bool StorageConnection::configure(QString *error) {
     // Per-connection settings: see sql/<dialect>/configure.sql.
     for (const QString &statement : statementsOf(sql(QStringLiteral("configure")))) {
         // An instance opening the same new SQLite file at once makes the
@@ -135,11 +144,11 @@ bool Storage::configure(QString *error) {
     return true;
 }
 
-int Storage::latestSchemaVersion() {
+int StorageConnection::latestSchemaVersion() {
     return int(QDir(QStringLiteral(":/sql/common/upgrade")).entryList(QDir::Files).size());
 }
 
-StorageResult<int> Storage::schemaVersion() {
+StorageResult<int> StorageConnection::schemaVersion() {
     QSqlQuery query(m_db);
     // Before the first upgrade there is no schema_version table: version 0.
     if (!query.exec(sql(QStringLiteral("select_schema_version"))) || !query.next())
@@ -149,7 +158,23 @@ StorageResult<int> Storage::schemaVersion() {
     return StorageResult<int>::ok(query.value(0).toInt());
 }
 
-bool Storage::upgradeSchema(QString *error) {
+StorageResult<> StorageConnection::checkWritable() {
+    return reconnecting("checking that the database takes writes", [&] {
+        QString error;
+        if (!beginWrite(&error))
+            return StorageResult<>::failed(error);
+        // SQLite takes the write lock at BEGIN IMMEDIATE; PostgreSQL only
+        // refuses a write on a read-only server when one is tried.
+        QSqlQuery query(m_db);
+        QString why;
+        const bool wrote = run(query, QStringLiteral("touch_device"),
+                               {{"device_id", QStringLiteral("")}, {"now", 0}}, &why);
+        rollback();
+        return wrote ? StorageResult<>::ok() : StorageResult<>::failed(why);
+    });
+}
+
+bool StorageConnection::upgradeSchema(QString *error) {
     const int latest = latestSchemaVersion();
     // The usual start: up to date, nothing to lock.
     const StorageResult<int> current = schemaVersion();
@@ -195,7 +220,7 @@ bool Storage::upgradeSchema(QString *error) {
 
 // Each query lives in a resource file; a dialect overrides the common text
 // only where its SQL really differs.
-QString Storage::sql(const QString &name) const {
+QString StorageConnection::sql(const QString &name) const {
     // Shared by the Storage objects of every thread.
     static QMutex mutex;
     static QHash<QString, QString> cache;
@@ -214,8 +239,8 @@ QString Storage::sql(const QString &name) const {
     return text;
 }
 
-bool Storage::run(QSqlQuery &query, const QString &name, const QVariantMap &values,
-                  QString *error) {
+bool StorageConnection::run(QSqlQuery &query, const QString &name, const QVariantMap &values,
+                            QString *error) {
     if (!query.prepare(sql(name))) {
         *error = errorText(query);
         return false;
@@ -229,7 +254,7 @@ bool Storage::run(QSqlQuery &query, const QString &name, const QVariantMap &valu
     return true;
 }
 
-bool Storage::beginWrite(QString *error) {
+bool StorageConnection::beginWrite(QString *error) {
     QSqlQuery query(m_db);
     if (!query.exec(sql(QStringLiteral("begin_write")))) {
         *error = errorText(query);
@@ -238,7 +263,7 @@ bool Storage::beginWrite(QString *error) {
     return true;
 }
 
-bool Storage::commit(QString *error) {
+bool StorageConnection::commit(QString *error) {
     QSqlQuery query(m_db);
     if (!query.exec(QStringLiteral("COMMIT"))) {
         *error = errorText(query);
@@ -248,7 +273,7 @@ bool Storage::commit(QString *error) {
     return true;
 }
 
-void Storage::rollback() {
+void StorageConnection::rollback() {
     QSqlQuery query(m_db);
     query.exec(QStringLiteral("ROLLBACK"));
 }
@@ -258,38 +283,32 @@ void Storage::rollback() {
 // Every operation is idempotent (upserts, deletes, reads; setAccounts keeps
 // what an unacknowledged earlier attempt committed), so after reopening, the
 // failed one can simply run again.
-bool Storage::reconnectIfLost() {
+bool StorageConnection::reconnectIfLost() {
     if (!m_dialect.reconnects)
         return false;
     QSqlQuery probe(m_db);
     if (probe.exec(QStringLiteral("SELECT 1")))
         return false; // the connection works: the failure was the statement's
-    // While the server stays away, opening blocks the event loop for up to
-    // connect_timeout: try at once, then less and less often (up to a minute).
     const qint64 now = nowMs();
     if (now < m_nextReconnectMs)
         return false;
-    m_findByNode.reset(); // prepared on the old connection
+    m_findByNodes.clear(); // prepared on the old connection
     m_db.close();
     QString error;
     if (!m_db.open() || !configure(&error)) {
-        m_reconnectDelayMs =
-            std::clamp(m_reconnectDelayMs * 2, kMinReconnectDelayMs, kMaxReconnectDelayMs);
-        m_nextReconnectMs = nowMs() + m_reconnectDelayMs;
-        qCWarning(lcStorage).noquote()
-            << "reconnecting to the database failed:"
-            << (error.isEmpty() ? m_db.lastError().text() : error) << "- next try in"
-            << m_reconnectDelayMs << "ms at the earliest";
+        m_nextReconnectMs = nowMs() + kReconnectDelayMs / 2 +
+                            QRandomGenerator::global()->bounded(kReconnectDelayMs);
+        qCWarning(lcStorage).noquote() << "reconnecting to the database failed:"
+                                       << (error.isEmpty() ? m_db.lastError().text() : error);
         return false;
     }
     qCInfo(lcStorage) << "reconnected to the database";
-    m_reconnectDelayMs = 0;
     m_nextReconnectMs = 0;
     return true;
 }
 
-StorageResult<> Storage::setChannelUri(const QString &deviceId, const QString &channelUri,
-                                       int protocolVersion) {
+StorageResult<> StorageConnection::setChannelUri(const QString &deviceId, const QString &channelUri,
+                                                 int protocolVersion) {
     return reconnecting("storing a channel URI", [&] {
         // A single statement is its own transaction.
         QSqlQuery query(m_db);
@@ -305,9 +324,9 @@ StorageResult<> Storage::setChannelUri(const QString &deviceId, const QString &c
     });
 }
 
-StorageResult<QList<AccountCredentials>> Storage::setAccounts(const QString &deviceId,
-                                                              int protocolVersion,
-                                                              const QList<AccountSpec> &accounts) {
+StorageResult<QList<AccountCredentials>>
+StorageConnection::setAccounts(const QString &deviceId, int protocolVersion,
+                               const QList<AccountSpec> &accounts) {
     using Result = StorageResult<QList<AccountCredentials>>;
     return reconnecting("storing a device's accounts", [&]() -> Result {
         QString error;
@@ -325,10 +344,9 @@ StorageResult<QList<AccountCredentials>> Storage::setAccounts(const QString &dev
     });
 }
 
-StorageResult<QList<AccountCredentials>> Storage::writeAccounts(const QString &device,
-                                                                int protocolVersion,
-                                                                const QList<AccountSpec> &accounts,
-                                                                qint64 now) {
+StorageResult<QList<AccountCredentials>>
+StorageConnection::writeAccounts(const QString &device, int protocolVersion,
+                                 const QList<AccountSpec> &accounts, qint64 now) {
     using Result = StorageResult<QList<AccountCredentials>>;
     QString error;
     // Refreshing the device first also serializes setAccounts per device
@@ -391,7 +409,7 @@ StorageResult<QList<AccountCredentials>> Storage::writeAccounts(const QString &d
 }
 
 StorageResult<QList<QList<AccountCredentials>>>
-Storage::importRegistrations(const QList<Registration> &registrations) {
+StorageConnection::importRegistrations(const QList<Registration> &registrations) {
     using Result = StorageResult<QList<QList<AccountCredentials>>>;
     return reconnecting("importing registrations", [&]() -> Result {
         QString error;
@@ -425,46 +443,70 @@ Storage::importRegistrations(const QList<Registration> &registrations) {
     });
 }
 
-StorageResult<PushTarget> Storage::findByNode(const QString &node) {
-    using Result = StorageResult<PushTarget>;
-    return reconnecting("looking up a node", [&]() -> Result {
-        if (!m_findByNode) {
-            m_findByNode.emplace(m_db);
-            if (!m_findByNode->prepare(sql(QStringLiteral("select_push_target")))) {
-                const QString error = errorText(*m_findByNode);
-                m_findByNode.reset();
+StorageResult<PushTarget> StorageConnection::findByNode(const QString &node) {
+    const StorageResult<QHash<QString, PushTarget>> found = findByNodes({node});
+    if (found.isFailed())
+        return StorageResult<PushTarget>::failed(found.error());
+    const auto target = found->constFind(node);
+    if (target == found->constEnd())
+        return StorageResult<PushTarget>::notFound();
+    return StorageResult<PushTarget>::ok(*target);
+}
+
+StorageResult<QHash<QString, PushTarget>> StorageConnection::findByNodes(const QStringList &nodes) {
+    using Result = StorageResult<QHash<QString, PushTarget>>;
+    return reconnecting("looking up nodes", [&]() -> Result {
+        QHash<QString, PushTarget> targets;
+        for (qsizetype start = 0; start < nodes.size();) {
+            const auto size =
+                std::find_if(std::begin(kBatchSizes), std::end(kBatchSizes),
+                             [left = nodes.size() - start](int size) { return size >= left; });
+            const int batch =
+                size == std::end(kBatchSizes) ? kBatchSizes[std::size(kBatchSizes) - 1] : *size;
+            auto prepared = m_findByNodes.find(batch);
+            if (prepared == m_findByNodes.end()) {
+                QStringList placeholders;
+                for (int i = 0; i < batch; ++i)
+                    placeholders << QStringLiteral(":n%1").arg(i);
+                QSqlQuery query(m_db);
+                if (!query.prepare(sql(QStringLiteral("select_push_targets"))
+                                       .replace(QLatin1String(":nodes"),
+                                                placeholders.join(QLatin1String(", ")))))
+                    return Result::failed(errorText(query));
+                prepared = m_findByNodes.emplace(batch, std::move(query)).first;
+            }
+            QSqlQuery &query = prepared->second;
+            for (int i = 0; i < batch; ++i)
+                query.bindValue(i,
+                                start + i < nodes.size() ? nodes[start + i] : QStringLiteral(""));
+            if (!query.exec()) {
+                const QString error = errorText(query);
+                m_findByNodes.erase(prepared); // prepared again next time (a reconnected server)
                 return Result::failed(error);
             }
-        }
-        QSqlQuery &query = *m_findByNode;
-        query.bindValue(QStringLiteral(":node"), node);
-        if (!query.exec()) {
-            const QString error = errorText(query);
-            m_findByNode.reset(); // prepared again next time (a reconnected server, say)
-            return Result::failed(error);
-        }
-        if (!query.next()) {
+            while (query.next()) {
+                PushTarget target;
+                target.deviceId = query.value(0).toString();
+                target.channelUri = query.value(1).toString();
+                target.accountKey = query.value(2).toString();
+                target.protocolVersion = query.value(3).toInt();
+                target.domain = query.value(4).toString();
+                target.node = query.value(5).toString();
+                target.secret = query.value(6).toString();
+                target.deviceRefreshedAt =
+                    QDateTime::fromMSecsSinceEpoch(query.value(7).toLongLong(), Qt::UTC);
+                targets.insert(target.node, target);
+            }
+            // Ends the statement: no read transaction stays open between
+            // lookups (it would hold back SQLite's WAL checkpoints).
             query.finish();
-            return Result::notFound();
+            start += batch;
         }
-        PushTarget target;
-        target.deviceId = query.value(0).toString();
-        target.channelUri = query.value(1).toString();
-        target.accountKey = query.value(2).toString();
-        target.protocolVersion = query.value(3).toInt();
-        target.domain = query.value(4).toString();
-        target.node = query.value(5).toString();
-        target.secret = query.value(6).toString();
-        target.deviceRefreshedAt =
-            QDateTime::fromMSecsSinceEpoch(query.value(7).toLongLong(), Qt::UTC);
-        // Ends the statement: no read transaction stays open between publishes
-        // (it would hold back SQLite's WAL checkpoints).
-        query.finish();
-        return Result::ok(target);
+        return Result::ok(targets);
     });
 }
 
-StorageResult<QString> Storage::channelUri(const QString &deviceId) {
+StorageResult<QString> StorageConnection::channelUri(const QString &deviceId) {
     using Result = StorageResult<QString>;
     return reconnecting("looking up a device", [&]() -> Result {
         QSqlQuery query(m_db);
@@ -478,7 +520,7 @@ StorageResult<QString> Storage::channelUri(const QString &deviceId) {
     });
 }
 
-StorageResult<> Storage::learnDomain(const QString &node, const QString &domain) {
+StorageResult<> StorageConnection::learnDomain(const QString &node, const QString &domain) {
     return reconnecting("storing an account's domain", [&] {
         QSqlQuery query(m_db);
         QString error;
@@ -489,7 +531,7 @@ StorageResult<> Storage::learnDomain(const QString &node, const QString &domain)
     });
 }
 
-StorageResult<> Storage::refreshDevice(const QString &deviceId) {
+StorageResult<> StorageConnection::refreshDevice(const QString &deviceId) {
     return reconnecting("refreshing a device", [&] {
         QSqlQuery query(m_db);
         QString error;
@@ -500,7 +542,7 @@ StorageResult<> Storage::refreshDevice(const QString &deviceId) {
     });
 }
 
-StorageResult<> Storage::removeDevice(const QString &deviceId) {
+StorageResult<> StorageConnection::removeDevice(const QString &deviceId) {
     return reconnecting("removing a device", [&] {
         QSqlQuery query(m_db);
         QString error;
@@ -511,7 +553,7 @@ StorageResult<> Storage::removeDevice(const QString &deviceId) {
     });
 }
 
-StorageResult<int> Storage::removeDevicesNotUpdatedSince(const QDateTime &cutoff) {
+StorageResult<int> StorageConnection::removeDevicesNotUpdatedSince(const QDateTime &cutoff) {
     return reconnecting("removing expired devices", [&] {
         QSqlQuery query(m_db);
         QString error;
@@ -522,7 +564,7 @@ StorageResult<int> Storage::removeDevicesNotUpdatedSince(const QDateTime &cutoff
     });
 }
 
-StorageResult<StoredToken> Storage::loadToken(const QString &key) {
+StorageResult<StoredToken> StorageConnection::loadToken(const QString &key) {
     using Result = StorageResult<StoredToken>;
     return reconnecting("reading the WNS token", [&]() -> Result {
         QSqlQuery query(m_db);
@@ -536,7 +578,7 @@ StorageResult<StoredToken> Storage::loadToken(const QString &key) {
     });
 }
 
-StorageResult<> Storage::saveToken(const QString &key, const StoredToken &token) {
+StorageResult<> StorageConnection::saveToken(const QString &key, const StoredToken &token) {
     return reconnecting("storing the WNS token", [&] {
         QSqlQuery query(m_db);
         QString error;
@@ -550,15 +592,15 @@ StorageResult<> Storage::saveToken(const QString &key, const StoredToken &token)
     });
 }
 
-StorageResult<qint64> Storage::deviceCount() {
+StorageResult<qint64> StorageConnection::deviceCount() {
     return count(QStringLiteral("devices"));
 }
 
-StorageResult<qint64> Storage::accountCount() {
+StorageResult<qint64> StorageConnection::accountCount() {
     return count(QStringLiteral("accounts"));
 }
 
-StorageResult<qint64> Storage::count(const QString &table) {
+StorageResult<qint64> StorageConnection::count(const QString &table) {
     return reconnecting("counting rows", [&] {
         QSqlQuery query(m_db);
         if (!query.exec(sql(QStringLiteral("count_") + table)) || !query.next())

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "storagerecords.h"
 #include "storageresult.h"
 #include "storagesettings.h"
 
@@ -10,6 +11,10 @@
 #include <QString>
 #include <QVariantMap>
 
+#include <QHash>
+#include <QStringList>
+
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -17,60 +22,24 @@ namespace uwpx {
 
 struct Dialect;
 
-// What set_accounts asks for, one entry per account.
-struct AccountSpec {
-    QString key;    // v1: SHA-256 of device_id + bare JID; v2: the client's account_id
-    QString domain; // v1: the JID's domain; v2: empty until the first accepted publish
-};
-
-// What set_accounts hands back, one entry per account, in request order.
-struct AccountCredentials {
-    QString key;
-    QString node;
-    QString secret;
-};
-
-// Everything the publish path needs to know about a node.
-struct PushTarget {
-    QString deviceId;
-    QString channelUri;
-    QString accountKey;
-    int protocolVersion = 2; // of the set_accounts that created the account
-    QString domain;          // empty: not learned yet (v2)
-    QString node;
-    QString secret;
-    QDateTime deviceRefreshedAt; // UTC: the device's last refresh (see refreshDevice)
-};
-
-struct StoredToken {
-    QString accessToken;
-    QDateTime expiresAt;
-};
-
-// One device's registration, for importRegistrations().
-struct Registration {
-    QString deviceId;
-    QString channelUri;
-    int protocolVersion = 2;
-    QList<AccountSpec> accounts;
-};
-
-// The one store behind the server: SQLite by default, PostgreSQL when several
-// instances share a database. Callers never see SQL or the dialect; every
+// One connection to the store, synchronous: each call is a round trip to the
+// database (or a read and write of the SQLite file) on the calling thread.
+// Storage runs these on its worker threads, one connection each; nothing
+// else in the daemon calls them. Callers never see SQL or the dialect; every
 // write is a single transaction, durable once the call returned Ok. Every
 // operation returns a StorageResult; failures are logged here, once.
 //
-// A Storage object belongs to the thread that opened it (Qt SQL connections
-// are per thread). Several Storage objects may use one database at once.
-class Storage {
+// A connection belongs to the thread that opened it (Qt SQL connections are
+// per thread). Several connections may use one database at once.
+class StorageConnection {
 public:
     // Opens the database and brings its schema up to date. On failure returns
     // nullptr and says why in *error.
-    static std::unique_ptr<Storage> open(const StorageSettings &settings, QString *error);
-    ~Storage();
+    static std::unique_ptr<StorageConnection> open(const StorageSettings &settings, QString *error);
+    ~StorageConnection();
 
-    Storage(const Storage &) = delete;
-    Storage &operator=(const Storage &) = delete;
+    StorageConnection(const StorageConnection &) = delete;
+    StorageConnection &operator=(const StorageConnection &) = delete;
 
     // Stores or replaces the device's channel URI and refreshes its timestamp.
     StorageResult<> setChannelUri(const QString &deviceId, const QString &channelUri,
@@ -83,6 +52,9 @@ public:
     setAccounts(const QString &deviceId, int protocolVersion, const QList<AccountSpec> &accounts);
 
     StorageResult<PushTarget> findByNode(const QString &node);
+    // Many lookups in one round trip: the targets found, by node (nodes not
+    // found are absent).
+    StorageResult<QHash<QString, PushTarget>> findByNodes(const QStringList &nodes);
     StorageResult<QString> channelUri(const QString &deviceId);
 
     // v2 accounts learn their domain from the first accepted publish.
@@ -110,11 +82,15 @@ public:
     StorageResult<int> schemaVersion();
     static int latestSchemaVersion();
 
+    // Whether the database takes writes now (a read-only file, a full disk
+    // or a read-only replica do not): starts a write transaction and rolls it back.
+    StorageResult<> checkWritable();
+
     // The configuration's name of the database kind: "sqlite" or "postgresql".
     QString driverName() const;
 
 private:
-    Storage(QSqlDatabase db, const Dialect &dialect);
+    StorageConnection(QSqlDatabase db, const Dialect &dialect);
 
     bool configure(QString *error);
     bool upgradeSchema(QString *error);
@@ -149,9 +125,9 @@ private:
     const Dialect &m_dialect;
     qint64 m_nextReconnectMs = 0;  // no reconnection attempt before (epoch ms)
     qint64 m_reconnectDelayMs = 0; // grows while reconnecting fails
-    // findByNode runs for every publish: its statement is prepared once
-    // (preparing the join cost more than running it).
-    std::optional<QSqlQuery> m_findByNode;
+    // findByNode(s) runs for every publish: its statements are prepared once
+    // per batch size (preparing the join cost more than running it).
+    std::map<int, QSqlQuery> m_findByNodes;
 };
 
 } // namespace uwpx

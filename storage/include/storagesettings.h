@@ -15,6 +15,11 @@ struct StorageSettings {
     QString user;
     QString password;
     int expireDays = 180;
+
+    // Connections (each with a worker thread of its own) to the database.
+    int connections = 4;
+    // Every operation answers within this, whatever the database does.
+    int timeoutMs = 3000;
 };
 
 } // namespace uwpx

@@ -4,7 +4,7 @@
 
 #include "bench.h"
 
-#include "storage.h"
+#include "storageconnection.h"
 #include "testconfig.h"
 
 #include <QCommandLineParser>
@@ -323,7 +323,7 @@ bool generateStore(const QString &path, int devices, int accounts, double *secon
     uwpx::StorageSettings settings;
     settings.path = path;
     QString error;
-    auto storage = uwpx::Storage::open(settings, &error);
+    auto storage = uwpx::StorageConnection::open(settings, &error);
     if (!storage) {
         progress(QStringLiteral("scale: ") + error);
         return false;
@@ -379,7 +379,7 @@ bool runScale(const Options &options, const QString &dir) {
         settings.path = store;
         QString error;
         if (QFile::exists(store) && QFile::exists(store + QStringLiteral(".sample"))) {
-            auto storage = uwpx::Storage::open(settings, &error);
+            auto storage = uwpx::StorageConnection::open(settings, &error);
             reused = storage && storage->deviceCount().isOk() &&
                      storage->deviceCount().value() == devices && storage->accountCount().isOk() &&
                      storage->accountCount().value() == qint64(devices) * options.accounts;
@@ -430,7 +430,7 @@ bool runScale(const Options &options, const QString &dir) {
         uwpx::StorageSettings settings;
         settings.path = store;
         QString error;
-        auto storage = uwpx::Storage::open(settings, &error);
+        auto storage = uwpx::StorageConnection::open(settings, &error);
         if (!storage)
             return false;
         QElapsedTimer clock;

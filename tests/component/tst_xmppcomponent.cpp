@@ -6,6 +6,7 @@
 #include "fakexmppserver.h"
 #include "payload.h"
 #include "storage.h"
+#include "storageconnection.h"
 #include "storageresults.h"
 #include "testpki.h"
 #include "wnsclient.h"
@@ -59,7 +60,8 @@ private:
     QTemporaryDir m_dir;
     test::TestPki m_pki;
     std::unique_ptr<FakeWns> m_fakeWns;
-    std::unique_ptr<Storage> m_storage;
+    std::unique_ptr<StorageConnection> m_store; // the fixture, read and written directly
+    std::unique_ptr<Storage> m_storage;         // what the code under test uses
     std::unique_ptr<WnsClient> m_wns;
     std::unique_ptr<FakeXmppServer> m_server;
     std::unique_ptr<XmppComponent> m_component;
@@ -115,13 +117,15 @@ private Q_SLOTS:
         StorageSettings storageSettings;
         storageSettings.path = m_dir.filePath(QStringLiteral("db%1/push.db").arg(++m_counter));
         QString error;
+        m_store = StorageConnection::open(storageSettings, &error);
+        QVERIFY2(m_store, qPrintable(error));
         m_storage = Storage::open(storageSettings, &error);
         QVERIFY2(m_storage, qPrintable(error));
-        QVERIFY(m_storage->setChannelUri(kDevice, m_fakeWns->channelUri(QStringLiteral("dev")), 2)
+        QVERIFY(m_store->setChannelUri(kDevice, m_fakeWns->channelUri(QStringLiteral("dev")), 2)
                     .isOk());
         QList<AccountCredentials> credentials;
-        QCOMPARE(test::setAccounts(*m_storage, kDevice, 2,
-                                   {AccountSpec{QStringLiteral("acct"), {}}}, &credentials),
+        QCOMPARE(test::setAccounts(*m_store, kDevice, 2, {AccountSpec{QStringLiteral("acct"), {}}},
+                                   &credentials),
                  StorageStatus::Ok);
         m_account = credentials.first();
 
@@ -146,6 +150,7 @@ private Q_SLOTS:
         m_server.reset();
         m_wns.reset();
         m_storage.reset();
+        m_store.reset();
     }
 
     void deliversAPublishToWns() {

@@ -4,6 +4,7 @@
 
 #include "devicelifecycle.h"
 #include "storage.h"
+#include "storageconnection.h"
 #include "storageresults.h"
 
 #include <QSqlDatabase>
@@ -27,7 +28,8 @@ private:
     QTemporaryDir m_dir;
     int m_counter = 0;
     QString m_dbPath;
-    std::unique_ptr<Storage> m_storage;
+    std::unique_ptr<StorageConnection> m_store; // the fixture, read and written directly
+    std::unique_ptr<Storage> m_storage;         // what the code under test uses
     QString m_node;
 
     // Sets the device's last refresh behind Storage's back, as time passing would.
@@ -50,9 +52,17 @@ private:
 
     QDateTime refreshedAt() {
         PushTarget target;
-        if (test::findByNode(*m_storage, m_node, &target) != StorageStatus::Ok)
+        if (test::findByNode(*m_store, m_node, &target) != StorageStatus::Ok)
             return {};
         return target.deviceRefreshedAt;
+    }
+
+    // Waits until everything queued on m_storage so far has run: it has one
+    // connection, so its operations run in the order they were queued.
+    void settle() {
+        bool done = false;
+        m_storage->deviceCount([&done](const StorageResult<qint64> &) { done = true; });
+        QTRY_VERIFY(done);
     }
 
     static qint64 daysAgo(const QDateTime &when) {
@@ -65,27 +75,35 @@ private Q_SLOTS:
         StorageSettings settings;
         m_dbPath = m_dir.filePath(QStringLiteral("db%1/push.db").arg(++m_counter));
         settings.path = m_dbPath;
+        settings.connections = 1; // see settle()
         QString error;
+        m_store = StorageConnection::open(settings, &error);
+        QVERIFY2(m_store, qPrintable(error));
         m_storage = Storage::open(settings, &error);
         QVERIFY2(m_storage, qPrintable(error));
-        QVERIFY(m_storage->setChannelUri(kDevice, kChannel, 2).isOk());
+        QVERIFY(m_store->setChannelUri(kDevice, kChannel, 2).isOk());
         QList<AccountCredentials> credentials;
-        QCOMPARE(test::setAccounts(*m_storage, kDevice, 2,
+        QCOMPARE(test::setAccounts(*m_store, kDevice, 2,
                                    {AccountSpec{QStringLiteral("a"), QString()}}, &credentials),
                  StorageStatus::Ok);
         m_node = credentials.first().node;
     }
 
-    void cleanup() { m_storage.reset(); }
+    void cleanup() {
+        m_storage.reset();
+        m_store.reset();
+    }
 
     void aReachedDeviceOutlivesItsSilentClient() {
         // The client has not sent anything for 160 days, but its pushes arrive.
         age(kDevice, 160);
         DeviceLifecycle devices(*m_storage, 150);
         devices.onDeviceReached(kDevice, refreshedAt());
+        settle();
         QCOMPARE(daysAgo(refreshedAt()), 0);
         devices.removeExpiredDevices();
-        QVERIFY(m_storage->channelUri(kDevice).isOk());
+        settle();
+        QVERIFY(m_store->channelUri(kDevice).isOk());
     }
 
     void aDeviceRefreshedTodayIsNotWrittenAgain() {
@@ -94,26 +112,29 @@ private Q_SLOTS:
         QTest::qWait(5); // a write now would store a later time than `before`
         DeviceLifecycle devices(*m_storage, 180);
         devices.onDeviceReached(kDevice, before);
+        settle();
         QCOMPARE(refreshedAt(), before);
     }
 
     void removesDevicesNotRefreshedForExpireDays() {
         const QString recent = QStringLiteral("aaaaaaaaaaaaaaaa");
-        QVERIFY(m_storage->setChannelUri(recent, kChannel, 2).isOk());
+        QVERIFY(m_store->setChannelUri(recent, kChannel, 2).isOk());
         age(kDevice, 181);
         age(recent, 179);
         DeviceLifecycle devices(*m_storage, 180);
         devices.start();
+        settle();
         QCOMPARE(refreshedAt(), QDateTime()); // its accounts went with it
-        QCOMPARE(test::valueOf(m_storage->deviceCount()), 1);
-        QVERIFY(m_storage->channelUri(recent).isOk());
+        QCOMPARE(test::valueOf(m_store->deviceCount()), 1);
+        QVERIFY(m_store->channelUri(recent).isOk());
     }
 
     void removesADeviceWhoseChannelIsGone() {
         DeviceLifecycle devices(*m_storage, 180);
         devices.onChannelGone(kDevice);
-        QVERIFY(!m_storage->channelUri(kDevice).isOk());
-        QCOMPARE(test::valueOf(m_storage->accountCount()), 0);
+        settle();
+        QVERIFY(m_store->channelUri(kDevice).isNotFound());
+        QCOMPARE(test::valueOf(m_store->accountCount()), 0);
     }
 };
 

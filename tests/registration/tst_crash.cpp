@@ -3,7 +3,7 @@
 // and no bare JID reaches the database file or the log.
 
 #include "registrationclient.h"
-#include "storage.h"
+#include "storageconnection.h"
 #include "storageresults.h"
 #include "testconfig.h"
 
@@ -136,7 +136,7 @@ private Q_SLOTS:
             QString error;
             StorageSettings settings;
             settings.path = dbPath();
-            auto storage = Storage::open(settings, &error);
+            auto storage = StorageConnection::open(settings, &error);
             QVERIFY2(storage, qPrintable(error));
             for (auto it = acknowledged.cbegin(); it != acknowledged.cend(); ++it) {
                 PushTarget target;

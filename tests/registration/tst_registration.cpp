@@ -6,7 +6,7 @@
 #include "fakewns.h"
 #include "pushserver.h"
 #include "registrationclient.h"
-#include "storage.h"
+#include "storageconnection.h"
 #include "storageresults.h"
 #include "testconfig.h"
 
@@ -79,13 +79,13 @@ private:
     std::unique_ptr<PushServer> m_server;
     QString m_ca;
     StorageSettings m_storageSettings;
-    std::unique_ptr<Storage> m_stored;
+    std::unique_ptr<StorageConnection> m_stored;
 
     // What the server stored, read through a connection of our own.
-    Storage &stored() {
+    StorageConnection &stored() {
         if (!m_stored) {
             QString error;
-            m_stored = Storage::open(m_storageSettings, &error);
+            m_stored = StorageConnection::open(m_storageSettings, &error);
             if (!m_stored)
                 qFatal("cannot open the server's store: %s", qPrintable(error));
         }

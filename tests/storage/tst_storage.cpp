@@ -9,7 +9,7 @@
 
 #include "credentials.h"
 #include "identity.h"
-#include "storage.h"
+#include "storageconnection.h"
 #include "storageresults.h"
 
 #include <QCoreApplication>
@@ -96,18 +96,18 @@ private:
         return settings;
     }
 
-    std::unique_ptr<Storage> openFresh(StorageSettings *used = nullptr) {
+    std::unique_ptr<StorageConnection> openFresh(StorageSettings *used = nullptr) {
         const StorageSettings settings = freshSettings();
         if (used)
             *used = settings;
         QString error;
-        auto storage = Storage::open(settings, &error);
+        auto storage = StorageConnection::open(settings, &error);
         if (!storage)
             qWarning() << error;
         return storage;
     }
 
-    QList<AccountCredentials> setAccounts(Storage &storage, const QStringList &keys,
+    QList<AccountCredentials> setAccounts(StorageConnection &storage, const QStringList &keys,
                                           const QString &device = kDevice) {
         QList<AccountSpec> specs;
         for (const QString &key : keys)
@@ -203,8 +203,8 @@ private Q_SLOTS:
         auto storage = openFresh(&settings);
         QVERIFY(storage);
         QCOMPARE(storage->driverName(), m_driver);
-        QVERIFY(Storage::latestSchemaVersion() >= 1);
-        QCOMPARE(test::valueOf(storage->schemaVersion()), Storage::latestSchemaVersion());
+        QVERIFY(StorageConnection::latestSchemaVersion() >= 1);
+        QCOMPARE(test::valueOf(storage->schemaVersion()), StorageConnection::latestSchemaVersion());
         QCOMPARE(test::valueOf(storage->deviceCount()), 0);
         QCOMPARE(test::valueOf(storage->accountCount()), 0);
         if (isPostgresql()) {
@@ -218,12 +218,12 @@ private Q_SLOTS:
 
         // Opening again applies nothing twice.
         QString error;
-        storage = Storage::open(settings, &error);
+        storage = StorageConnection::open(settings, &error);
         QVERIFY2(storage, qPrintable(error));
-        QCOMPARE(test::valueOf(storage->schemaVersion()), Storage::latestSchemaVersion());
+        QCOMPARE(test::valueOf(storage->schemaVersion()), StorageConnection::latestSchemaVersion());
         storage.reset();
         QCOMPARE(rawValue(settings, QStringLiteral("SELECT COUNT(*) FROM schema_version")).toInt(),
-                 Storage::latestSchemaVersion());
+                 StorageConnection::latestSchemaVersion());
     }
 
     void upgradesOnceWhenInstancesStartTogether() {
@@ -234,16 +234,16 @@ private Q_SLOTS:
         std::atomic<int> failures{0};
         QVERIFY(runConcurrently(kInstances, [&](int) {
             QString error;
-            auto storage = Storage::open(settings, &error);
-            if (!storage ||
-                test::valueOf(storage->schemaVersion()) != Storage::latestSchemaVersion()) {
+            auto storage = StorageConnection::open(settings, &error);
+            if (!storage || test::valueOf(storage->schemaVersion()) !=
+                                StorageConnection::latestSchemaVersion()) {
                 qWarning() << "opening failed:" << error;
                 ++failures;
             }
         }));
         QCOMPARE(failures.load(), 0);
         QCOMPARE(rawValue(settings, QStringLiteral("SELECT COUNT(*) FROM schema_version")).toInt(),
-                 Storage::latestSchemaVersion());
+                 StorageConnection::latestSchemaVersion());
     }
 
     void refusesAnUnusableDatabase() {
@@ -254,14 +254,14 @@ private Q_SLOTS:
             settings.path = QStringLiteral("/proc/definitely/not/writable/push.db");
         }
         QString error;
-        QVERIFY(!Storage::open(settings, &error));
+        QVERIFY(!StorageConnection::open(settings, &error));
         QVERIFY(!error.isEmpty());
         QVERIFY2(settings.password.isEmpty() || !error.contains(settings.password),
                  "the password is in the error");
         if (isPostgresql()) {
             settings = m_postgresql;
             settings.database = QStringLiteral("uwpx_test_does_not_exist");
-            QVERIFY(!Storage::open(settings, &error));
+            QVERIFY(!StorageConnection::open(settings, &error));
             QVERIFY(error.contains(QLatin1String("postgresql")));
         }
     }
@@ -440,7 +440,7 @@ private Q_SLOTS:
         QVERIFY(storage->saveToken(QStringLiteral("k"), {QStringLiteral("tok2"), expiry}).isOk());
         storage.reset();
         QString error;
-        storage = Storage::open(settings, &error);
+        storage = StorageConnection::open(settings, &error);
         const auto token = storage->loadToken(QStringLiteral("k"));
         QVERIFY(token.isOk());
         QCOMPARE(token->accessToken, QStringLiteral("tok2"));
@@ -456,7 +456,7 @@ private Q_SLOTS:
         std::atomic<int> failures{0};
         auto writer = [&](int id) {
             QString error;
-            auto storage = Storage::open(settings, &error);
+            auto storage = StorageConnection::open(settings, &error);
             if (!storage) {
                 qWarning() << "opening failed:" << error;
                 ++failures;
@@ -501,7 +501,7 @@ private Q_SLOTS:
         QList<AccountCredentials> last[2]; // each writer's last acknowledged list
         QVERIFY(runConcurrently(2, [&](int id) {
             QString error;
-            auto storage = Storage::open(settings, &error);
+            auto storage = StorageConnection::open(settings, &error);
             if (!storage) {
                 qWarning() << "opening failed:" << error;
                 ++failures;
@@ -571,7 +571,7 @@ private Q_SLOTS:
         QCOMPARE(test::valueOf(storage->deviceCount()), 11);
         QCOMPARE(test::valueOf(storage->accountCount()), 20);
         QString error;
-        auto other = Storage::open(settings, &error);
+        auto other = StorageConnection::open(settings, &error);
         QVERIFY2(other, qPrintable(error));
         PushTarget target;
         const AccountCredentials last = imported->last().at(1);

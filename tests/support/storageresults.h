@@ -1,8 +1,9 @@
 #pragma once
 
-#include "storage.h"
+#include "storagerecords.h"
+#include "storageresult.h"
 
-// Shorthands for tests that look at what Storage returned.
+// Shorthands for tests that look at what a StorageConnection returned.
 namespace uwpx::test {
 
 // The value, or T's default when there is none.
@@ -11,18 +12,19 @@ template<typename T> T valueOf(const StorageResult<T> &result) {
 }
 
 // findByNode, with the target (when found) copied out.
-inline StorageStatus findByNode(Storage &storage, const QString &node, PushTarget *target) {
-    const StorageResult<PushTarget> found = storage.findByNode(node);
+template<typename Connection, typename Target>
+StorageStatus findByNode(Connection &connection, const QString &node, Target *target) {
+    const auto found = connection.findByNode(node);
     if (found.isOk())
         *target = found.value();
     return found.status();
 }
 
 // setAccounts, with the credentials (when stored) copied out.
-inline StorageStatus setAccounts(Storage &storage, const QString &deviceId, int protocolVersion,
-                                 const QList<AccountSpec> &accounts,
-                                 QList<AccountCredentials> *credentials) {
-    const auto stored = storage.setAccounts(deviceId, protocolVersion, accounts);
+template<typename Connection, typename Credentials>
+StorageStatus setAccounts(Connection &connection, const QString &deviceId, int protocolVersion,
+                          const QList<AccountSpec> &accounts, Credentials *credentials) {
+    const auto stored = connection.setAccounts(deviceId, protocolVersion, accounts);
     if (stored.isOk())
         *credentials = stored.value();
     return stored.status();

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <QDateTime>
+#include <QList>
+#include <QString>
+
+namespace uwpx {
+
+// What the store keeps and hands out (SPEC §4).
+
+// What set_accounts asks for, one entry per account.
+struct AccountSpec {
+    QString key;    // v1: SHA-256 of device_id + bare JID; v2: the client's account_id
+    QString domain; // v1: the JID's domain; v2: empty until the first accepted publish
+};
+
+// What set_accounts hands back, one entry per account, in request order.
+struct AccountCredentials {
+    QString key;
+    QString node;
+    QString secret;
+};
+
+// Everything the publish path needs to know about a node.
+struct PushTarget {
+    QString deviceId;
+    QString channelUri;
+    QString accountKey;
+    int protocolVersion = 2; // of the set_accounts that created the account
+    QString domain;          // empty: not learned yet (v2)
+    QString node;
+    QString secret;
+    QDateTime deviceRefreshedAt; // UTC: the device's last refresh (see refreshDevice)
+};
+
+struct StoredToken {
+    QString accessToken;
+    QDateTime expiresAt;
+};
+
+// One device's registration, for importRegistrations().
+struct Registration {
+    QString deviceId;
+    QString channelUri;
+    int protocolVersion = 2;
+    QList<AccountSpec> accounts;
+};
+
+} // namespace uwpx

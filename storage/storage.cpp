@@ -1,0 +1,441 @@
+#include "storage.h"
+
+#include "storageconnection.h"
+#include "storagelog.h"
+
+#include <QElapsedTimer>
+#include <QMetaObject>
+#include <QPointer>
+#include <QRandomGenerator>
+#include <QTimer>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace uwpx {
+
+namespace {
+
+// Lookups that wait together are asked in one statement of up to this many.
+constexpr int kMaxBatch = 64;
+// Jobs waiting for a worker at most; more fail at once. A hung database
+// fills the queue at the publish rate until the deadlines empty it again.
+constexpr size_t kMaxQueued = 20000;
+// While nothing else runs, the database is asked this often whether it
+// still answers and takes writes, for /health.
+constexpr int kProbeIntervalMs = 5000;
+// A worker that cannot connect tries again this often, give or take half.
+constexpr qint64 kReconnectDelayMs = 500;
+// How long shutting down waits for a worker stuck in a hung database.
+constexpr int kStopGraceMs = 2000;
+
+// What a worker hands back to the event loop: how to tell the caller, and
+// whether the database failed (for isAvailable()).
+struct Outcome {
+    std::function<void()> deliver;
+    bool failed = false;
+    QString error;
+};
+
+// One queued operation. A lookup names its node and is asked together with
+// the lookups waiting next to it; anything else runs on its own. `run` gets
+// no connection, and why, when the worker has none.
+struct Job {
+    quint64 id = 0;
+    QString node; // lookups only
+    std::function<Outcome(const StorageResult<PushTarget> &)> answerLookup;
+    std::function<Outcome(StorageConnection *, const QString &unavailable)> run;
+    std::shared_ptr<std::atomic_bool> abandoned; // its deadline passed: skip it
+};
+
+template<typename T> Outcome outcomeOf(const Storage::Done<T> &done, StorageResult<T> result) {
+    Outcome outcome;
+    outcome.failed = result.isFailed();
+    outcome.error = result.error();
+    outcome.deliver = [done, result = std::move(result)] {
+        if (done)
+            done(result);
+    };
+    return outcome;
+}
+
+} // namespace
+
+// Where workers post their outcomes. It outlives the Storage (workers hold
+// it), so a worker that was stuck in a hung database past shutdown finds no
+// receiver instead of a destroyed one.
+struct StorageMailbox {
+    std::mutex mutex;
+    Storage *receiver = nullptr;
+};
+
+class Storage::Private {
+public:
+    Private(Storage *q, const StorageSettings &settings)
+        : q(q)
+        , settings(settings)
+        , mailbox(std::make_shared<StorageMailbox>()) {
+        mailbox->receiver = q;
+        clock.start();
+        deadlineTimer.setSingleShot(true);
+        QObject::connect(&deadlineTimer, &QTimer::timeout, q, [this] { expire(); });
+        probeTimer.setInterval(kProbeIntervalMs);
+        QObject::connect(&probeTimer, &QTimer::timeout, q, [this] { probe(); });
+        probeTimer.start();
+    }
+
+    void start();
+    void stop();
+
+    // (The parameters do not take part in deducing T: callers name it.)
+    template<typename T = std::monostate>
+    void submit(std::type_identity_t<Done<T>> done,
+                std::type_identity_t<std::function<StorageResult<T>(StorageConnection &)>> work);
+    void submitLookup(const QString &node, Done<PushTarget> done);
+    void enqueue(Job job, std::function<void(const QString &)> fail);
+    void complete(quint64 id, Outcome outcome);
+    void expire();
+    void probe();
+    void setAvailable(bool available, const QString &why);
+
+    void work();                 // a worker thread's loop
+    std::vector<Job> takeJobs(); // blocks; empty when stopping
+    void post(std::vector<std::pair<quint64, Outcome>> outcomes);
+
+    Storage *q;
+    const StorageSettings settings;
+    const std::shared_ptr<StorageMailbox> mailbox;
+
+    // Shared with the workers, under `mutex`.
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<Job> lookups;
+    std::deque<Job> others;
+    bool stopping = false;
+    int running = 0; // workers that have not finished their loop
+    std::condition_variable finished;
+    std::vector<std::thread> workers;
+
+    // The event loop's side.
+    struct Pending {
+        qint64 deadlineMs = 0;
+        std::function<void(const QString &)> fail;
+        std::shared_ptr<std::atomic_bool> abandoned;
+    };
+    std::map<quint64, Pending>
+        pending; // by id: every job has the same timeout, so also by deadline
+    quint64 nextId = 1;
+    QElapsedTimer clock;
+    QTimer deadlineTimer;
+    QTimer probeTimer;
+    qint64 lastAnswerMs = 0;
+    bool available = true;
+};
+
+template<typename T>
+void Storage::Private::submit(
+    std::type_identity_t<Done<T>> done,
+    std::type_identity_t<std::function<StorageResult<T>(StorageConnection &)>> work) {
+    Job job;
+    job.run = [done, work = std::move(work)](StorageConnection *connection,
+                                             const QString &unavailable) {
+        return outcomeOf(done,
+                         connection ? work(*connection) : StorageResult<T>::failed(unavailable));
+    };
+    enqueue(std::move(job), [done](const QString &error) {
+        if (done)
+            done(StorageResult<T>::failed(error));
+    });
+}
+
+void Storage::Private::submitLookup(const QString &node, Done<PushTarget> done) {
+    Job job;
+    job.node = node;
+    job.answerLookup = [done](const StorageResult<PushTarget> &result) {
+        return outcomeOf(done, result);
+    };
+    enqueue(std::move(job),
+            [done](const QString &error) { done(StorageResult<PushTarget>::failed(error)); });
+}
+
+void Storage::Private::enqueue(Job job, std::function<void(const QString &)> fail) {
+    job.id = nextId++;
+    job.abandoned = std::make_shared<std::atomic_bool>(false);
+    {
+        const std::lock_guard lock(mutex);
+        if (lookups.size() + others.size() >= kMaxQueued) {
+            // Answered from the event loop, like every result: never inside the call.
+            QMetaObject::invokeMethod(
+                q, [fail] { fail(QStringLiteral("too many database operations are waiting")); },
+                Qt::QueuedConnection);
+            return;
+        }
+        pending.emplace(
+            job.id, Pending{clock.elapsed() + settings.timeoutMs, std::move(fail), job.abandoned});
+        (job.node.isNull() ? others : lookups).push_back(std::move(job));
+    }
+    wake.notify_one();
+    if (!deadlineTimer.isActive())
+        deadlineTimer.start(settings.timeoutMs);
+}
+
+void Storage::Private::complete(quint64 id, Outcome outcome) {
+    lastAnswerMs = clock.elapsed();
+    setAvailable(!outcome.failed, outcome.error);
+    const auto it = pending.find(id);
+    if (it == pending.end())
+        return; // answered already, when its deadline passed
+    pending.erase(it);
+    outcome.deliver();
+}
+
+void Storage::Private::expire() {
+    const QPointer<Storage> alive(q);
+    const qint64 now = clock.elapsed();
+    while (alive && !pending.empty()) {
+        auto oldest = pending.begin();
+        if (oldest->second.deadlineMs > now) {
+            deadlineTimer.start(int(oldest->second.deadlineMs - now));
+            return;
+        }
+        Pending due = std::move(oldest->second);
+        pending.erase(oldest);
+        *due.abandoned = true;
+        const QString why =
+            QStringLiteral("the database did not answer within %1 ms").arg(settings.timeoutMs);
+        setAvailable(false, why);
+        due.fail(why);
+    }
+}
+
+void Storage::Private::probe() {
+    if (clock.elapsed() - lastAnswerMs < kProbeIntervalMs || !pending.empty())
+        return; // the traffic says enough
+    submit<>({}, [](StorageConnection &connection) { return connection.checkWritable(); });
+}
+
+void Storage::Private::setAvailable(bool isAvailable, const QString &why) {
+    if (available == isAvailable)
+        return;
+    available = isAvailable;
+    if (available)
+        qCInfo(lcStorage) << "the database answers again";
+    else
+        qCWarning(lcStorage).noquote() << "the database is unavailable:" << why;
+    Q_EMIT q->availabilityChanged(available);
+}
+
+void Storage::Private::start() {
+    const int count = std::max(1, settings.connections);
+    running = count;
+    for (int i = 0; i < count; ++i)
+        workers.emplace_back([this] { work(); });
+}
+
+// Waits for the workers; one stuck in a database that stopped answering is
+// left behind (it can only be interrupted by the database), and finds no
+// receiver for its outcome when it comes back.
+void Storage::Private::stop() {
+    {
+        const std::lock_guard lock(mailbox->mutex);
+        mailbox->receiver = nullptr;
+    }
+    std::unique_lock lock(mutex);
+    stopping = true;
+    wake.notify_all();
+    const bool allFinished = finished.wait_for(lock, std::chrono::milliseconds(kStopGraceMs),
+                                               [this] { return running == 0; });
+    lock.unlock();
+    if (!allFinished)
+        qCWarning(lcStorage) << "a database operation is still hung; stopping without it";
+    for (std::thread &worker : workers) {
+        if (allFinished)
+            worker.join();
+        else
+            worker.detach();
+    }
+}
+
+std::vector<Job> Storage::Private::takeJobs() {
+    std::unique_lock lock(mutex);
+    wake.wait(lock, [this] { return stopping || !lookups.empty() || !others.empty(); });
+    std::vector<Job> jobs;
+    if (stopping)
+        return jobs;
+    // The older kind first, so neither starves the other.
+    const bool lookup =
+        !lookups.empty() && (others.empty() || lookups.front().id < others.front().id);
+    if (!lookup) {
+        jobs.push_back(std::move(others.front()));
+        others.pop_front();
+        return jobs;
+    }
+    while (!lookups.empty() && jobs.size() < size_t(kMaxBatch)) {
+        jobs.push_back(std::move(lookups.front()));
+        lookups.pop_front();
+    }
+    return jobs;
+}
+
+void Storage::Private::post(std::vector<std::pair<quint64, Outcome>> outcomes) {
+    const std::lock_guard lock(mailbox->mutex);
+    if (!mailbox->receiver)
+        return;
+    QMetaObject::invokeMethod(
+        mailbox->receiver,
+        [this, outcomes = std::move(outcomes)]() mutable {
+            for (auto &[id, outcome] : outcomes)
+                complete(id, std::move(outcome));
+        },
+        Qt::QueuedConnection);
+}
+
+void Storage::Private::work() {
+    // Both only ever touched on this thread, as Qt SQL requires.
+    std::unique_ptr<StorageConnection> connection;
+    QElapsedTimer sinceAttempt;
+    QString unavailable;
+    const auto mailboxKeptAlive = mailbox;
+    for (;;) {
+        std::vector<Job> jobs = takeJobs();
+        if (jobs.empty())
+            break;
+        std::erase_if(jobs, [](const Job &job) { return job.abandoned->load(); });
+        if (jobs.empty())
+            continue;
+        if (!connection &&
+            (!sinceAttempt.isValid() ||
+             sinceAttempt.elapsed() >=
+                 kReconnectDelayMs / 2 + QRandomGenerator::global()->bounded(kReconnectDelayMs))) {
+            sinceAttempt.start();
+            connection = StorageConnection::open(settings, &unavailable);
+            if (!connection)
+                qCWarning(lcStorage).noquote() << "cannot connect to the database:" << unavailable;
+        }
+        const QString why = QStringLiteral("the database is unavailable: ") + unavailable;
+        std::vector<std::pair<quint64, Outcome>> outcomes;
+        if (!jobs.front().node.isNull()) {
+            StorageResult<QHash<QString, PushTarget>> found =
+                StorageResult<QHash<QString, PushTarget>>::failed(why);
+            if (connection) {
+                QStringList nodes;
+                for (const Job &job : jobs)
+                    nodes << job.node;
+                found = connection->findByNodes(nodes);
+            }
+            for (const Job &job : jobs) {
+                StorageResult<PushTarget> result = StorageResult<PushTarget>::notFound();
+                if (found.isFailed())
+                    result = StorageResult<PushTarget>::failed(found.error());
+                else if (const auto target = found->constFind(job.node); target != found->cend())
+                    result = StorageResult<PushTarget>::ok(*target);
+                outcomes.emplace_back(job.id, job.answerLookup(result));
+            }
+        } else {
+            outcomes.emplace_back(jobs.front().id, jobs.front().run(connection.get(), why));
+        }
+        post(std::move(outcomes));
+    }
+    connection.reset();
+    const std::lock_guard lock(mutex);
+    if (--running == 0)
+        finished.notify_all();
+}
+
+std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString *error) {
+    {
+        // Schema upgrades and the write check happen once, before serving.
+        auto connection = StorageConnection::open(settings, error);
+        if (!connection)
+            return nullptr;
+        const StorageResult<> writable = connection->checkWritable();
+        if (writable.isFailed()) {
+            *error = QStringLiteral("the %1 database does not take writes: %2")
+                         .arg(settings.driver, writable.error());
+            return nullptr;
+        }
+    }
+    std::unique_ptr<Storage> storage(new Storage(settings));
+    storage->d->start();
+    return storage;
+}
+
+Storage::Storage(const StorageSettings &settings)
+    : d(std::make_unique<Private>(this, settings)) {}
+
+Storage::~Storage() {
+    d->stop();
+}
+
+int Storage::latestSchemaVersion() {
+    return StorageConnection::latestSchemaVersion();
+}
+
+bool Storage::isAvailable() const {
+    return d->available;
+}
+
+void Storage::setChannelUri(const QString &deviceId, const QString &channelUri, int protocolVersion,
+                            Done<> done) {
+    d->submit<>(std::move(done), [=](StorageConnection &c) {
+        return c.setChannelUri(deviceId, channelUri, protocolVersion);
+    });
+}
+
+void Storage::setAccounts(const QString &deviceId, int protocolVersion,
+                          const QList<AccountSpec> &accounts,
+                          Done<QList<AccountCredentials>> done) {
+    d->submit<QList<AccountCredentials>>(std::move(done), [=](StorageConnection &c) {
+        return c.setAccounts(deviceId, protocolVersion, accounts);
+    });
+}
+
+void Storage::findByNode(const QString &node, Done<PushTarget> done) {
+    d->submitLookup(node, std::move(done));
+}
+
+void Storage::channelUri(const QString &deviceId, Done<QString> done) {
+    d->submit<QString>(std::move(done),
+                       [=](StorageConnection &c) { return c.channelUri(deviceId); });
+}
+
+void Storage::learnDomain(const QString &node, const QString &domain, Done<> done) {
+    d->submit<>(std::move(done), [=](StorageConnection &c) { return c.learnDomain(node, domain); });
+}
+
+void Storage::refreshDevice(const QString &deviceId, Done<> done) {
+    d->submit<>(std::move(done), [=](StorageConnection &c) { return c.refreshDevice(deviceId); });
+}
+
+void Storage::removeDevice(const QString &deviceId, Done<> done) {
+    d->submit<>(std::move(done), [=](StorageConnection &c) { return c.removeDevice(deviceId); });
+}
+
+void Storage::removeDevicesNotUpdatedSince(const QDateTime &cutoff, Done<int> done) {
+    d->submit<int>(std::move(done),
+                   [=](StorageConnection &c) { return c.removeDevicesNotUpdatedSince(cutoff); });
+}
+
+void Storage::loadToken(const QString &key, Done<StoredToken> done) {
+    d->submit<StoredToken>(std::move(done), [=](StorageConnection &c) { return c.loadToken(key); });
+}
+
+void Storage::saveToken(const QString &key, const StoredToken &token, Done<> done) {
+    d->submit<>(std::move(done), [=](StorageConnection &c) { return c.saveToken(key, token); });
+}
+
+void Storage::deviceCount(Done<qint64> done) {
+    d->submit<qint64>(std::move(done), [](StorageConnection &c) { return c.deviceCount(); });
+}
+
+void Storage::accountCount(Done<qint64> done) {
+    d->submit<qint64>(std::move(done), [](StorageConnection &c) { return c.accountCount(); });
+}
+
+} // namespace uwpx
