@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -35,6 +36,10 @@ constexpr qint64 kReconnectDelayMs = 500;
 // How long shutting down waits for a worker stuck in a hung database.
 constexpr int kStopGraceMs = 2000;
 
+// Reads and writes fail apart (a held SQLite write lock, a read-only
+// database): the store is available when both work.
+enum class Kind { Read, Write };
+
 // What a worker hands back to the event loop: how to tell the caller, and
 // whether the database failed (for isAvailable()).
 struct Outcome {
@@ -48,6 +53,7 @@ struct Outcome {
 // no connection, and why, when the worker has none.
 struct Job {
     quint64 id = 0;
+    Kind kind = Kind::Read;
     QString node; // lookups only
     std::function<Outcome(const StorageResult<PushTarget> &)> answerLookup;
     std::function<Outcome(StorageConnection *, const QString &unavailable)> run;
@@ -95,18 +101,18 @@ public:
 
     // (The parameters do not take part in deducing T: callers name it.)
     template<typename T = std::monostate>
-    void submit(std::type_identity_t<Done<T>> done,
+    void submit(Kind kind, std::type_identity_t<Done<T>> done,
                 std::type_identity_t<std::function<StorageResult<T>(StorageConnection &)>> work);
     void submitLookup(const QString &node, Done<PushTarget> done);
     void enqueue(Job job, std::function<void(const QString &)> fail);
-    void complete(quint64 id, Outcome outcome);
+    void complete(quint64 id, Kind kind, Outcome outcome);
     void expire();
     void probe();
-    void setAvailable(bool available, const QString &why);
+    void setWorking(Kind kind, bool working, const QString &why);
 
     void work();                 // a worker thread's loop
     std::vector<Job> takeJobs(); // blocks; empty when stopping
-    void post(std::vector<std::pair<quint64, Outcome>> outcomes);
+    void post(std::vector<std::tuple<quint64, Kind, Outcome>> outcomes);
 
     Storage *q;
     const StorageSettings settings;
@@ -124,6 +130,7 @@ public:
 
     // The event loop's side.
     struct Pending {
+        Kind kind = Kind::Read;
         qint64 deadlineMs = 0;
         std::function<void(const QString &)> fail;
         std::shared_ptr<std::atomic_bool> abandoned;
@@ -135,14 +142,16 @@ public:
     QTimer deadlineTimer;
     QTimer probeTimer;
     qint64 lastAnswerMs = 0;
-    bool available = true;
+    bool readsWork = true;
+    bool writesWork = true;
 };
 
 template<typename T>
 void Storage::Private::submit(
-    std::type_identity_t<Done<T>> done,
+    Kind kind, std::type_identity_t<Done<T>> done,
     std::type_identity_t<std::function<StorageResult<T>(StorageConnection &)>> work) {
     Job job;
+    job.kind = kind;
     job.run = [done, work = std::move(work)](StorageConnection *connection,
                                              const QString &unavailable) {
         return outcomeOf(done,
@@ -176,8 +185,8 @@ void Storage::Private::enqueue(Job job, std::function<void(const QString &)> fai
                 Qt::QueuedConnection);
             return;
         }
-        pending.emplace(
-            job.id, Pending{clock.elapsed() + settings.timeoutMs, std::move(fail), job.abandoned});
+        pending.emplace(job.id, Pending{job.kind, clock.elapsed() + settings.timeoutMs,
+                                        std::move(fail), job.abandoned});
         (job.node.isNull() ? others : lookups).push_back(std::move(job));
     }
     wake.notify_one();
@@ -185,9 +194,9 @@ void Storage::Private::enqueue(Job job, std::function<void(const QString &)> fai
         deadlineTimer.start(settings.timeoutMs);
 }
 
-void Storage::Private::complete(quint64 id, Outcome outcome) {
+void Storage::Private::complete(quint64 id, Kind kind, Outcome outcome) {
     lastAnswerMs = clock.elapsed();
-    setAvailable(!outcome.failed, outcome.error);
+    setWorking(kind, !outcome.failed, outcome.error);
     const auto it = pending.find(id);
     if (it == pending.end())
         return; // answered already, when its deadline passed
@@ -209,26 +218,32 @@ void Storage::Private::expire() {
         *due.abandoned = true;
         const QString why =
             QStringLiteral("the database did not answer within %1 ms").arg(settings.timeoutMs);
-        setAvailable(false, why);
+        setWorking(due.kind, false, why);
         due.fail(why);
     }
 }
 
+// Traffic keeps isAvailable() current; while there is none, or while writes
+// fail and only reads come, a write probe finds out.
 void Storage::Private::probe() {
-    if (clock.elapsed() - lastAnswerMs < kProbeIntervalMs || !pending.empty())
-        return; // the traffic says enough
-    submit<>({}, [](StorageConnection &connection) { return connection.checkWritable(); });
+    const bool quiet = clock.elapsed() - lastAnswerMs >= kProbeIntervalMs && pending.empty();
+    if (!quiet && writesWork)
+        return;
+    submit<>(Kind::Write, {},
+             [](StorageConnection &connection) { return connection.checkWritable(); });
 }
 
-void Storage::Private::setAvailable(bool isAvailable, const QString &why) {
-    if (available == isAvailable)
+void Storage::Private::setWorking(Kind kind, bool working, const QString &why) {
+    const bool before = readsWork && writesWork;
+    (kind == Kind::Read ? readsWork : writesWork) = working;
+    const bool now = readsWork && writesWork;
+    if (before == now)
         return;
-    available = isAvailable;
-    if (available)
+    if (now)
         qCInfo(lcStorage) << "the database answers again";
     else
         qCWarning(lcStorage).noquote() << "the database is unavailable:" << why;
-    Q_EMIT q->availabilityChanged(available);
+    Q_EMIT q->availabilityChanged(now);
 }
 
 void Storage::Private::start() {
@@ -283,15 +298,15 @@ std::vector<Job> Storage::Private::takeJobs() {
     return jobs;
 }
 
-void Storage::Private::post(std::vector<std::pair<quint64, Outcome>> outcomes) {
+void Storage::Private::post(std::vector<std::tuple<quint64, Kind, Outcome>> outcomes) {
     const std::lock_guard lock(mailbox->mutex);
     if (!mailbox->receiver)
         return;
     QMetaObject::invokeMethod(
         mailbox->receiver,
         [this, outcomes = std::move(outcomes)]() mutable {
-            for (auto &[id, outcome] : outcomes)
-                complete(id, std::move(outcome));
+            for (auto &[id, kind, outcome] : outcomes)
+                complete(id, kind, std::move(outcome));
         },
         Qt::QueuedConnection);
 }
@@ -319,7 +334,7 @@ void Storage::Private::work() {
                 qCWarning(lcStorage).noquote() << "cannot connect to the database:" << unavailable;
         }
         const QString why = QStringLiteral("the database is unavailable: ") + unavailable;
-        std::vector<std::pair<quint64, Outcome>> outcomes;
+        std::vector<std::tuple<quint64, Kind, Outcome>> outcomes;
         if (!jobs.front().node.isNull()) {
             StorageResult<QHash<QString, PushTarget>> found =
                 StorageResult<QHash<QString, PushTarget>>::failed(why);
@@ -335,10 +350,11 @@ void Storage::Private::work() {
                     result = StorageResult<PushTarget>::failed(found.error());
                 else if (const auto target = found->constFind(job.node); target != found->cend())
                     result = StorageResult<PushTarget>::ok(*target);
-                outcomes.emplace_back(job.id, job.answerLookup(result));
+                outcomes.emplace_back(job.id, Kind::Read, job.answerLookup(result));
             }
         } else {
-            outcomes.emplace_back(jobs.front().id, jobs.front().run(connection.get(), why));
+            const Job &job = jobs.front();
+            outcomes.emplace_back(job.id, job.kind, job.run(connection.get(), why));
         }
         post(std::move(outcomes));
     }
@@ -378,12 +394,12 @@ int Storage::latestSchemaVersion() {
 }
 
 bool Storage::isAvailable() const {
-    return d->available;
+    return d->readsWork && d->writesWork;
 }
 
 void Storage::setChannelUri(const QString &deviceId, const QString &channelUri, int protocolVersion,
                             Done<> done) {
-    d->submit<>(std::move(done), [=](StorageConnection &c) {
+    d->submit<>(Kind::Write, std::move(done), [=](StorageConnection &c) {
         return c.setChannelUri(deviceId, channelUri, protocolVersion);
     });
 }
@@ -391,7 +407,7 @@ void Storage::setChannelUri(const QString &deviceId, const QString &channelUri, 
 void Storage::setAccounts(const QString &deviceId, int protocolVersion,
                           const QList<AccountSpec> &accounts,
                           Done<QList<AccountCredentials>> done) {
-    d->submit<QList<AccountCredentials>>(std::move(done), [=](StorageConnection &c) {
+    d->submit<QList<AccountCredentials>>(Kind::Write, std::move(done), [=](StorageConnection &c) {
         return c.setAccounts(deviceId, protocolVersion, accounts);
     });
 }
@@ -401,41 +417,48 @@ void Storage::findByNode(const QString &node, Done<PushTarget> done) {
 }
 
 void Storage::channelUri(const QString &deviceId, Done<QString> done) {
-    d->submit<QString>(std::move(done),
+    d->submit<QString>(Kind::Read, std::move(done),
                        [=](StorageConnection &c) { return c.channelUri(deviceId); });
 }
 
 void Storage::learnDomain(const QString &node, const QString &domain, Done<> done) {
-    d->submit<>(std::move(done), [=](StorageConnection &c) { return c.learnDomain(node, domain); });
+    d->submit<>(Kind::Write, std::move(done),
+                [=](StorageConnection &c) { return c.learnDomain(node, domain); });
 }
 
 void Storage::refreshDevice(const QString &deviceId, Done<> done) {
-    d->submit<>(std::move(done), [=](StorageConnection &c) { return c.refreshDevice(deviceId); });
+    d->submit<>(Kind::Write, std::move(done),
+                [=](StorageConnection &c) { return c.refreshDevice(deviceId); });
 }
 
 void Storage::removeDevice(const QString &deviceId, Done<> done) {
-    d->submit<>(std::move(done), [=](StorageConnection &c) { return c.removeDevice(deviceId); });
+    d->submit<>(Kind::Write, std::move(done),
+                [=](StorageConnection &c) { return c.removeDevice(deviceId); });
 }
 
 void Storage::removeDevicesNotUpdatedSince(const QDateTime &cutoff, Done<int> done) {
-    d->submit<int>(std::move(done),
+    d->submit<int>(Kind::Write, std::move(done),
                    [=](StorageConnection &c) { return c.removeDevicesNotUpdatedSince(cutoff); });
 }
 
 void Storage::loadToken(const QString &key, Done<StoredToken> done) {
-    d->submit<StoredToken>(std::move(done), [=](StorageConnection &c) { return c.loadToken(key); });
+    d->submit<StoredToken>(Kind::Read, std::move(done),
+                           [=](StorageConnection &c) { return c.loadToken(key); });
 }
 
 void Storage::saveToken(const QString &key, const StoredToken &token, Done<> done) {
-    d->submit<>(std::move(done), [=](StorageConnection &c) { return c.saveToken(key, token); });
+    d->submit<>(Kind::Write, std::move(done),
+                [=](StorageConnection &c) { return c.saveToken(key, token); });
 }
 
 void Storage::deviceCount(Done<qint64> done) {
-    d->submit<qint64>(std::move(done), [](StorageConnection &c) { return c.deviceCount(); });
+    d->submit<qint64>(Kind::Read, std::move(done),
+                      [](StorageConnection &c) { return c.deviceCount(); });
 }
 
 void Storage::accountCount(Done<qint64> done) {
-    d->submit<qint64>(std::move(done), [](StorageConnection &c) { return c.accountCount(); });
+    d->submit<qint64>(Kind::Read, std::move(done),
+                      [](StorageConnection &c) { return c.accountCount(); });
 }
 
 } // namespace uwpx

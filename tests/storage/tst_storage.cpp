@@ -385,6 +385,36 @@ private Q_SLOTS:
         QVERIFY(!credentials::constantTimeEquals(QString(), QStringLiteral("a")));
     }
 
+    // Lookups that arrive together go out as one statement: every size of
+    // batch, and nodes that are not there, come back right.
+    void findsManyNodesInOneGo() {
+        auto storage = openFresh();
+        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2).isOk());
+        QStringList keys;
+        for (int i = 0; i < 90; ++i)
+            keys << QStringLiteral("k%1").arg(i);
+        const auto credentials = setAccounts(*storage, keys);
+        QCOMPARE(credentials.size(), 90);
+        QStringList nodes{QStringLiteral("no-such-node")};
+        for (const AccountCredentials &account : credentials)
+            nodes << account.node;
+        for (const qsizetype count : {1, 3, 17, 90}) {
+            const auto found = storage->findByNodes(nodes.mid(nodes.size() - count));
+            QVERIFY(found.isOk());
+            QCOMPARE(found->size(), count);
+            for (const AccountCredentials &account : credentials.mid(credentials.size() - count)) {
+                QCOMPARE(found->value(account.node).secret, account.secret);
+                QCOMPARE(found->value(account.node).accountKey, account.key);
+            }
+        }
+        const auto all = storage->findByNodes(nodes); // with the unknown one
+        QVERIFY(all.isOk());
+        QCOMPARE(all->size(), 90);
+        const auto none = storage->findByNodes(nodes.mid(0, 1));
+        QVERIFY(none.isOk());
+        QVERIFY(none->isEmpty());
+    }
+
     void learnsAV2DomainOnce() {
         auto storage = openFresh();
         QVERIFY(storage->setChannelUri(kDevice, kChannel, 2).isOk());
