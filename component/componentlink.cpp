@@ -5,7 +5,10 @@
 #include "xmppnamespaces.h"
 
 #include <QCryptographicHash>
+#include <QPointer>
 #include <QRandomGenerator>
+
+#include <memory>
 
 namespace uwpx {
 
@@ -80,8 +83,44 @@ void ComponentLink::stop() {
     }
     m_reader.reset();
     m_state = State::Stopped;
+    setRole(Role::Disconnected);
     if (wasConnected)
         Q_EMIT disconnected(QStringLiteral("stopped"));
+}
+
+void ComponentLink::close() {
+    if (!m_socket || m_state != State::Connected) {
+        stop();
+        QMetaObject::invokeMethod(this, &ComponentLink::closed, Qt::QueuedConnection);
+        return;
+    }
+    // The end of our stream tells the server that this instance is gone: it
+    // stops routing to us (ejabberd) or frees the component JID for a
+    // standby (Prosody). Closed once the server closed too, or after a grace.
+    QTcpSocket *socket = m_socket;
+    m_retryTimer.stop();
+    m_keepaliveTimer.stop();
+    m_silenceTimer.stop();
+    socket->disconnect(this);
+    m_socket = nullptr;
+    m_reader.reset();
+    m_state = State::Stopped;
+    setRole(Role::Disconnected);
+    Q_EMIT disconnected(QStringLiteral("stopped"));
+    auto finish = [this, socket = QPointer<QTcpSocket>(socket),
+                   done = std::make_shared<bool>(false)] {
+        if (std::exchange(*done, true))
+            return;
+        if (socket) {
+            socket->abort();
+            socket->deleteLater();
+        }
+        Q_EMIT closed();
+    };
+    connect(socket, &QTcpSocket::disconnected, this, finish);
+    QTimer::singleShot(CloseGraceMs, this, finish);
+    socket->write("</stream:stream>");
+    socket->disconnectFromHost();
 }
 
 bool ComponentLink::send(const XmlElement &stanza) {
@@ -102,6 +141,10 @@ void ComponentLink::connectNow() {
     connect(m_reader.get(), &StanzaReader::stanzaReceived, this, &ComponentLink::onStanza);
     connect(m_reader.get(), &StanzaReader::streamErrorReceived, this,
             [this](const QString &condition, const QString &text) {
+                if (condition == QLatin1String("conflict")) {
+                    standBy(); // Prosody: another instance holds the component JID
+                    return;
+                }
                 drop(QStringLiteral("stream error from the server: %1%2")
                          .arg(condition, text.isEmpty()
                                              ? QString()
@@ -175,9 +218,13 @@ void ComponentLink::onStanza(const XmlElement &stanza) {
             ++m_reconnects;
         m_everConnected = true;
         m_keepaliveTimer.start();
+        if (m_role == Role::Standby)
+            qCInfo(lcXmpp).noquote() << "the component JID is free: taking over as the active "
+                                        "instance";
         qCInfo(lcXmpp).noquote() << "component" << m_settings.componentJid << "connected to"
                                  << m_settings.host + QLatin1Char(':') +
                                         QString::number(m_settings.port);
+        setRole(Role::Active);
         Q_EMIT connected();
         return;
     }
@@ -232,6 +279,7 @@ void ComponentLink::drop(const QString &reason, const QString &streamError) {
         reader->deleteLater();
     }
     scheduleReconnect();
+    setRole(Role::Disconnected);
     if (wasConnected) {
         qCWarning(lcXmpp).noquote()
             << "component link lost:" << reason << "- reconnecting in" << m_lastDelayMs << "ms";
@@ -255,6 +303,38 @@ void ComponentLink::scheduleReconnect() {
     m_nextDelayMs = int(qMin<qint64>(qint64(base) * 2, m_settings.reconnectMaxMs));
     m_state = State::Waiting;
     m_retryTimer.start(m_lastDelayMs);
+}
+
+// Another instance holds the component JID: ask again every second or so
+// until it is free. Logged once per change of role, not per attempt.
+void ComponentLink::standBy() {
+    if (QTcpSocket *socket = std::exchange(m_socket, nullptr)) {
+        socket->disconnect(this);
+        socket->abort();
+        socket->deleteLater();
+    }
+    if (StanzaReader *reader = m_reader.release()) {
+        reader->disconnect(this); // it may be the caller: deleted later
+        reader->deleteLater();
+    }
+    m_keepaliveTimer.stop();
+    m_silenceTimer.stop();
+    const int retry = m_settings.standbyRetryMs;
+    m_lastDelayMs = retry - retry / 5 + int(QRandomGenerator::global()->bounded(2 * retry / 5 + 1));
+    m_nextDelayMs = m_settings.reconnectMinMs;
+    m_state = State::Waiting;
+    m_retryTimer.start(m_lastDelayMs);
+    if (m_role != Role::Standby)
+        qCInfo(lcXmpp).noquote() << "another instance is connected as" << m_settings.componentJid
+                                 << "- standing by, asking again every second";
+    setRole(Role::Standby);
+}
+
+void ComponentLink::setRole(Role role) {
+    if (m_role == role)
+        return;
+    m_role = role;
+    Q_EMIT roleChanged(role);
 }
 
 void ComponentLink::writeRaw(const QByteArray &bytes) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "componentrole.h"
 #include "xmlelement.h"
 #include "xmppsettings.h"
 
@@ -22,6 +23,12 @@ class StanzaReader;
 // exponentially growing, jittered delay (reset by a good handshake), and a
 // keepalive ping every keepaliveIntervalMs turns a silent server into a
 // reconnect after two unanswered intervals.
+//
+// Several instances may serve one component JID. Prosody admits one
+// connection per component and refuses the others with a `conflict` stream
+// error: such an instance is a standby, not a failure, and asks again every
+// second or so, so that it takes over as soon as the active one is gone.
+// ejabberd admits them all and spreads stanzas over them: all are active.
 class ComponentLink : public QObject {
     Q_OBJECT
 public:
@@ -34,6 +41,7 @@ public:
         Connected,
     };
     Q_ENUM(State)
+    using Role = ComponentRole;
 
     explicit ComponentLink(const XmppSettings &settings, QObject *parent = nullptr);
     ~ComponentLink() override;
@@ -41,9 +49,14 @@ public:
     void start();
     // Closes the stream politely and stays down.
     void stop();
+    // Closes the stream politely, waits (a few seconds at most) until the
+    // server has it and closed too, then stays down and emits `closed()`:
+    // at a clean shutdown, so a standby can take over at once.
+    void close();
 
     bool isConnected() const { return m_state == State::Connected; }
     State state() const { return m_state; }
+    Role role() const { return m_role; }
     // How many times the link was (re)established after its first handshake.
     int reconnectCount() const { return m_reconnects; }
     // The delay before the next attempt, for tests and logs; 0 when not waiting.
@@ -57,6 +70,9 @@ public:
 
 Q_SIGNALS:
     void connected();
+    void roleChanged(uwpx::ComponentRole role);
+    // close() is done.
+    void closed();
     // An established link went down; a reconnect is already scheduled.
     void disconnected(const QString &reason);
     // An attempt failed before the handshake completed; a retry is scheduled.
@@ -75,10 +91,13 @@ private:
     // `streamError` is set) and schedules the next attempt.
     void drop(const QString &reason, const QString &streamError = {});
     void scheduleReconnect();
+    void standBy();
+    void setRole(Role role);
     void writeRaw(const QByteArray &bytes);
 
     XmppSettings m_settings;
     State m_state = State::Stopped;
+    Role m_role = Role::Disconnected;
     QTcpSocket *m_socket = nullptr;
     std::unique_ptr<StanzaReader> m_reader;
     qsizetype m_maxStanzaBytes;

@@ -78,10 +78,14 @@ void IqRouter::routePublish(const XmlElement &iq) {
         answerPublish(iq, {PublishOutcome::BadRequest, false, why});
         return;
     }
+    ++m_pendingPublishes;
     m_publisher.publish(*request,
                         [self = QPointer<IqRouter>(this), iq](const PublishVerdict &verdict) {
-                            if (self)
-                                self->answerPublish(iq, verdict);
+                            if (!self)
+                                return;
+                            self->answerPublish(iq, verdict);
+                            if (--self->m_pendingPublishes == 0)
+                                Q_EMIT self->publishesSettled();
                         });
 }
 

@@ -18,6 +18,9 @@ public:
 
     void route(const uwpx::XmlElement &stanza);
 
+    // Publishes routed and not answered yet.
+    int pendingPublishes() const { return m_pendingPublishes; }
+
     // Replies built here, for callers and tests that want them.
     static XmlElement resultFor(const XmlElement &iq);
     static XmlElement errorFor(const XmlElement &iq, const QString &type, const QString &condition);
@@ -26,6 +29,8 @@ Q_SIGNALS:
     // A reply to send back on the link.
     void reply(const uwpx::XmlElement &stanza);
     void publishAnswered(uwpx::PublishOutcome outcome);
+    // The last pending publish was answered.
+    void publishesSettled();
 
 private:
     void routePublish(const XmlElement &iq);
@@ -34,6 +39,7 @@ private:
 
     QString m_componentJid;
     PushPublisher &m_publisher;
+    int m_pendingPublishes = 0;
 };
 
 } // namespace uwpx

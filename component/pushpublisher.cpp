@@ -205,6 +205,16 @@ void PushPublisher::expireDeadlines() {
     }
 }
 
+void PushPublisher::answerWaitingNow(const QString &reason) {
+    std::deque<Deadline> waiting;
+    waiting.swap(m_deadlines);
+    m_deadlineTimer.stop();
+    for (Deadline &due : waiting) {
+        if (const std::shared_ptr<Completion> pending = due.pending.lock(); pending && *pending)
+            std::exchange(*pending, nullptr)({PublishOutcome::Transient, false, reason});
+    }
+}
+
 void PushPublisher::flushTrailing(const QString &node) {
     auto it = m_windows.find(node);
     if (it == m_windows.end() || !it->trailingPending)

@@ -58,6 +58,10 @@ public:
     // after this object is destroyed).
     void publish(const PublishRequest &request, Completion done);
 
+    // Answers every publish still waiting for WNS now, `wait`: at shutdown,
+    // so none is left unanswered.
+    void answerWaitingNow(const QString &reason);
+
 Q_SIGNALS:
     // WNS accepted a publish's notification for this device, which the store
     // last saw refreshed at `refreshedAt` (see DeviceLifecycle).

@@ -5,7 +5,17 @@
 #include "pushpublisher.h"
 #include "xmpplog.h"
 
+#include <QTimer>
+
 namespace uwpx {
+
+namespace {
+
+// At shutdown, how long accepted publishes may wait for WNS before they are
+// answered `wait`, and then how long lookups may take.
+constexpr int kShutdownGraceMs = 3000;
+
+} // namespace
 
 class XmppComponent::Private {
 public:
@@ -19,6 +29,8 @@ public:
     ComponentLink link;
     PushPublisher publisher;
     IqRouter router;
+    bool shuttingDown = false;
+    bool closing = false;
 };
 
 XmppComponent::XmppComponent(const XmppSettings &settings, Storage &storage, WnsClient &wns,
@@ -38,6 +50,8 @@ XmppComponent::XmppComponent(const XmppSettings &settings, Storage &storage, Wns
     connect(link, &ComponentLink::disconnected, this, &XmppComponent::disconnected);
     connect(&d->router, &IqRouter::publishAnswered, this, &XmppComponent::publishAnswered);
     connect(&d->publisher, &PushPublisher::deviceReached, this, &XmppComponent::deviceReached);
+    connect(link, &ComponentLink::roleChanged, this, &XmppComponent::roleChanged);
+    connect(link, &ComponentLink::closed, this, &XmppComponent::shutDown);
 }
 
 XmppComponent::~XmppComponent() = default;
@@ -48,6 +62,32 @@ void XmppComponent::start() {
 
 void XmppComponent::stop() {
     d->link.stop();
+}
+
+void XmppComponent::shutdown() {
+    if (d->shuttingDown)
+        return;
+    d->shuttingDown = true;
+    // New publishes keep being served while the accepted ones finish: until
+    // the stream closes, the server still routes them here.
+    auto close = [this] {
+        if (!std::exchange(d->closing, true))
+            d->link.close();
+    };
+    if (d->router.pendingPublishes() == 0) {
+        close();
+        return;
+    }
+    connect(&d->router, &IqRouter::publishesSettled, this, close);
+    QTimer::singleShot(kShutdownGraceMs, this, [this, close] {
+        d->publisher.answerWaitingNow(QStringLiteral("the push server is stopping"));
+        // Lookups still under way answer within the store's timeout.
+        QTimer::singleShot(kShutdownGraceMs, this, close);
+    });
+}
+
+ComponentRole XmppComponent::role() const {
+    return d->link.role();
 }
 
 bool XmppComponent::isConnected() const {

@@ -132,6 +132,9 @@ void readXmpp(ConfigReader &in, XmppSettings *xmpp) {
         in.problem(QStringLiteral("xmpp/host"), QStringLiteral("must not be empty"));
     xmpp->port = quint16(in.integer(QStringLiteral("xmpp/port"), xmpp->port, 1, 65535));
     xmpp->secret = in.required(QStringLiteral("xmpp/secret"), kPlaceholder);
+    xmpp->reconnectMaxMs =
+        in.integer(QStringLiteral("xmpp/reconnect_max_delay"), xmpp->reconnectMaxMs / 1000, 1, 60) *
+        1000;
 }
 
 void readRegistration(ConfigReader &in, RegistrationSettings *registration) {

@@ -9,6 +9,7 @@
 #include <QCoreApplication>
 
 #include <cstdio>
+#include <utility>
 
 using namespace uwpx;
 
@@ -70,10 +71,21 @@ int main(int argc, char *argv[]) {
         qCCritical(lcServer).noquote() << "cannot start:" << error;
         return 1;
     }
-    QObject::connect(&unixSignals, &UnixSignals::terminateRequested, &app, [](int number) {
-        qCInfo(lcServer).noquote() << "signal" << number << "received; shutting down";
-        QCoreApplication::quit();
-    });
+    // The first SIGTERM or SIGINT hands over cleanly (PushServer::shutdown);
+    // a second one stops at once.
+    QObject::connect(&unixSignals, &UnixSignals::terminateRequested, &server,
+                     [&server, asked = false](int number) mutable {
+                         if (std::exchange(asked, true)) {
+                             qCInfo(lcServer).noquote()
+                                 << "signal" << number << "received again; stopping now";
+                             QCoreApplication::quit();
+                             return;
+                         }
+                         qCInfo(lcServer).noquote()
+                             << "signal" << number << "received; shutting down";
+                         server.shutdown();
+                     });
+    QObject::connect(&server, &PushServer::shutDown, &app, &QCoreApplication::quit);
     QObject::connect(&unixSignals, &UnixSignals::hangup, &server, &PushServer::reload);
     qCInfo(lcServer).noquote() << "uwpx-push-server" << UWPX_VERSION << "running";
     const int status = app.exec();

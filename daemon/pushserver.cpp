@@ -19,16 +19,16 @@ namespace {
 
 // 200 when this instance can serve, else 503 naming the part that cannot.
 OperatorEndpoint::Response health(const Storage &storage, const XmppComponent &xmpp) {
+    // A standby serves as soon as the active instance goes: it is healthy.
     const bool storageOk = storage.isAvailable();
-    const bool linkUp = xmpp.isConnected();
-    const QJsonObject body{{QStringLiteral("status"), storageOk && linkUp
-                                                          ? QStringLiteral("ok")
-                                                          : QStringLiteral("unhealthy")},
-                           {QStringLiteral("storage"),
-                            storageOk ? QStringLiteral("ok") : QStringLiteral("unavailable")},
-                           {QStringLiteral("xmpp"),
-                            linkUp ? QStringLiteral("connected") : QStringLiteral("disconnected")}};
-    return {storageOk && linkUp ? 200 : 503, "application/json",
+    const ComponentRole role = xmpp.role();
+    const bool healthy = storageOk && role != ComponentRole::Disconnected;
+    const QJsonObject body{
+        {QStringLiteral("status"), healthy ? QStringLiteral("ok") : QStringLiteral("unhealthy")},
+        {QStringLiteral("storage"),
+         storageOk ? QStringLiteral("ok") : QStringLiteral("unavailable")},
+        {QStringLiteral("xmpp"), componentRoleName(role)}};
+    return {healthy ? 200 : 503, "application/json",
             QJsonDocument(body).toJson(QJsonDocument::Compact)};
 }
 
@@ -38,6 +38,7 @@ void scrapeMetrics(Storage &storage, const XmppComponent &xmpp, ServerMetrics &m
                    const OperatorEndpoint::Respond &respond) {
     auto gauges = std::make_shared<ServerMetrics::Gauges>();
     gauges->componentConnected = xmpp.isConnected();
+    gauges->componentRole = xmpp.role();
     gauges->componentReconnects = xmpp.reconnectCount();
     auto render = [&metrics, gauges, respond] {
         respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(*gauges)});
@@ -122,6 +123,16 @@ void PushServer::wireMetrics() {
             [metrics](int status, qint64 ms) { metrics->wnsRequestFinished(status, ms); });
     connect(m_wns.get(), &WnsClient::tokenRefreshed, this,
             [metrics] { metrics->wnsTokenRefreshed(); });
+}
+
+void PushServer::shutdown() {
+    if (!m_xmpp) {
+        QMetaObject::invokeMethod(this, &PushServer::shutDown, Qt::QueuedConnection);
+        return;
+    }
+    m_registration->close(); // a load balancer turns to the other instances
+    connect(m_xmpp.get(), &XmppComponent::shutDown, this, &PushServer::shutDown);
+    m_xmpp->shutdown();
 }
 
 void PushServer::reload() {

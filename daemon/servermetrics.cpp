@@ -11,6 +11,7 @@ const QString kWnsDuration = QStringLiteral("uwpx_wns_request_duration_seconds")
 const QString kWnsTokenRefreshes = QStringLiteral("uwpx_wns_token_refreshes_total");
 const QString kComponentConnected = QStringLiteral("uwpx_component_connected");
 const QString kComponentReconnects = QStringLiteral("uwpx_component_reconnects_total");
+const QString kComponentRole = QStringLiteral("uwpx_component_role");
 const QString kDevices = QStringLiteral("uwpx_devices");
 const QString kAccounts = QStringLiteral("uwpx_accounts");
 
@@ -38,6 +39,9 @@ ServerMetrics::ServerMetrics() {
                       {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
     m_metrics.declare(kComponentConnected, Type::Gauge,
                       QStringLiteral("1 while the XEP-0114 link to the XMPP server is up."));
+    m_metrics.declare(kComponentRole, Type::Gauge,
+                      QStringLiteral("1 for this instance's role towards the XMPP server "
+                                     "(connected, standby, disconnected), 0 for the others."));
     m_metrics.declare(kComponentReconnects, Type::Counter,
                       QStringLiteral("Reconnect attempts of the XEP-0114 link."));
     m_metrics.declare(kDevices, Type::Gauge, QStringLiteral("Devices stored."));
@@ -66,6 +70,10 @@ void ServerMetrics::wnsTokenRefreshed() {
 QByteArray ServerMetrics::render(const Gauges &gauges) {
     m_metrics.set(kComponentConnected, gauges.componentConnected ? 1 : 0);
     m_metrics.set(kComponentReconnects, gauges.componentReconnects);
+    for (const ComponentRole role :
+         {ComponentRole::Active, ComponentRole::Standby, ComponentRole::Disconnected})
+        m_metrics.set(kComponentRole, gauges.componentRole == role ? 1 : 0,
+                      QStringLiteral("role=\"%1\"").arg(componentRoleName(role)));
     m_metrics.set(kDevices, double(gauges.devices));
     m_metrics.set(kAccounts, double(gauges.accounts));
     return m_metrics.render();

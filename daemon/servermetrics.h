@@ -1,5 +1,6 @@
 #pragma once
 
+#include "componentrole.h"
 #include "metrics.h"
 #include "publishoutcome.h"
 
@@ -23,6 +24,7 @@ public:
     // What the link and the store know best, read when scraped.
     struct Gauges {
         bool componentConnected = false;
+        ComponentRole componentRole = ComponentRole::Disconnected;
         int componentReconnects = 0;
         qint64 devices = -1; // -1: the store could not count them
         qint64 accounts = -1;

@@ -28,6 +28,10 @@ bool RegistrationEndpoint::reloadTls() {
     return m_server->reloadTls();
 }
 
+void RegistrationEndpoint::close() {
+    m_server->close();
+}
+
 quint16 RegistrationEndpoint::port() const {
     return m_server->port();
 }

@@ -24,6 +24,7 @@ public:
     // keeps serving with the old ones.
     bool reloadTls();
     quint16 port() const { return m_server.serverPort(); }
+    void close() { m_server.close(); }
 
 private:
     bool loadTls(QString *error);

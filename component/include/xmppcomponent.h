@@ -1,5 +1,6 @@
 #pragma once
 
+#include "componentrole.h"
 #include "publishoutcome.h"
 #include "xmppsettings.h"
 
@@ -31,14 +32,22 @@ public:
     void start();
     // Closes the stream politely and stays down.
     void stop();
+    // A clean goodbye: publishes already accepted are answered (those still
+    // waiting for WNS after a few seconds get `wait`), then the stream is
+    // closed, so the XMPP server turns to another instance at once. Emits
+    // shutDown() when done.
+    void shutdown();
 
     bool isConnected() const;
+    ComponentRole role() const;
     // How many times the link was established again after its first handshake.
     int reconnectCount() const;
 
 Q_SIGNALS:
     void connected();
     void disconnected(const QString &reason);
+    void roleChanged(uwpx::ComponentRole role);
+    void shutDown();
     // Every publish is answered exactly once; this says how.
     void publishAnswered(uwpx::PublishOutcome outcome);
     // WNS accepted a publish's notification for this device, which the store

@@ -34,8 +34,16 @@ public:
     // SIGHUP: picks up a renewed TLS certificate.
     void reload();
 
+    // SIGTERM: stops taking registrations, answers the publishes already
+    // accepted, closes the XMPP stream (another instance takes over at once),
+    // then emits shutDown(). At most some seconds.
+    void shutdown();
+
     quint16 registrationPort() const;
     quint16 metricsPort() const;
+
+Q_SIGNALS:
+    void shutDown();
 
 private:
     void wireMetrics();

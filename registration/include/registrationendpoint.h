@@ -38,6 +38,8 @@ public:
     // Reads certificate and key again (SIGHUP after a renewal); on failure
     // keeps serving with the old ones.
     bool reloadTls();
+    // Stops taking connections (at shutdown); those open finish their request.
+    void close();
     quint16 port() const;
 
 Q_SIGNALS:

@@ -79,7 +79,20 @@ void FakeXmppServer::onStanza(const XmlElement &stanza) {
         const QByteArray expected =
             QCryptographicHash::hash((m_streamId + m_secret).toUtf8(), QCryptographicHash::Sha1)
                 .toHex();
-        if (stanza.name() == QLatin1String("handshake") && stanza.text().toUtf8() == expected) {
+        const bool right =
+            stanza.name() == QLatin1String("handshake") && stanza.text().toUtf8() == expected;
+        if (right && m_occupied) {
+            // What Prosody 0.12 says (after checking the secret).
+            ++m_conflicts;
+            sendRaw("<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                    "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Component already "
+                    "connected</text></stream:error></stream:stream>");
+            if (m_socket)
+                m_socket->disconnectFromHost();
+            Q_EMIT conflictSent();
+            return;
+        }
+        if (right) {
             m_authenticated = true;
             ++m_handshakes;
             sendRaw("<handshake/>");

@@ -32,10 +32,14 @@ public:
     // Accept TCP but never send a stream header.
     void setMute(bool mute) { m_mute = mute; }
     void setSecret(const QString &secret) { m_secret = secret; }
+    // Another instance holds the component JID: a correct handshake is
+    // refused with a `conflict` stream error, as Prosody refuses it.
+    void setOccupied(bool occupied) { m_occupied = occupied; }
 
     int connectionCount() const { return m_connections; }
     int handshakeCount() const { return m_handshakes; }
     int pingCount() const { return m_pings; }
+    int conflictCount() const { return m_conflicts; }
     bool hasClient() const { return m_socket != nullptr; }
     // Stanzas received from the component after its handshake, in order.
     const QList<XmlElement> &received() const { return m_received; }
@@ -49,6 +53,7 @@ Q_SIGNALS:
     void clientConnected();
     void handshakeAccepted();
     void handshakeRejected();
+    void conflictSent();
     void stanzaReceived(const uwpx::XmlElement &stanza);
     void clientGone();
 
@@ -64,6 +69,8 @@ private:
     bool m_authenticated = false;
     bool m_silent = false;
     bool m_mute = false;
+    bool m_occupied = false;
+    int m_conflicts = 0;
     int m_connections = 0;
     int m_handshakes = 0;
     int m_pings = 0;

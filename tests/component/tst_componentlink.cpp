@@ -4,6 +4,7 @@
 #include "componentlink.h"
 #include "fakexmppserver.h"
 
+#include <QElapsedTimer>
 #include <QSignalSpy>
 #include <QTest>
 
@@ -43,6 +44,7 @@ class ComponentLinkTest : public QObject {
 private Q_SLOTS:
     void initTestCase() {
         qRegisterMetaType<uwpx::XmlElement>();
+        qRegisterMetaType<uwpx::ComponentRole>();
         g_previousHandler = qInstallMessageHandler(captureLog);
     }
 
@@ -118,6 +120,61 @@ private Q_SLOTS:
         QSignalSpy connected(&link, &ComponentLink::connected);
         server.setSecret(kSecret);
         QVERIFY(connected.wait(5000));
+    }
+
+    // Prosody refuses a second instance of a component with `conflict`: that
+    // instance stands by, asks again at its standby interval (without a
+    // failure or a warning per attempt), and takes over once the JID is free.
+    void standsByWhileAnotherInstanceHoldsTheJid() {
+        FakeXmppServer server(kSecret);
+        QVERIFY(server.listen());
+        server.setOccupied(true);
+        XmppSettings settings = settingsFor(server);
+        settings.standbyRetryMs = 100;
+        ComponentLink link(settings);
+        QSignalSpy roles(&link, &ComponentLink::roleChanged);
+        QSignalSpy failed(&link, &ComponentLink::attemptFailed);
+        QList<qint64> conflictsAtMs;
+        QElapsedTimer clock;
+        clock.start();
+        connect(&server, &FakeXmppServer::conflictSent, this,
+                [&] { conflictsAtMs << clock.elapsed(); });
+        const qsizetype logged = g_logLines.size();
+        link.start();
+        QTRY_VERIFY(server.conflictCount() >= 4);
+        QCOMPARE(link.role(), ComponentRole::Standby);
+        QCOMPARE(roles.size(), 1);
+        QCOMPARE(failed.size(), 0);
+        QCOMPARE(g_logLines.mid(logged).filter(QStringLiteral("standing by")).size(), 1);
+        // 100 ms give or take a fifth, plus connecting and the handshake.
+        for (qsizetype i = 1; i < conflictsAtMs.size(); ++i) {
+            const qint64 interval = conflictsAtMs[i] - conflictsAtMs[i - 1];
+            QVERIFY2(interval >= 80 && interval <= 200, qPrintable(QString::number(interval)));
+        }
+
+        QSignalSpy connected(&link, &ComponentLink::connected);
+        server.setOccupied(false);
+        QVERIFY(connected.wait(2000));
+        QCOMPARE(link.role(), ComponentRole::Active);
+        QCOMPARE(roles.last().at(0).value<ComponentRole>(), ComponentRole::Active);
+    }
+
+    // A clean goodbye: the stream ends, the server sees it end, and the link
+    // stays down.
+    void closesTheStreamAndStaysDown() {
+        FakeXmppServer server(kSecret);
+        QVERIFY(server.listen());
+        ComponentLink link(settingsFor(server));
+        QSignalSpy connected(&link, &ComponentLink::connected);
+        link.start();
+        QVERIFY(connected.wait());
+        QSignalSpy gone(&server, &FakeXmppServer::clientGone);
+        QSignalSpy closed(&link, &ComponentLink::closed);
+        link.close();
+        QVERIFY(closed.wait());
+        QVERIFY(gone.size() == 1 || gone.wait());
+        QCOMPARE(link.role(), ComponentRole::Disconnected);
+        QCOMPARE(server.connectionCount(), 1); // no reconnect
     }
 
     void retriesARefusedConnection() {

@@ -206,6 +206,30 @@ private Q_SLOTS:
         QCOMPARE(m_component->reconnectCount(), 1);
         QCOMPARE(publish(QStringLiteral("after")), QStringLiteral("result"));
     }
+
+    // SIGTERM's goodbye: a publish already accepted is answered before the
+    // stream closes (here `wait`, as WNS never answers it), then the server
+    // sees the stream end.
+    void answersAcceptedPublishesBeforeClosing() {
+        startComponent(20000);
+        m_fakeWns->scriptChannel(FakeWns::channelPath(QStringLiteral("dev")), {FakeWns::stalled()});
+        QSignalSpy atWns(m_fakeWns.get(), &FakeWns::channelRequestReceived);
+        m_server->sendRaw(publishXml(m_account.node, m_account.secret, QStringLiteral("last")));
+        QVERIFY(atWns.wait());
+        QSignalSpy gone(m_server.get(), &FakeXmppServer::clientGone);
+        QSignalSpy shutDown(m_component.get(), &XmppComponent::shutDown);
+        m_component->shutdown();
+        QVERIFY(shutDown.wait(15000));
+        QVERIFY(gone.size() == 1 || gone.wait());
+        QString verdict;
+        for (const XmlElement &stanza : m_server->received()) {
+            if (stanza.attribute(QStringLiteral("id")) == QLatin1String("last"))
+                verdict = verdictOf(stanza);
+        }
+        QCOMPARE(verdict, QStringLiteral("wait/internal-server-error"));
+        QVERIFY(!m_component->isConnected());
+        m_fakeWns->releaseStalled();
+    }
 };
 
 QTEST_GUILESS_MAIN(XmppComponentTest)

@@ -64,6 +64,26 @@ private Q_SLOTS:
         QCOMPARE(config.storage.expireDays, 180);
     }
 
+    // The link returns within a couple of seconds of the XMPP server, however
+    // long it was away; the store answers within seconds whatever it does.
+    void defaultsToShortWaits() {
+        const QString path = test::writeConfig(m_dir.path());
+        Config config;
+        QStringList errors, warnings;
+        QVERIFY2(Config::load(path, &config, &errors, &warnings), qPrintable(errors.join('\n')));
+        QCOMPARE(config.xmpp.reconnectMaxMs, 2000);
+        QCOMPARE(config.storage.timeoutMs, 3000);
+        QCOMPARE(config.storage.connections, 4);
+        const QString tuned = test::writeConfig(
+            m_dir.path(), {{QStringLiteral("xmpp/reconnect_max_delay"), QStringLiteral("5")},
+                           {QStringLiteral("storage/timeout"), QStringLiteral("7")},
+                           {QStringLiteral("storage/connections"), QStringLiteral("9")}});
+        QVERIFY2(Config::load(tuned, &config, &errors, &warnings), qPrintable(errors.join('\n')));
+        QCOMPARE(config.xmpp.reconnectMaxMs, 5000);
+        QCOMPARE(config.storage.timeoutMs, 7000);
+        QCOMPARE(config.storage.connections, 9);
+    }
+
     void readsTheSpecsInlineComments() {
         // The layout of SPEC §2: values followed by "; comment".
         const QString base = test::writeConfig(m_dir.path());
@@ -103,6 +123,15 @@ private Q_SLOTS:
         QTest::newRow("placeholder secret") << "xmpp/secret"
                                             << "change-me"
                                             << "[xmpp] secret";
+        QTest::newRow("reconnect_max_delay zero") << "xmpp/reconnect_max_delay"
+                                                  << "0"
+                                                  << "[xmpp] reconnect_max_delay";
+        QTest::newRow("storage timeout too long") << "storage/timeout"
+                                                  << "600"
+                                                  << "[storage] timeout";
+        QTest::newRow("no storage connections") << "storage/connections"
+                                                << "0"
+                                                << "[storage] connections";
         QTest::newRow("listen without port") << "registration/listen"
                                              << "0.0.0.0"
                                              << "[registration] listen";

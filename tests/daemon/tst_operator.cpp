@@ -187,6 +187,7 @@ private Q_SLOTS:
 
     void healthNamesTheLinkWhenItIsDown() {
         QSignalSpy gone(&m_xmpp, &FakeXmppServer::clientGone);
+        m_xmpp.setMute(true); // the link stays down: reconnecting gets no stream
         m_xmpp.dropClient();
         QTRY_VERIFY_WITH_TIMEOUT(get(QStringLiteral("/health")).first == 503, 10000);
         const QJsonObject health =
@@ -195,6 +196,32 @@ private Q_SLOTS:
         QCOMPARE(health.value(QStringLiteral("xmpp")).toString(), QStringLiteral("disconnected"));
         QCOMPARE(health.value(QStringLiteral("storage")).toString(), QStringLiteral("ok"));
         QCOMPARE(metric(get(QStringLiteral("/metrics")).second, "uwpx_component_connected"), 0.0);
+    }
+
+    // Another instance holds the component JID (Prosody's `conflict`): this
+    // one stands by, and is healthy, since it takes over when the other goes.
+    void aStandbyIsHealthy() {
+        m_xmpp.setMute(false);
+        m_xmpp.setOccupied(true);
+        m_xmpp.dropClient();
+        QTRY_VERIFY_WITH_TIMEOUT(m_xmpp.conflictCount() > 0, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(QJsonDocument::fromJson(get(QStringLiteral("/health")).second)
+                                      .object()
+                                      .value(QStringLiteral("xmpp"))
+                                      .toString(),
+                                  QStringLiteral("standby"), 10000);
+        QCOMPARE(get(QStringLiteral("/health")).first, 200);
+        const QByteArray metrics = get(QStringLiteral("/metrics")).second;
+        QCOMPARE(metric(metrics, R"(uwpx_component_role{role="standby"})"), 1.0);
+        QCOMPARE(metric(metrics, R"(uwpx_component_role{role="connected"})"), 0.0);
+        QCOMPARE(metric(metrics, "uwpx_component_connected"), 0.0);
+
+        QSignalSpy handshake(&m_xmpp, &FakeXmppServer::handshakeAccepted);
+        m_xmpp.setOccupied(false); // the other instance went away
+        QVERIFY(handshake.wait(5000));
+        QTRY_COMPARE_WITH_TIMEOUT(metric(get(QStringLiteral("/metrics")).second,
+                                         R"(uwpx_component_role{role="connected"})"),
+                                  1.0, 5000);
     }
 };
 
