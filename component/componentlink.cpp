@@ -88,6 +88,13 @@ void ComponentLink::stop() {
         Q_EMIT disconnected(QStringLiteral("stopped"));
 }
 
+void ComponentLink::takeOverNow() {
+    if (m_role != Role::Standby || m_state != State::Waiting)
+        return;
+    m_retryTimer.stop();
+    connectNow();
+}
+
 void ComponentLink::close() {
     if (!m_socket || m_state != State::Connected) {
         stop();

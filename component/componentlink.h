@@ -49,6 +49,9 @@ public:
     void start();
     // Closes the stream politely and stays down.
     void stop();
+    // A standby asks at once instead of at its next interval: the instance
+    // holding the component JID said it is leaving.
+    void takeOverNow();
     // Closes the stream politely, waits (a few seconds at most) until the
     // server has it and closed too, then stays down and emits `closed()`:
     // at a clean shutdown, so a standby can take over at once.

@@ -86,6 +86,10 @@ void XmppComponent::shutdown() {
     });
 }
 
+void XmppComponent::takeOverNow() {
+    d->link.takeOverNow();
+}
+
 ComponentRole XmppComponent::role() const {
     return d->link.role();
 }

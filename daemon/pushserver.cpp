@@ -17,6 +17,9 @@ namespace uwpx {
 
 namespace {
 
+// The instance leaving a component JID says so here (PostgreSQL NOTIFY).
+const QString kComponentFreeChannel = QStringLiteral("uwpx_component_free");
+
 // 200 when this instance can serve, else 503 naming the part that cannot.
 OperatorEndpoint::Response health(const Storage &storage, const XmppComponent &xmpp) {
     // A standby serves as soon as the active instance goes: it is healthy.
@@ -90,6 +93,14 @@ bool PushServer::start(QString *error) {
         return false;
 
     m_xmpp = std::make_unique<XmppComponent>(m_config.xmpp, *m_storage, *m_wns);
+    // Instances sharing PostgreSQL and a component JID: the one leaving wakes
+    // a standby, which takes over at once instead of at its next retry.
+    m_storage->listen(kComponentFreeChannel);
+    connect(m_storage.get(), &Storage::notified, this,
+            [this](const QString &channel, const QString &componentJid) {
+                if (channel == kComponentFreeChannel && componentJid == m_config.xmpp.componentJid)
+                    m_xmpp->takeOverNow();
+            });
     connect(m_xmpp.get(), &XmppComponent::deviceReached, m_devices.get(),
             &DeviceLifecycle::onDeviceReached);
 
@@ -131,7 +142,11 @@ void PushServer::shutdown() {
         return;
     }
     m_registration->close(); // a load balancer turns to the other instances
-    connect(m_xmpp.get(), &XmppComponent::shutDown, this, &PushServer::shutDown);
+    connect(m_xmpp.get(), &XmppComponent::shutDown, this, [this] {
+        // The stream is closed: a standby may have the JID now.
+        m_storage->notify(kComponentFreeChannel, m_config.xmpp.componentJid,
+                          [this](const StorageResult<> &) { Q_EMIT shutDown(); });
+    });
     m_xmpp->shutdown();
 }
 

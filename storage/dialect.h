@@ -16,7 +16,8 @@ struct Dialect {
     QString name;     // [storage] driver, and the folder sql/<name>/ of its SQL overrides
     QString qtDriver; // the Qt SQL driver plugin
     // A server connection can be lost (restart, fail-over, an idle cut) and
-    // opened again; a file cannot.
+    // opened again; a file cannot. And only a server is shared by several
+    // instances, which may wake each other (LISTEN/NOTIFY).
     bool reconnects = false;
     // Points `db` at the database the settings name; false with *error set
     // when that cannot be done.

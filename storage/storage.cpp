@@ -1,5 +1,6 @@
 #include "storage.h"
 
+#include "dialect.h"
 #include "storageconnection.h"
 #include "storagelog.h"
 
@@ -7,6 +8,7 @@
 #include <QMetaObject>
 #include <QPointer>
 #include <QRandomGenerator>
+#include <QThread>
 #include <QTimer>
 
 #include <atomic>
@@ -81,6 +83,59 @@ struct StorageMailbox {
     Storage *receiver = nullptr;
 };
 
+namespace {
+
+// A connection of its own that only waits for notifications (it needs the
+// event loop of its thread: Qt delivers them through a socket notifier),
+// checked every few seconds and opened again when lost.
+class Listener : public QObject {
+public:
+    Listener(const StorageSettings &settings, const QString &channel,
+             std::shared_ptr<StorageMailbox> mailbox)
+        : m_settings(settings)
+        , m_channel(channel)
+        , m_mailbox(std::move(mailbox)) {
+        connect(&m_check, &QTimer::timeout, this, &Listener::check);
+    }
+
+    void start() {
+        check();
+        m_check.start(kProbeIntervalMs);
+    }
+
+private:
+    void check() {
+        if (m_connection && m_connection->isAlive())
+            return;
+        m_connection.reset();
+        QString error;
+        m_connection = StorageConnection::open(m_settings, &error);
+        if (!m_connection)
+            return; // tried again at the next check
+        const auto mailbox = m_mailbox;
+        const QString channel = m_channel;
+        if (!m_connection->listen(channel, [mailbox, channel](const QString &payload) {
+                const std::lock_guard lock(mailbox->mutex);
+                if (mailbox->receiver)
+                    QMetaObject::invokeMethod(
+                        mailbox->receiver,
+                        [receiver = mailbox->receiver, channel, payload] {
+                            Q_EMIT receiver->notified(channel, payload);
+                        },
+                        Qt::QueuedConnection);
+            }))
+            m_connection.reset(); // SQLite: nothing to listen to
+    }
+
+    const StorageSettings m_settings;
+    const QString m_channel;
+    const std::shared_ptr<StorageMailbox> m_mailbox;
+    std::unique_ptr<StorageConnection> m_connection;
+    QTimer m_check;
+};
+
+} // namespace
+
 class Storage::Private {
 public:
     Private(Storage *q, const StorageSettings &settings)
@@ -127,6 +182,8 @@ public:
     int running = 0; // workers that have not finished their loop
     std::condition_variable finished;
     std::vector<std::thread> workers;
+    // Each with an event loop and a Listener (see listen()).
+    std::vector<std::unique_ptr<QThread>> listeners;
 
     // The event loop's side.
     struct Pending {
@@ -260,6 +317,10 @@ void Storage::Private::stop() {
     {
         const std::lock_guard lock(mailbox->mutex);
         mailbox->receiver = nullptr;
+    }
+    for (const auto &listener : listeners) {
+        listener->quit();
+        listener->wait();
     }
     std::unique_lock lock(mutex);
     stopping = true;
@@ -449,6 +510,23 @@ void Storage::loadToken(const QString &key, Done<StoredToken> done) {
 void Storage::saveToken(const QString &key, const StoredToken &token, Done<> done) {
     d->submit<>(Kind::Write, std::move(done),
                 [=](StorageConnection &c) { return c.saveToken(key, token); });
+}
+
+void Storage::notify(const QString &channel, const QString &payload, Done<> done) {
+    d->submit<>(Kind::Write, std::move(done),
+                [=](StorageConnection &c) { return c.notify(channel, payload); });
+}
+
+void Storage::listen(const QString &channel) {
+    if (!Dialect::find(d->settings.driver)->reconnects)
+        return; // one instance per SQLite file: nobody else to hear from
+    auto thread = std::make_unique<QThread>();
+    auto *listener = new Listener(d->settings, channel, d->mailbox);
+    listener->moveToThread(thread.get());
+    connect(thread.get(), &QThread::started, listener, [listener] { listener->start(); });
+    connect(thread.get(), &QThread::finished, listener, &QObject::deleteLater);
+    thread->start();
+    d->listeners.push_back(std::move(thread));
 }
 
 void Storage::deviceCount(Done<qint64> done) {

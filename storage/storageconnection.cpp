@@ -12,6 +12,7 @@
 #include <QHash>
 #include <QMutex>
 #include <QRandomGenerator>
+#include <QSqlDriver>
 #include <QSqlError>
 #include <QSqlQuery>
 #include <QThread>
@@ -156,6 +157,40 @@ StorageResult<int> StorageConnection::schemaVersion() {
                    ? StorageResult<int>::failed(errorText(query))
                    : StorageResult<int>::ok(0);
     return StorageResult<int>::ok(query.value(0).toInt());
+}
+
+StorageResult<> StorageConnection::notify(const QString &channel, const QString &payload) {
+    if (!m_dialect.reconnects)
+        return StorageResult<>::ok(); // one instance per SQLite file: nobody to wake
+    return reconnecting("waking the other instances", [&] {
+        QSqlQuery query(m_db);
+        QString error;
+        if (!run(query, QStringLiteral("notify"), {{"channel", channel}, {"payload", payload}},
+                 &error))
+            return StorageResult<>::failed(error);
+        return StorageResult<>::ok();
+    });
+}
+
+bool StorageConnection::listen(const QString &channel,
+                               std::function<void(const QString &payload)> heard) {
+    QSqlDriver *driver = m_db.driver();
+    if (!m_dialect.reconnects || !driver->hasFeature(QSqlDriver::EventNotifications) ||
+        !driver->subscribeToNotification(channel))
+        return false;
+    QObject::connect(driver, &QSqlDriver::notification, driver,
+                     [channel, heard = std::move(heard)](const QString &name,
+                                                         QSqlDriver::NotificationSource,
+                                                         const QVariant &payload) {
+                         if (name == channel)
+                             heard(payload.toString());
+                     });
+    return true;
+}
+
+bool StorageConnection::isAlive() {
+    QSqlQuery probe(m_db);
+    return probe.exec(QStringLiteral("SELECT 1"));
 }
 
 StorageResult<> StorageConnection::checkWritable() {

@@ -14,6 +14,7 @@
 #include <QHash>
 #include <QStringList>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -78,6 +79,17 @@ public:
     // Returns the credentials per registration, in order.
     StorageResult<QList<QList<AccountCredentials>>>
     importRegistrations(const QList<Registration> &registrations);
+
+    // Wakes every connection of every instance that listens on `channel`
+    // (PostgreSQL's NOTIFY), with `payload`; on SQLite, whose database one
+    // instance has to itself, there is nobody to wake: Ok at once.
+    StorageResult<> notify(const QString &channel, const QString &payload);
+    // Calls `heard` with the payload of every notification on `channel` from
+    // now on, from the event loop of this connection's thread. False where
+    // the database has no notifications (SQLite) or subscribing failed.
+    bool listen(const QString &channel, std::function<void(const QString &payload)> heard);
+    // Whether the connection still works (a round trip).
+    bool isAlive();
 
     StorageResult<int> schemaVersion();
     static int latestSchemaVersion();

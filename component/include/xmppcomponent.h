@@ -37,6 +37,8 @@ public:
     // closed, so the XMPP server turns to another instance at once. Emits
     // shutDown() when done.
     void shutdown();
+    // A standby connects at once: the active instance said it is leaving.
+    void takeOverNow();
 
     bool isConnected() const;
     ComponentRole role() const;

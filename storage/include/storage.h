@@ -61,6 +61,12 @@ public:
     void deviceCount(Done<qint64> done);
     void accountCount(Done<qint64> done);
 
+    // Instances sharing a PostgreSQL database can wake each other: notify()
+    // reaches every instance that listens on `channel`, which then emits
+    // notified(). On SQLite (one instance per file) nobody listens.
+    void notify(const QString &channel, const QString &payload, Done<> done = {});
+    void listen(const QString &channel);
+
     // Whether the database answered the last operation, or the probe made
     // every few seconds while nothing else runs, and takes writes.
     bool isAvailable() const;
@@ -69,6 +75,7 @@ public:
 
 Q_SIGNALS:
     void availabilityChanged(bool available);
+    void notified(const QString &channel, const QString &payload);
 
 private:
     class Private;

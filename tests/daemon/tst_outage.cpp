@@ -14,6 +14,7 @@
 #include "fakexmppserver.h"
 #include "pushserver.h"
 #include "registrationclient.h"
+#include "storage.h"
 #include "storageconnection.h"
 #include "storageresults.h"
 #include "testconfig.h"
@@ -392,6 +393,28 @@ private Q_SLOTS:
         }
         QCOMPARE(registerDevice().value(QStringLiteral("status")).toInt(), 1);
         QVERIFY2(m_watch.longestGapMs() < 200, "the event loop waited for the database");
+    }
+
+    // Instances sharing PostgreSQL wake each other (the one leaving a
+    // component JID wakes a standby): a notification reaches a listener on
+    // another connection, on its event loop.
+    void instancesWakeEachOther() {
+        if (!isPostgresql())
+            QSKIP("one instance per SQLite file: nobody to wake");
+        QString error;
+        auto listener = Storage::open(m_direct, &error);
+        QVERIFY2(listener, qPrintable(error));
+        auto notifier = Storage::open(m_direct, &error);
+        QVERIFY2(notifier, qPrintable(error));
+        QSignalSpy heard(listener.get(), &Storage::notified);
+        listener->listen(QStringLiteral("uwpx_test"));
+        // Listening starts on the listener's own thread: notify until heard.
+        QTRY_VERIFY_WITH_TIMEOUT(
+            (notifier->notify(QStringLiteral("uwpx_test"), QStringLiteral("push.localhost")),
+             !heard.isEmpty()),
+            10000);
+        QCOMPARE(heard.first().at(0).toString(), QStringLiteral("uwpx_test"));
+        QCOMPARE(heard.first().at(1).toString(), QStringLiteral("push.localhost"));
     }
 
     // Everything a client was told is stored is stored.

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -319,6 +320,7 @@ class Daemon:
                  overrides=None):
         self.directory = directory
         self.name = name
+        self.killed = False
         self.config = os.path.join(directory, name + '.ini')
         self.db_path = os.path.join(directory, name + '.db')
         keys = {
@@ -379,14 +381,33 @@ class Daemon:
     def publishes(self, outcome):
         return self.metric('uwpx_publishes_total', 'outcome="%s"' % outcome)
 
+    def health(self):
+        """(HTTP status, JSON body) of /health."""
+        try:
+            with urllib.request.urlopen('http://127.0.0.1:%d/health' % self.metrics_port,
+                                        timeout=10) as response:
+                return response.status, json.loads(response.read().decode('utf-8'))
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read().decode('utf-8'))
+
+    def xmpp_role(self):
+        """What /health says of the XMPP link: connected, standby or disconnected."""
+        return self.health()[1].get('xmpp')
+
     def stop(self):
         """SIGTERM: SPEC §2 says it then shuts down cleanly, with exit 0."""
-        self.process.stop()
+        if not self.killed:
+            self.process.stop()
+
+    def kill(self):
+        """SIGKILL: a crash. Its exit status is no failure of the run."""
+        self.killed = True
+        self.process.stop(sig=signal.SIGKILL, timeout=10)
 
     def clean_exit(self):
-        """Whether it ended with status 0 (None while it runs)."""
+        """Whether it ended with status 0 (None while it runs or after kill())."""
         code = self.process.popen.poll()
-        return None if code is None else code == 0
+        return None if code is None or self.killed else code == 0
 
 
 
@@ -478,6 +499,11 @@ Include "uwpx-push.cfg.lua"
         match = re.search(r'Got error <(\w+):%s:[^>]*> for identifier' % re.escape(condition),
                           self.log()[since:])
         return match.group(1) if match else None
+
+    def push_errors(self, since):
+        """Every error a push got back since `since`: (type, condition), also
+        those Prosody made itself (no component connected: wait)."""
+        return re.findall(r'Got error <(\w+):([\w-]+)[^>]*> for identifier', self.log()[since:])
 
 
 class Ejabberd:
@@ -767,11 +793,35 @@ class Users:
 
 
 # --------------------------------------------------------------------------
+# PostgreSQL (a throw-away cluster started by tests/storage/with-postgresql.sh)
+
+
+def postgresql_storage(name):
+    """A fresh database in the cluster with-postgresql.sh started (its
+    UWPX_TEST_PG_* variables), as the daemon's [storage] keys. Fails, never
+    skips, when the suite was not started under with-postgresql.sh."""
+    env = {key: os.environ.get('UWPX_TEST_PG_' + key.upper(), '')
+           for key in ('host', 'port', 'database', 'user', 'password')}
+    if not env['port']:
+        raise AssertionError('UWPX_TEST_PG_* are not set: run this suite through '
+                             'tests/storage/with-postgresql.sh')
+    database = '%s_%d' % (name, os.getpid())
+    subprocess.run(['psql', '-h', env['host'], '-p', env['port'], '-U', env['user'],
+                    '-d', env['database'], '-v', 'ON_ERROR_STOP=1',
+                    '-c', 'CREATE DATABASE %s' % database],
+                   check=True, capture_output=True, timeout=60,
+                   env=dict(os.environ, PGPASSWORD=env['password']))
+    return {'driver': 'postgresql', 'host': env['host'], 'port': env['port'],
+            'database': database, 'user': env['user'], 'password': env['password']}
+
+
+# --------------------------------------------------------------------------
 # A suite's stack and the runner
 
 ARGS = None  # the parsed command line, set by main()
 RESULTS = {'failed': 0, 'leftover_processes': [], 'unclean_exits': []}
 TIMINGS = []
+REPORT = []  # lines a suite wants printed before the summary (figures)
 
 
 class StackTest(unittest.TestCase):
@@ -897,6 +947,8 @@ def main(case, description, add_arguments=None, label=None):
         failed += 1
     for name, seconds in TIMINGS:
         print('%-60s %6.2f s' % (name, seconds))
+    for line in REPORT:
+        print(line)
     passed = result.testsRun - len(result.failures) - len(result.errors) - len(result.skipped)
     print('%s: %.1f s' % (label(ARGS) if label else case.__name__, time.monotonic() - t0))
     print('%d passed, %d failed' % (max(passed, 0), failed))

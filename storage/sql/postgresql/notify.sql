@@ -1,0 +1,2 @@
+-- Wakes the other instances listening on the channel (PostgreSQL only).
+SELECT pg_notify(:channel, :payload)
