@@ -17,6 +17,13 @@ namespace {
 // A server that accepted TCP but never finishes a polite close is cut off.
 constexpr int CloseGraceMs = 5000;
 
+// Back-pressure: while this much of what we wrote waits to be sent (a server
+// that stopped reading), nothing more is read from it, so it cannot make us
+// queue replies without bound; and the socket buffers at most this much of
+// what it sends, so TCP holds the rest back.
+constexpr qint64 kMaxUnsentBytes = 1024 * 1024;
+constexpr qint64 kReadBufferBytes = 256 * 1024;
+
 // Where keepalive pings go: the server's own domain, taken to be the
 // component JID's parent ("push.example.org" -> "example.org"). Any answer,
 // even an error, proves the link alive.
@@ -140,12 +147,19 @@ bool ComponentLink::send(const XmlElement &stanza) {
 void ComponentLink::connectNow() {
     m_state = State::Connecting;
     m_socket = new QTcpSocket(this);
+    m_socket->setReadBufferSize(kReadBufferBytes);
     connect(m_socket, &QTcpSocket::connected, this, &ComponentLink::onConnected);
     connect(m_socket, &QTcpSocket::readyRead, this, &ComponentLink::onReadyRead);
+    connect(m_socket, &QTcpSocket::bytesWritten, this, &ComponentLink::onReadyRead);
     connect(m_socket, &QTcpSocket::errorOccurred, this, &ComponentLink::onSocketError);
     m_reader = std::make_unique<StanzaReader>(m_maxStanzaBytes);
     connect(m_reader.get(), &StanzaReader::streamOpened, this, &ComponentLink::onStreamOpened);
     connect(m_reader.get(), &StanzaReader::stanzaReceived, this, &ComponentLink::onStanza);
+    connect(m_reader.get(), &StanzaReader::stanzaRejected, this,
+            [this](const XmlElement &stanza, const QString &reason) {
+                if (m_state == State::Connected)
+                    Q_EMIT stanzaRejected(stanza, reason);
+            });
     connect(m_reader.get(), &StanzaReader::streamErrorReceived, this,
             [this](const QString &condition, const QString &text) {
                 if (condition == QLatin1String("conflict")) {
@@ -177,8 +191,8 @@ void ComponentLink::onConnected() {
 }
 
 void ComponentLink::onReadyRead() {
-    if (!m_socket)
-        return;
+    if (!m_socket || m_socket->bytesToWrite() > kMaxUnsentBytes)
+        return; // bytesWritten brings us back here once the server reads again
     const QByteArray bytes = m_socket->readAll();
     if (bytes.isEmpty())
         return;

@@ -81,6 +81,8 @@ Q_SIGNALS:
     // An attempt failed before the handshake completed; a retry is scheduled.
     void attemptFailed(const QString &reason);
     void stanzaReceived(const uwpx::XmlElement &stanza);
+    // A stanza skipped as too large or malformed (see StanzaReader).
+    void stanzaRejected(const uwpx::XmlElement &stanza, const QString &reason);
 
 private:
     void connectNow();

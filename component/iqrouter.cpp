@@ -69,6 +69,21 @@ void IqRouter::route(const XmlElement &stanza) {
     Q_EMIT reply(errorFor(stanza, QStringLiteral("cancel"), QStringLiteral("service-unavailable")));
 }
 
+void IqRouter::refuse(const XmlElement &stanza, const QString &reason) {
+    qCInfo(lcXmpp).noquote() << "skipped a stanza from"
+                             << jidDomain(stanza.attribute(QStringLiteral("from"))) << ":"
+                             << reason;
+    const QString type = stanza.attribute(QStringLiteral("type"));
+    if (stanza.name() != QLatin1String("iq") ||
+        (type != QLatin1String("get") && type != QLatin1String("set")))
+        return;
+    // RFC 6120 §8.3.3.12: a stanza over a local limit violates policy.
+    Q_EMIT reply(errorFor(stanza, QStringLiteral("modify"),
+                          reason.contains(QLatin1String("not well-formed"))
+                              ? QStringLiteral("bad-request")
+                              : QStringLiteral("policy-violation")));
+}
+
 void IqRouter::routePublish(const XmlElement &iq) {
     QString why;
     const std::optional<PublishRequest> request = PublishRequest::parse(iq, &why);

@@ -2,150 +2,329 @@
 
 #include "xmppnamespaces.h"
 
+#include <QXmlStreamReader>
+
+#include <utility>
+
 namespace uwpx {
 
 namespace {
-// Input is fed to QXmlStreamReader in pieces of at most this many bytes, so
-// the size limit is exact to within one piece without tracking the parser's
-// byte position.
-constexpr qsizetype PieceBytes = 512;
+
+const QByteArray kCdataStart = "[CDATA[";
+// An XML declaration before the stream header is short.
+constexpr qsizetype kMaxDeclarationBytes = 256;
+
+bool isXmlSpace(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+// Builds the element tree of the top-level element that follows the stream
+// header's start tag in `reader`. Returns a null element and says why when
+// the element is not well-formed.
+XmlElement parseElement(QXmlStreamReader &reader, QString *why) {
+    XmlElement root;
+    QList<XmlElement *> open;
+    bool inStream = false;
+    while (!reader.atEnd()) {
+        switch (reader.readNext()) {
+        case QXmlStreamReader::StartElement: {
+            if (!std::exchange(inStream, true))
+                break; // the stream header, read for its namespaces only
+            XmlElement element(reader.name().toString(), reader.namespaceUri().toString());
+            for (const QXmlStreamAttribute &attribute : reader.attributes()) {
+                // Only unprefixed and xml: attributes survive: a reply echoing
+                // other prefixed attributes would need their declarations too.
+                const QStringView attributeNs = attribute.namespaceUri();
+                if (attributeNs.isEmpty() || attributeNs == ns::xml)
+                    element.setAttribute(attribute.qualifiedName().toString(),
+                                         attribute.value().toString());
+            }
+            if (open.isEmpty()) {
+                root = std::move(element);
+                open.append(&root);
+            } else {
+                open.append(&open.last()->appendChild(std::move(element)));
+            }
+            break;
+        }
+        case QXmlStreamReader::EndElement:
+            if (open.isEmpty())
+                break;
+            open.removeLast();
+            if (open.isEmpty())
+                return root;
+            break;
+        case QXmlStreamReader::Characters:
+            if (!open.isEmpty())
+                open.last()->appendText(reader.text().toString());
+            break;
+        case QXmlStreamReader::Invalid:
+            *why = reader.errorString();
+            return {};
+        case QXmlStreamReader::EntityReference:
+            *why = QStringLiteral("entity reference &%1; is not allowed")
+                       .arg(reader.name().toString());
+            return {};
+        default:
+            break; // the document start, the stream's own start tag
+        }
+    }
+    *why = QStringLiteral("the element does not end");
+    return {};
+}
+
 } // namespace
 
 StanzaReader::StanzaReader(qsizetype maxStanzaBytes, QObject *parent)
     : QObject(parent)
-    , m_maxStanzaBytes(maxStanzaBytes) {
-    m_reader.setNamespaceProcessing(true);
-}
+    , m_maxStanzaBytes(maxStanzaBytes) {}
 
 StanzaReader::~StanzaReader() = default;
 
 void StanzaReader::addData(const QByteArray &bytes) {
-    for (qsizetype offset = 0; offset < bytes.size() && !m_failed; offset += PieceBytes)
-        feed(bytes.mid(offset, PieceBytes));
-}
-
-void StanzaReader::feed(const QByteArray &piece) {
-    m_pieceStart = m_bytesFed;
-    m_bytesFed += piece.size();
-    m_reader.addData(piece);
-    processTokens();
-    // QXmlStreamReader holds whitespace back until the next tag starts, so
-    // whitespace keepalives between stanzas would otherwise add up towards
-    // the limit. Between stanzas (the last significant byte closed a tag)
-    // they are harmless and move the mark.
-    const QByteArray significant = piece.trimmed();
-    if (significant.isEmpty()) {
-        if (m_open.isEmpty() && m_streamOpen && m_lastSignificant == '>')
-            m_mark = m_bytesFed;
-    } else {
-        m_lastSignificant = significant.back();
-    }
-    if (!m_failed && m_bytesFed - m_mark > m_maxStanzaBytes + PieceBytes) {
-        fail(QStringLiteral("policy-violation"),
-             QStringLiteral("a stanza exceeds %1 bytes").arg(m_maxStanzaBytes));
-    }
-}
-
-void StanzaReader::processTokens() {
-    while (!m_failed) {
-        const QXmlStreamReader::TokenType token = m_reader.readNext();
-        switch (token) {
-        case QXmlStreamReader::Invalid:
-            if (m_reader.error() != QXmlStreamReader::PrematureEndOfDocumentError)
-                fail(QStringLiteral("not-well-formed"), m_reader.errorString());
-            return; // premature end: wait for more bytes
-        case QXmlStreamReader::StartDocument:
-            if (!m_reader.documentEncoding().isEmpty() &&
-                m_reader.documentEncoding().compare(QLatin1String("utf-8"), Qt::CaseInsensitive))
-                fail(QStringLiteral("unsupported-encoding"), QStringLiteral("not UTF-8"));
-            break;
-        case QXmlStreamReader::DTD:
-            fail(QStringLiteral("restricted-xml"), QStringLiteral("a DOCTYPE is not allowed"));
-            return;
-        case QXmlStreamReader::EntityReference:
-            fail(QStringLiteral("restricted-xml"),
-                 QStringLiteral("entity reference &%1; is not allowed")
-                     .arg(m_reader.name().toString()));
-            return;
-        case QXmlStreamReader::ProcessingInstruction:
-        case QXmlStreamReader::Comment:
-            fail(QStringLiteral("restricted-xml"),
-                 QStringLiteral("comments and processing instructions are not allowed"));
-            return;
-        case QXmlStreamReader::StartElement:
-            startElement();
-            break;
-        case QXmlStreamReader::EndElement:
-            endElement();
-            break;
-        case QXmlStreamReader::Characters:
-            if (!m_open.isEmpty()) {
-                m_open.last()->appendText(m_reader.text().toString());
-            } else if (!m_reader.isWhitespace()) {
-                fail(QStringLiteral("not-well-formed"), QStringLiteral("text outside a stanza"));
-            } else {
-                m_mark = m_pieceStart; // whitespace keepalive between stanzas
-            }
-            break;
-        case QXmlStreamReader::EndDocument:
-        case QXmlStreamReader::NoToken:
-            break;
-        }
-    }
-}
-
-void StanzaReader::startElement() {
-    const QString name = m_reader.name().toString();
-    const QString ns = m_reader.namespaceUri().toString();
-    if (!m_streamOpen) {
-        if (name != QLatin1String("stream") || ns != ns::streams) {
-            fail(QStringLiteral("invalid-namespace"),
-                 QStringLiteral("expected <stream:stream>, got <%1 xmlns='%2'>").arg(name, ns));
-            return;
-        }
-        XmlElement header(name, ns);
-        for (const QXmlStreamAttribute &attribute : m_reader.attributes())
-            header.setAttribute(attribute.qualifiedName().toString(), attribute.value().toString());
-        m_streamOpen = true;
-        m_mark = m_pieceStart;
-        Q_EMIT streamOpened(header);
+    if (m_failed)
+        return;
+    const QString decoded = m_utf8.decode(bytes); // only to know that it decodes
+    if (m_utf8.hasError()) {
+        fail(QStringLiteral("not-well-formed"), QStringLiteral("the stream is not valid UTF-8"));
         return;
     }
-
-    XmlElement element(name, ns);
-    for (const QXmlStreamAttribute &attribute : m_reader.attributes()) {
-        // Only unprefixed and xml: attributes survive: a reply echoing other
-        // prefixed attributes would need their namespace declarations too.
-        const QStringView attributeNs = attribute.namespaceUri();
-        if (attributeNs.isEmpty() || attributeNs == ns::xml)
-            element.setAttribute(attribute.qualifiedName().toString(),
-                                 attribute.value().toString());
-    }
-    if (m_open.isEmpty()) {
-        m_stanza = std::make_unique<XmlElement>(std::move(element));
-        m_open.append(m_stanza.get());
-    } else {
-        m_open.append(&m_open.last()->appendChild(std::move(element)));
+    for (const char c : bytes) {
+        step(c);
+        if (m_failed)
+            return;
     }
 }
 
-void StanzaReader::endElement() {
-    if (m_open.isEmpty()) {
-        // The only element open outside a stanza is the stream itself.
-        m_streamOpen = false;
+// One byte through the framer: it follows tags, quotes and CDATA, and hands
+// each complete top-level element on.
+void StanzaReader::step(char c) {
+    switch (m_lexer) {
+    case Lexer::Text:
+        if (c == '<')
+            m_lexer = Lexer::TagOpen;
+        else if (m_depth >= 2)
+            keep(c);
+        else if (!isXmlSpace(c))
+            fail(QStringLiteral("not-well-formed"), QStringLiteral("text outside a stanza"));
+        return;
+
+    case Lexer::TagOpen:
+        if (c == '/') {
+            if (m_depth == 0) {
+                fail(QStringLiteral("not-well-formed"), QStringLiteral("an end tag first"));
+                return;
+            }
+            m_lexer = Lexer::EndTag;
+            if (m_depth >= 2) {
+                keep('<');
+                keep(c);
+            }
+        } else if (c == '!') {
+            if (m_depth < 2) {
+                fail(QStringLiteral("restricted-xml"),
+                     QStringLiteral("a DOCTYPE or comment is not allowed"));
+                return;
+            }
+            m_lexer = Lexer::Bang;
+            m_markup.clear();
+            keep('<');
+            keep(c);
+        } else if (c == '?') {
+            if (m_depth != 0 || !m_header.isEmpty()) {
+                fail(QStringLiteral("restricted-xml"),
+                     QStringLiteral("processing instructions are not allowed"));
+                return;
+            }
+            m_lexer = Lexer::Declaration;
+            m_markup.clear();
+        } else {
+            m_lexer = Lexer::StartTag;
+            tagStarted();
+            keep('<');
+            keep(c);
+            m_previous = c;
+        }
+        return;
+
+    case Lexer::StartTag:
+        keep(c);
+        if (m_quote) {
+            if (c == m_quote)
+                m_quote = 0;
+            return;
+        }
+        if (c == '"' || c == '\'') {
+            m_quote = c;
+        } else if (c == '=') {
+            if (++m_attributes > MaxAttributes) {
+                if (m_depth == 0)
+                    fail(QStringLiteral("policy-violation"),
+                         QStringLiteral("the stream header has more than %1 attributes")
+                             .arg(MaxAttributes));
+                else
+                    reject(QStringLiteral("an element with more than %1 attributes")
+                               .arg(MaxAttributes));
+            }
+        } else if (c == '>') {
+            startTagEnded(m_previous == '/');
+            return;
+        } else if (c == '<') {
+            fail(QStringLiteral("not-well-formed"), QStringLiteral("'<' inside a tag"));
+            return;
+        }
+        m_previous = c;
+        return;
+
+    case Lexer::EndTag:
+        if (m_depth >= 2)
+            keep(c);
+        if (c == '>')
+            endTagEnded();
+        return;
+
+    case Lexer::Bang:
+        keep(c);
+        m_markup += c;
+        if (!kCdataStart.startsWith(m_markup)) {
+            fail(QStringLiteral("restricted-xml"),
+                 QStringLiteral("a DOCTYPE or comment is not allowed"));
+            return;
+        }
+        if (m_markup == kCdataStart) {
+            m_lexer = Lexer::Cdata;
+            m_cdataEnd = 0;
+        }
+        return;
+
+    case Lexer::Cdata:
+        keep(c);
+        if (c == ']')
+            m_cdataEnd = std::min(m_cdataEnd + 1, 2);
+        else if (c == '>' && m_cdataEnd == 2)
+            m_lexer = Lexer::Text;
+        else
+            m_cdataEnd = 0;
+        return;
+
+    case Lexer::Declaration:
+        // <?xml version='1.0'?> before the header says nothing we need.
+        m_markup += c;
+        if (m_markup.size() > kMaxDeclarationBytes)
+            fail(QStringLiteral("not-well-formed"), QStringLiteral("an XML declaration too long"));
+        else if (c == '>' && m_markup.endsWith("?>"))
+            m_lexer = Lexer::Text;
+        return;
+    }
+}
+
+// Where the bytes of tags and text go: into the header before the stream
+// is open, into the top-level element being read unless it is skipped.
+void StanzaReader::keep(char c) {
+    if (m_depth == 0) {
+        m_header += c;
+        if (m_header.size() > MaxHeaderBytes)
+            fail(QStringLiteral("policy-violation"),
+                 QStringLiteral("the stream header exceeds %1 bytes").arg(MaxHeaderBytes));
+        return;
+    }
+    if (m_lexer == Lexer::StartTag && m_depth == 1 && m_topTag.size() <= MaxHeaderBytes)
+        m_topTag += c;
+    if (!m_rejected.isEmpty())
+        return;
+    m_stanza += c;
+    if (m_stanza.size() > m_maxStanzaBytes)
+        reject(QStringLiteral("a stanza larger than %1 bytes").arg(m_maxStanzaBytes));
+}
+
+void StanzaReader::tagStarted() {
+    m_attributes = 0;
+    m_quote = 0;
+    if (m_depth == 1) { // a new top-level element
+        m_stanza.clear();
+        m_topTag.clear();
+        m_rejected.clear();
+    }
+}
+
+void StanzaReader::startTagEnded(bool empty) {
+    m_lexer = Lexer::Text;
+    if (m_depth == 0) {
+        openStream();
+        return;
+    }
+    if (empty) {
+        if (m_depth == 1)
+            elementEnded();
+        return;
+    }
+    ++m_depth;
+    if (m_depth - 1 > MaxDepth && m_rejected.isEmpty())
+        reject(QStringLiteral("elements nested deeper than %1").arg(MaxDepth));
+}
+
+void StanzaReader::endTagEnded() {
+    m_lexer = Lexer::Text;
+    if (m_depth == 1) {
+        m_depth = 0;
         Q_EMIT streamClosed();
         return;
     }
-    m_open.removeLast();
-    if (!m_open.isEmpty())
-        return;
+    if (--m_depth == 1)
+        elementEnded();
+}
 
-    m_mark = m_pieceStart;
-    const std::unique_ptr<XmlElement> stanza = std::move(m_stanza);
-    if (stanza->is(QStringLiteral("error"), ns::streams)) {
+void StanzaReader::elementEnded() {
+    if (m_rejected.isEmpty())
+        finishStanza();
+    else
+        Q_EMIT stanzaRejected(shellOf(m_topTag), m_rejected);
+    m_stanza.clear();
+    m_topTag.clear();
+    m_rejected.clear();
+}
+
+void StanzaReader::openStream() {
+    QXmlStreamReader reader;
+    reader.setNamespaceProcessing(true);
+    reader.addData(m_header);
+    while (!reader.atEnd() && reader.readNext() != QXmlStreamReader::StartElement) {
+    }
+    if (reader.tokenType() != QXmlStreamReader::StartElement) {
+        fail(QStringLiteral("not-well-formed"), reader.errorString());
+        return;
+    }
+    const QString name = reader.name().toString();
+    const QString ns = reader.namespaceUri().toString();
+    if (name != QLatin1String("stream") || ns != ns::streams) {
+        fail(QStringLiteral("invalid-namespace"),
+             QStringLiteral("expected <stream:stream>, got <%1 xmlns='%2'>").arg(name, ns));
+        return;
+    }
+    XmlElement header(name, ns);
+    for (const QXmlStreamAttribute &attribute : reader.attributes())
+        header.setAttribute(attribute.qualifiedName().toString(), attribute.value().toString());
+    m_depth = 1;
+    // Every stanza is parsed in the header's namespace context.
+    Q_EMIT streamOpened(header);
+}
+
+void StanzaReader::finishStanza() {
+    QXmlStreamReader reader;
+    reader.setNamespaceProcessing(true);
+    reader.addData(m_header);
+    reader.addData(m_stanza);
+    QString why;
+    const XmlElement stanza = parseElement(reader, &why);
+    if (stanza.isNull()) {
+        Q_EMIT stanzaRejected(shellOf(m_topTag),
+                              QStringLiteral("a stanza that is not well-formed: ") + why);
+        return;
+    }
+    if (stanza.is(QStringLiteral("error"), ns::streams)) {
         QString condition;
         QString text;
-        for (const XmlElement &child : stanza->children()) {
+        for (const XmlElement &child : stanza.children()) {
             if (child.namespaceUri() != ns::streamErrors)
                 continue;
             if (child.name() == QLatin1String("text"))
@@ -156,15 +335,50 @@ void StanzaReader::endElement() {
         Q_EMIT streamErrorReceived(condition, text);
         return;
     }
-    Q_EMIT stanzaReceived(*stanza);
+    Q_EMIT stanzaReceived(stanza);
+}
+
+// The top-level element of a skipped stanza, attributes only: enough to
+// answer it. Null when its start tag itself broke a limit or does not parse.
+XmlElement StanzaReader::shellOf(const QByteArray &startTag) const {
+    if (startTag.isEmpty() || startTag.size() > MaxHeaderBytes)
+        return {};
+    QXmlStreamReader reader;
+    reader.setNamespaceProcessing(true);
+    reader.addData(m_header);
+    reader.addData(startTag);
+    int starts = 0;
+    while (!reader.atEnd()) {
+        const QXmlStreamReader::TokenType token = reader.readNext();
+        if (token == QXmlStreamReader::Invalid)
+            return {};
+        if (token != QXmlStreamReader::StartElement || ++starts < 2)
+            continue;
+        if (reader.attributes().size() > MaxAttributes)
+            return {};
+        XmlElement shell(reader.name().toString(), reader.namespaceUri().toString());
+        for (const QXmlStreamAttribute &attribute : reader.attributes()) {
+            if (attribute.namespaceUri().isEmpty())
+                shell.setAttribute(attribute.qualifiedName().toString(),
+                                   attribute.value().toString());
+        }
+        return shell;
+    }
+    return {};
+}
+
+void StanzaReader::reject(const QString &reason) {
+    if (m_rejected.isEmpty())
+        m_rejected = reason;
+    m_stanza.clear();
+    m_stanza.squeeze();
 }
 
 void StanzaReader::fail(const QString &condition, const QString &reason) {
     if (m_failed)
         return;
     m_failed = true;
-    m_open.clear();
-    m_stanza.reset();
+    m_stanza.clear();
     Q_EMIT failed(condition, reason);
 }
 

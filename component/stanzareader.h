@@ -2,10 +2,9 @@
 
 #include "xmlelement.h"
 
+#include <QByteArray>
 #include <QObject>
-#include <QXmlStreamReader>
-
-#include <memory>
+#include <QStringDecoder>
 
 namespace uwpx {
 
@@ -13,14 +12,32 @@ namespace uwpx {
 // each complete top-level element (a stanza, <handshake/>, <stream:error/>).
 // Input may be split anywhere (byte by byte) or carry many stanzas at once.
 //
-// Restricted XML (RFC 6120 §11.1): a DOCTYPE, entity declarations or
-// references, processing instructions and comments are refused, as is any
-// stanza larger than the size limit. After the first error the reader ignores
-// further input; the owner closes the stream and starts a new reader.
+// In two steps, so that no input can make it slow or large: a framer walks
+// the bytes once (tags, quotes, CDATA) and cuts the stream into top-level
+// elements, enforcing the limits on the way; each element within them is
+// then parsed on its own by QXmlStreamReader, in the stream header's
+// namespace context. The limits hold in time linear in the input and in
+// memory bounded by them:
+//   - a stanza: maxStanzaBytes (1 MiB; Prosody relays up to 512 KiB from
+//     other servers, ejabberd by default any size), nesting of 32 elements,
+//     64 attributes per element;
+//   - the stream header: 4 KiB.
+// A stanza over a limit, or one that is not well-formed inside its tags, is
+// skipped: the stream goes on at its end, and stanzaRejected() hands over its
+// top-level element (attributes only) so that an IQ can still be answered.
+//
+// The stream itself fails (failed(); the owner closes it and starts a new
+// reader) on what cannot be skipped: invalid UTF-8, text between stanzas,
+// and the constructs restricted XML forbids (RFC 6120 §11.1: a DOCTYPE,
+// comments, processing instructions; entity references other than the
+// predefined ones make their stanza not well-formed).
 class StanzaReader : public QObject {
     Q_OBJECT
 public:
-    static constexpr qsizetype DefaultMaxStanzaBytes = 64 * 1024;
+    static constexpr qsizetype DefaultMaxStanzaBytes = 1024 * 1024;
+    static constexpr int MaxDepth = 32;
+    static constexpr int MaxAttributes = 64;
+    static constexpr qsizetype MaxHeaderBytes = 4096;
 
     explicit StanzaReader(qsizetype maxStanzaBytes = DefaultMaxStanzaBytes,
                           QObject *parent = nullptr);
@@ -28,12 +45,16 @@ public:
 
     void addData(const QByteArray &bytes);
     bool hasFailed() const { return m_failed; }
-    bool isStreamOpen() const { return m_streamOpen; }
+    bool isStreamOpen() const { return m_depth > 0; }
 
 Q_SIGNALS:
     // <stream:stream ...> has arrived; `header` carries its attributes (id, from).
     void streamOpened(const uwpx::XmlElement &header);
     void stanzaReceived(const uwpx::XmlElement &stanza);
+    // A stanza was skipped: too large, too deep, too many attributes, or not
+    // well-formed inside. `stanza` is its top-level element without content
+    // (null when even that could not be read); `reason` says what was wrong.
+    void stanzaRejected(const uwpx::XmlElement &stanza, const QString &reason);
     // <stream:error>: `condition` is the RFC 6120 condition element's name.
     void streamErrorReceived(const QString &condition, const QString &text);
     // </stream:stream>
@@ -43,25 +64,45 @@ Q_SIGNALS:
     void failed(const QString &condition, const QString &reason);
 
 private:
-    void feed(const QByteArray &piece);
-    void processTokens();
-    void startElement();
-    void endElement();
+    enum class Lexer {
+        Text,        // character data, or whitespace between tags
+        TagOpen,     // just after '<'
+        StartTag,    // in <name ...>
+        EndTag,      // in </name>
+        Bang,        // in <! (only <![CDATA[ is allowed)
+        Declaration, // in <? ... ?> before the stream header
+        Cdata,       // in <![CDATA[ ... ]]>
+    };
+
+    void step(char c);
+    void keep(char c);
+    void tagStarted();
+    void startTagEnded(bool empty);
+    void endTagEnded();
+    void elementEnded();
+    void openStream();
+    void finishStanza();
+    void reject(const QString &reason);
+    XmlElement shellOf(const QByteArray &startTag) const;
     void fail(const QString &condition, const QString &reason);
 
-    QXmlStreamReader m_reader;
-    qsizetype m_maxStanzaBytes;
-    qint64 m_bytesFed = 0;
-    // Bytes fed before the piece in which the current stanza (or the gap
-    // before it) began: the size limit counts from here.
-    qint64 m_mark = 0;
-    qint64 m_pieceStart = 0;
-    char m_lastSignificant = 0; // the last non-whitespace byte fed
-    bool m_streamOpen = false;
+    const qsizetype m_maxStanzaBytes;
+    QStringDecoder m_utf8{QStringDecoder::Utf8};
     bool m_failed = false;
-    // The stanza being built, root first; empty between stanzas.
-    QList<XmlElement *> m_open;
-    std::unique_ptr<XmlElement> m_stanza;
+
+    // The framer's state.
+    Lexer m_lexer = Lexer::Text;
+    int m_depth = 0;      // 0: before the stream; 1: in the stream; 2+: in a stanza
+    int m_attributes = 0; // in the start tag being read
+    char m_quote = 0;     // the quote an attribute value in that tag is in, if any
+    char m_previous = 0;  // the byte before, in tags ('/' before '>': empty element)
+    QByteArray m_markup;  // what follows "<!", to tell CDATA from the forbidden
+    int m_cdataEnd = 0;   // how much of "]]>" was just seen
+
+    QByteArray m_header; // the stream header's start tag, the stanzas' context
+    QByteArray m_stanza; // the top-level element being read, while it is kept
+    QByteArray m_topTag; // its start tag (for a reply when it is rejected)
+    QString m_rejected;  // why the element being read is skipped, if it is
 };
 
 } // namespace uwpx

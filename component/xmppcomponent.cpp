@@ -39,6 +39,9 @@ XmppComponent::XmppComponent(const XmppSettings &settings, Storage &storage, Wns
     , d(std::make_unique<Private>(settings, storage, wns)) {
     ComponentLink *link = &d->link;
     connect(link, &ComponentLink::stanzaReceived, &d->router, &IqRouter::route);
+    connect(link, &ComponentLink::stanzaRejected, &d->router, &IqRouter::refuse);
+    connect(link, &ComponentLink::stanzaRejected, this,
+            [this] { Q_EMIT refused(QStringLiteral("stanza")); });
     // A reply whose link went down in the meantime is lost; the user's server
     // has already bounced or timed out that publish on its side.
     connect(&d->router, &IqRouter::reply, link, [link](const XmlElement &stanza) {

@@ -50,6 +50,9 @@ Q_SIGNALS:
     void disconnected(const QString &reason);
     void roleChanged(uwpx::ComponentRole role);
     void shutDown();
+    // Something from outside was turned away: "stanza" (too large, too deep,
+    // malformed), for the operator's metrics.
+    void refused(const QString &what);
     // Every publish is answered exactly once; this says how.
     void publishAnswered(uwpx::PublishOutcome outcome);
     // WNS accepted a publish's notification for this device, which the store

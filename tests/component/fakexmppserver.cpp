@@ -28,6 +28,12 @@ void FakeXmppServer::send(const XmlElement &stanza) {
     sendRaw(stanza.toXml(QStringLiteral("jabber:component:accept")));
 }
 
+void FakeXmppServer::setReading(bool reading) {
+    m_reading = reading;
+    if (reading && m_socket && m_reader)
+        m_reader->addData(m_socket->readAll());
+}
+
 void FakeXmppServer::dropClient() {
     if (m_socket) {
         QTcpSocket *socket = m_socket;
@@ -59,8 +65,9 @@ void FakeXmppServer::onNewConnection() {
                     m_streamId.toUtf8() + "'>");
         });
         connect(m_reader.get(), &StanzaReader::stanzaReceived, this, &FakeXmppServer::onStanza);
+        socket->setReadBufferSize(64 * 1024); // so that not reading pushes back on the peer
         connect(socket, &QTcpSocket::readyRead, this, [this, socket] {
-            if (socket == m_socket && m_reader)
+            if (socket == m_socket && m_reader && m_reading)
                 m_reader->addData(socket->readAll());
         });
         connect(socket, &QTcpSocket::disconnected, this, [this, socket] {

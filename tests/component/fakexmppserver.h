@@ -32,6 +32,11 @@ public:
     // Accept TCP but never send a stream header.
     void setMute(bool mute) { m_mute = mute; }
     void setSecret(const QString &secret) { m_secret = secret; }
+    // Stop reading what the component sends (a server that hangs, or one
+    // flooding us without reading our replies), or read again.
+    void setReading(bool reading);
+    // What the server has written that the component has not taken yet.
+    qint64 unsentBytes() const { return m_socket ? m_socket->bytesToWrite() : 0; }
     // Another instance holds the component JID: a correct handshake is
     // refused with a `conflict` stream error, as Prosody refuses it.
     void setOccupied(bool occupied) { m_occupied = occupied; }
@@ -70,6 +75,7 @@ private:
     bool m_silent = false;
     bool m_mute = false;
     bool m_occupied = false;
+    bool m_reading = true;
     int m_conflicts = 0;
     int m_connections = 0;
     int m_handshakes = 0;

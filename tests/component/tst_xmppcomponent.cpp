@@ -230,6 +230,72 @@ private Q_SLOTS:
         QVERIFY(!m_component->isConnected());
         m_fakeWns->releaseStalled();
     }
+
+    // Any user can make its server relay a large IQ to the component (Prosody
+    // relays up to 256 KiB from its users, 512 KiB from other servers): it is
+    // answered like any other, and one over our limit is answered with an
+    // error and skipped. The link stays up either way.
+    void answersLargeStanzasWithoutDroppingTheLink() {
+        startComponent(10000);
+        QSignalSpy disconnected(m_component.get(), &XmppComponent::disconnected);
+        QSignalSpy received(m_server.get(), &FakeXmppServer::stanzaReceived);
+        auto answerTo = [&](const QString &id) -> QString {
+            for (;;) {
+                for (const XmlElement &stanza : m_server->received()) {
+                    if (stanza.attribute(QStringLiteral("id")) == id)
+                        return verdictOf(stanza);
+                }
+                if (!received.wait(10000))
+                    return QStringLiteral("no reply");
+            }
+        };
+        const QByteArray filler(500 * 1024, 'a');
+        m_server->sendRaw("<iq type='get' id='big' from='example.org' to='push.example.org'>"
+                          "<query xmlns='urn:example:big'>" +
+                          filler + "</query></iq>");
+        QCOMPARE(answerTo(QStringLiteral("big")), QStringLiteral("cancel/service-unavailable"));
+        m_server->sendRaw("<iq type='get' id='huge' from='example.org' to='push.example.org'>"
+                          "<query xmlns='urn:example:big'>" +
+                          filler.repeated(3) + "</query></iq>");
+        QCOMPARE(answerTo(QStringLiteral("huge")), QStringLiteral("modify/policy-violation"));
+        QCOMPARE(publish(QStringLiteral("after")), QStringLiteral("result"));
+        QCOMPARE(disconnected.size(), 0);
+    }
+
+    // A server that sends requests but does not read our answers: the
+    // component stops reading it (TCP holds the rest back) instead of
+    // queueing answers without bound, and answers every one once the server
+    // reads again.
+    void stopsReadingAServerThatDoesNotReadItsAnswers() {
+        startComponent(10000);
+        m_server->setReading(false);
+        // Each answer echoes its request's 20 KB payload (RFC 6120 §8.3.1).
+        constexpr int kPings = 2500;
+        const QByteArray payload(20000, 'p');
+        QByteArray pings;
+        for (int i = 0; i < kPings; ++i)
+            pings += "<iq type='get' id='f" + QByteArray::number(i) +
+                     "' from='example.org' to='push.example.org'><q xmlns='urn:example:q'>" +
+                     payload + "</q></iq>";
+        m_server->sendRaw(pings);
+        // Once the component stops reading, what the server sends stays with
+        // the server: without back-pressure it would all be read (and the
+        // answers queued in the component's memory).
+        qint64 last = -1;
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                const qint64 now = m_server->unsentBytes();
+                const bool settled = now == last && now > 1024 * 1024;
+                last = now;
+                return settled;
+            }(),
+            20000);
+        QVERIFY(m_component->isConnected());
+        m_server->setReading(true);
+        QTRY_VERIFY_WITH_TIMEOUT(m_server->received().size() >= kPings, 60000);
+        QCOMPARE(m_server->received().last().attribute(QStringLiteral("id")),
+                 QStringLiteral("f%1").arg(kPings - 1));
+    }
 };
 
 QTEST_GUILESS_MAIN(XmppComponentTest)
