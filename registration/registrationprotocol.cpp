@@ -7,6 +7,8 @@
 #include <QJsonDocument>
 #include <QRegularExpression>
 
+#include <limits>
+
 namespace uwpx::registration {
 
 namespace {
@@ -94,7 +96,9 @@ bool parseRequest(const QByteArray &json, const QStringList &channelHosts, Reque
 
     const QJsonValue version = object.value(QLatin1String("version"));
     const double number = version.toDouble(-1);
-    if (version.isDouble() && number == int(number))
+    // Range first: converting a double beyond int (1e31) is undefined behaviour.
+    if (version.isDouble() && number >= std::numeric_limits<int>::min() &&
+        number <= std::numeric_limits<int>::max() && number == int(number))
         request->version = int(number); // echoed in the response, even if unsupported
     if (!version.isDouble() || (number != 1 && number != 2)) {
         *error = version.isUndefined() ? QStringLiteral("Missing version: it must be 1 or 2.")
