@@ -2,6 +2,8 @@
 
 #include <QLocale>
 
+#include <algorithm>
+
 namespace uwpx {
 
 WnsDiagnostics WnsDiagnostics::fromHeaders(const HttpHeaders &headers) {
@@ -27,6 +29,13 @@ QString WnsDiagnostics::toLogString() const {
     return parts.isEmpty() ? QStringLiteral("(no WNS diagnostics)") : parts.join(QLatin1Char(' '));
 }
 
+namespace {
+// Any longer wait means the same (give up on this send), and the cap keeps
+// the arithmetic on it (seconds to milliseconds, adding it to a job's age)
+// from overflowing: "Retry-After: 9223372036854775807" is one header away.
+constexpr qint64 kMaxRetryAfterMs = qint64(24) * 3600 * 1000;
+} // namespace
+
 std::optional<qint64> parseRetryAfterMs(const QByteArray &value, const QDateTime &now) {
     const QByteArray trimmed = value.trimmed();
     if (trimmed.isEmpty())
@@ -34,14 +43,17 @@ std::optional<qint64> parseRetryAfterMs(const QByteArray &value, const QDateTime
     bool ok = false;
     const qint64 seconds = trimmed.toLongLong(&ok);
     if (ok)
-        return seconds < 0 ? 0 : seconds * 1000;
-    // HTTP-date, e.g. "Wed, 21 Oct 2015 07:28:00 GMT".
+        return std::clamp<qint64>(seconds, 0, kMaxRetryAfterMs / 1000) * 1000;
+    // HTTP-date, e.g. "Wed, 21 Oct 2015 07:28:00 GMT". (The suffix first:
+    // chopping more than there is asserts in a debug build.)
+    if (!trimmed.endsWith(" GMT"))
+        return std::nullopt;
     const QDateTime when = QLocale::c().toDateTime(QString::fromLatin1(trimmed).chopped(4),
                                                    QStringLiteral("ddd, dd MMM yyyy HH:mm:ss"));
-    if (!when.isValid() || !trimmed.endsWith(" GMT"))
+    if (!when.isValid())
         return std::nullopt;
     const QDateTime utc(when.date(), when.time(), Qt::UTC);
-    return std::max<qint64>(0, now.msecsTo(utc));
+    return std::clamp<qint64>(now.msecsTo(utc), 0, kMaxRetryAfterMs);
 }
 
 WnsResponse classifyWnsResponse(int httpStatus, const HttpHeaders &headers,

@@ -64,6 +64,12 @@ private Q_SLOTS:
                  std::optional<qint64>(60000));
         QCOMPARE(parseRetryAfterMs("Wed, 21 Oct 2015 07:00:00 GMT", now), std::optional<qint64>(0));
         QVERIFY(!parseRetryAfterMs("soon", now));
+        QVERIFY(!parseRetryAfterMs("ab", now));
+        // Longer than a day is a day, however long (found by fuzz_httpresponse).
+        const std::optional<qint64> day(24 * 3600 * 1000);
+        QCOMPARE(parseRetryAfterMs("9223372036854775807", now), day);
+        QCOMPARE(parseRetryAfterMs("86401", now), day);
+        QCOMPARE(parseRetryAfterMs("Fri, 31 Dec 9999 23:59:59 GMT", now), day);
         QVERIFY(!parseRetryAfterMs("", now));
 
         const WnsResponse r = classifyWnsResponse(503, {{"retry-after", "7"}}, {}, now);
