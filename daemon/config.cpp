@@ -151,6 +151,24 @@ void readRegistration(ConfigReader &in, RegistrationSettings *registration) {
                                   1000;
     registration->maxConnections = in.integer(QStringLiteral("registration/max_connections"),
                                               registration->maxConnections, 1, 1000000);
+    registration->maxConnectionsPerAddress =
+        in.integer(QStringLiteral("registration/max_connections_per_address"),
+                   registration->maxConnectionsPerAddress, 1, 1000000);
+    registration->requestsPerSecondPerAddress =
+        in.integer(QStringLiteral("registration/rate_per_address"),
+                   int(registration->requestsPerSecondPerAddress), 1, 100000);
+    registration->requestsPerMinutePerDevice =
+        in.integer(QStringLiteral("registration/rate_per_device"),
+                   int(registration->requestsPerMinutePerDevice), 1, 100000);
+    registration->testPushIntervalMs =
+        in.integer(QStringLiteral("registration/test_push_interval"),
+                   registration->testPushIntervalMs / 1000, 1, 3600) *
+        1000;
+    registration->handshakeTimeoutMs = in.integer(QStringLiteral("registration/handshake_timeout"),
+                                                  registration->handshakeTimeoutMs / 1000, 1, 60) *
+                                       1000;
+    registration->maxHandshakes = in.integer(QStringLiteral("registration/max_handshakes"),
+                                             registration->maxHandshakes, 1, 1000000);
 }
 
 void readStorage(ConfigReader &in, StorageSettings *storage) {

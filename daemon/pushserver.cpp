@@ -37,11 +37,13 @@ OperatorEndpoint::Response health(const Storage &storage, const XmppComponent &x
 
 // The store's counts are asked for at scrape time, off the event loop; the
 // answer waits for them (at most the store's timeout).
-void scrapeMetrics(Storage &storage, const XmppComponent &xmpp, ServerMetrics &metrics,
+void scrapeMetrics(Storage &storage, const XmppComponent &xmpp,
+                   const RegistrationEndpoint &registration, ServerMetrics &metrics,
                    const OperatorEndpoint::Respond &respond) {
     auto gauges = std::make_shared<ServerMetrics::Gauges>();
     gauges->componentConnected = xmpp.isConnected();
     gauges->componentRole = xmpp.role();
+    gauges->registrationConnections = registration.connectionCount();
     gauges->componentReconnects = xmpp.reconnectCount();
     auto render = [&metrics, gauges, respond] {
         respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(*gauges)});
@@ -111,8 +113,11 @@ bool PushServer::start(QString *error) {
             respond(health(*m_storage, *m_xmpp));
         });
         m_operatorEndpoint->route("/metrics", [this](const OperatorEndpoint::Respond &respond) {
-            scrapeMetrics(*m_storage, *m_xmpp, *m_metrics, respond);
+            scrapeMetrics(*m_storage, *m_xmpp, *m_registration, *m_metrics, respond);
         });
+        connect(
+            m_operatorEndpoint.get(), &OperatorEndpoint::requestRefused, this,
+            [metrics = m_metrics.get()] { metrics->refused(QStringLiteral("operator_endpoint")); });
         if (!m_operatorEndpoint->listen(m_config.metrics, error))
             return false;
     }
@@ -134,6 +139,9 @@ void PushServer::wireMetrics() {
             [metrics](int status, qint64 ms) { metrics->wnsRequestFinished(status, ms); });
     connect(m_wns.get(), &WnsClient::tokenRefreshed, this,
             [metrics] { metrics->wnsTokenRefreshed(); });
+    auto refused = [metrics](const QString &reason) { metrics->refused(reason); };
+    connect(m_registration.get(), &RegistrationEndpoint::refused, this, refused);
+    connect(m_xmpp.get(), &XmppComponent::refused, this, refused);
 }
 
 void PushServer::shutdown() {

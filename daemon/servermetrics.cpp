@@ -14,6 +14,8 @@ const QString kComponentReconnects = QStringLiteral("uwpx_component_reconnects_t
 const QString kComponentRole = QStringLiteral("uwpx_component_role");
 const QString kDevices = QStringLiteral("uwpx_devices");
 const QString kAccounts = QStringLiteral("uwpx_accounts");
+const QString kRefused = QStringLiteral("uwpx_refused_total");
+const QString kRegistrationConnections = QStringLiteral("uwpx_registration_connections");
 
 QString outcomeLabel(PublishOutcome outcome) {
     return QStringLiteral("outcome=\"%1\"").arg(publishOutcomeName(outcome));
@@ -46,6 +48,11 @@ ServerMetrics::ServerMetrics() {
                       QStringLiteral("Reconnect attempts of the XEP-0114 link."));
     m_metrics.declare(kDevices, Type::Gauge, QStringLiteral("Devices stored."));
     m_metrics.declare(kAccounts, Type::Gauge, QStringLiteral("Accounts stored."));
+    m_metrics.declare(kRegistrationConnections, Type::Gauge,
+                      QStringLiteral("Client connections to the registration endpoint open now."));
+    m_metrics.declare(kRefused, Type::Counter,
+                      QStringLiteral("Connections, requests and stanzas turned away by a "
+                                     "limit, by reason."));
 }
 
 void ServerMetrics::registrationHandled(const QString &action, bool success) {
@@ -67,6 +74,10 @@ void ServerMetrics::wnsTokenRefreshed() {
     m_metrics.increment(kWnsTokenRefreshes);
 }
 
+void ServerMetrics::refused(const QString &reason) {
+    m_metrics.increment(kRefused, QStringLiteral("reason=\"%1\"").arg(reason));
+}
+
 QByteArray ServerMetrics::render(const Gauges &gauges) {
     m_metrics.set(kComponentConnected, gauges.componentConnected ? 1 : 0);
     m_metrics.set(kComponentReconnects, gauges.componentReconnects);
@@ -74,6 +85,7 @@ QByteArray ServerMetrics::render(const Gauges &gauges) {
          {ComponentRole::Active, ComponentRole::Standby, ComponentRole::Disconnected})
         m_metrics.set(kComponentRole, gauges.componentRole == role ? 1 : 0,
                       QStringLiteral("role=\"%1\"").arg(componentRoleName(role)));
+    m_metrics.set(kRegistrationConnections, gauges.registrationConnections);
     m_metrics.set(kDevices, double(gauges.devices));
     m_metrics.set(kAccounts, double(gauges.accounts));
     return m_metrics.render();

@@ -20,12 +20,15 @@ public:
     void publishAnswered(PublishOutcome outcome);
     void wnsRequestFinished(int httpStatus, qint64 elapsedMs);
     void wnsTokenRefreshed();
+    // Something from outside turned away by a limit, by reason.
+    void refused(const QString &reason);
 
     // What the link and the store know best, read when scraped.
     struct Gauges {
         bool componentConnected = false;
         ComponentRole componentRole = ComponentRole::Disconnected;
         int componentReconnects = 0;
+        int registrationConnections = 0;
         qint64 devices = -1; // -1: the store could not count them
         qint64 accounts = -1;
     };

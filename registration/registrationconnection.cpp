@@ -20,10 +20,12 @@ bool isValidUtf8(const QByteArray &bytes) {
 
 } // namespace
 
-RegistrationConnection::RegistrationConnection(QSslSocket *socket, RegistrationService &service,
-                                               int idleTimeoutMs, QObject *parent)
+RegistrationConnection::RegistrationConnection(QSslSocket *socket, const QString &client,
+                                               RegistrationService &service, int idleTimeoutMs,
+                                               QObject *parent)
     : QObject(parent)
     , m_socket(socket)
+    , m_client(client)
     , m_service(service) {
     m_socket->setParent(this);
     // The timer restarts with every complete message, so a client that
@@ -87,7 +89,7 @@ void RegistrationConnection::processNextMessage() {
 
     m_busy = true;
     QPointer<RegistrationConnection> self(this);
-    m_service.handle(message, [self](const QByteArray &response) {
+    m_service.handle(message, m_client, [self](const QByteArray &response) {
         if (!self || self->m_closing)
             return;
         self->m_socket->write(registration::frame(response));

@@ -20,9 +20,10 @@ public:
     static constexpr qsizetype kReadAhead = 2 * kMaxMessageSize;
     static constexpr qint64 kMaxUnsentBytes = 256 * 1024;
 
-    // Takes ownership of `socket` (it becomes our child).
-    RegistrationConnection(QSslSocket *socket, RegistrationService &service, int idleTimeoutMs,
-                           QObject *parent = nullptr);
+    // Takes ownership of `socket` (it becomes our child). `client` names the
+    // client for the service's limits (RegistrationServer::clientKey).
+    RegistrationConnection(QSslSocket *socket, const QString &client, RegistrationService &service,
+                           int idleTimeoutMs, QObject *parent = nullptr);
 
 Q_SIGNALS:
     void closed();
@@ -36,6 +37,7 @@ private:
     void finish();
 
     QSslSocket *m_socket;
+    const QString m_client;
     RegistrationService &m_service;
     QByteArray m_buffer;
     QTimer m_idleTimer;

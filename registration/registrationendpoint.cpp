@@ -9,10 +9,13 @@ RegistrationEndpoint::RegistrationEndpoint(const RegistrationSettings &settings,
                                            WnsClient &wns, const QString &pushJid,
                                            const QStringList &channelHosts, QObject *parent)
     : QObject(parent)
-    , m_service(std::make_unique<RegistrationService>(storage, wns, pushJid, channelHosts))
+    , m_service(
+          std::make_unique<RegistrationService>(storage, wns, pushJid, channelHosts, settings))
     , m_server(std::make_unique<RegistrationServer>(settings, *m_service)) {
     connect(m_service.get(), &RegistrationService::requestHandled, this,
             &RegistrationEndpoint::requestHandled);
+    connect(m_service.get(), &RegistrationService::refused, this, &RegistrationEndpoint::refused);
+    connect(m_server.get(), &RegistrationServer::refused, this, &RegistrationEndpoint::refused);
 }
 
 // The server goes first: its connections hold references to the service.
@@ -30,6 +33,10 @@ bool RegistrationEndpoint::reloadTls() {
 
 void RegistrationEndpoint::close() {
     m_server->close();
+}
+
+int RegistrationEndpoint::connectionCount() const {
+    return m_server->connectionCount();
 }
 
 quint16 RegistrationEndpoint::port() const {

@@ -14,7 +14,8 @@ namespace uwpx::registration {
 namespace {
 
 bool isHexDeviceId(const QString &id) {
-    static const QRegularExpression hex(QStringLiteral("^[0-9A-Fa-f]{16,128}$"));
+    // \z, not $: $ also matches before a final newline.
+    static const QRegularExpression hex(QStringLiteral("\\A[0-9A-Fa-f]{16,128}\\z"));
     return hex.match(id).hasMatch();
 }
 

@@ -7,22 +7,69 @@
 #include <QSslConfiguration>
 #include <QSslKey>
 #include <QSslSocket>
+#include <QTimer>
+
+#include <unistd.h>
 
 namespace uwpx {
+
+namespace {
+
+// Handshakes one client address may have going at once: a client needs one.
+constexpr int kMaxHandshakesPerClient = 8;
+// How long accepting pauses after the process ran out of file descriptors.
+constexpr int kAcceptPauseMs = 1000;
+
+} // namespace
+
+// Hands every accepted descriptor over at once: nothing waits in a queue of
+// Qt's that could fill up.
+class RegistrationServer::Listener : public QTcpServer {
+public:
+    explicit Listener(RegistrationServer *owner)
+        : QTcpServer(owner)
+        , m_owner(owner) {}
+
+protected:
+    void incomingConnection(qintptr descriptor) override { m_owner->accept(descriptor); }
+
+private:
+    RegistrationServer *m_owner;
+};
 
 RegistrationServer::RegistrationServer(const RegistrationSettings &settings,
                                        RegistrationService &service, QObject *parent)
     : QObject(parent)
     , m_settings(settings)
-    , m_service(service) {
-    connect(&m_server, &QSslServer::pendingConnectionAvailable, this,
-            &RegistrationServer::acceptConnections);
-    connect(&m_server, &QSslServer::errorOccurred, this,
-            [](QSslSocket *socket, QAbstractSocket::SocketError) {
-                qCInfo(lcRegistration).noquote()
-                    << "TLS handshake with" << socket->peerAddress().toString()
-                    << "failed:" << socket->errorString();
-            });
+    , m_service(service)
+    , m_listener(new Listener(this)) {
+    connect(m_listener, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError) {
+        qCWarning(lcRegistration).noquote()
+            << "cannot accept connections:" << m_listener->errorString()
+            << "- trying again in a second";
+        m_listener->pauseAccepting();
+        QTimer::singleShot(kAcceptPauseMs, this, [this] { m_listener->resumeAccepting(); });
+    });
+}
+
+RegistrationServer::~RegistrationServer() = default;
+
+quint16 RegistrationServer::port() const {
+    return m_listener->serverPort();
+}
+
+void RegistrationServer::close() {
+    m_listener->close();
+}
+
+QString RegistrationServer::clientKey(const QHostAddress &address) {
+    bool v4 = false;
+    const quint32 ipv4 = address.toIPv4Address(&v4);
+    if (v4)
+        return QHostAddress(ipv4).toString();
+    Q_IPV6ADDR ipv6 = address.toIPv6Address();
+    std::fill(std::begin(ipv6.c) + 8, std::end(ipv6.c), 0);
+    return QHostAddress(ipv6).toString() + QStringLiteral("/64");
 }
 
 bool RegistrationServer::loadTls(QString *error) {
@@ -49,7 +96,7 @@ bool RegistrationServer::loadTls(QString *error) {
     tls.setProtocol(QSsl::TlsV1_2OrLater);
     tls.setPeerVerifyMode(QSslSocket::VerifyNone); // clients are not asked for certificates
     // Only new connections see the new configuration; open ones keep theirs.
-    m_server.setSslConfiguration(tls);
+    m_tls = tls;
     return true;
 }
 
@@ -66,39 +113,103 @@ bool RegistrationServer::reloadTls() {
 bool RegistrationServer::listen(QString *error) {
     if (!loadTls(error))
         return false;
-    m_server.setHandshakeTimeout(m_settings.idleTimeoutMs);
-    m_server.setMaxPendingConnections(128);
-
-    if (!m_server.listen(m_settings.address, m_settings.port)) {
+    if (!m_listener->listen(m_settings.address, m_settings.port)) {
         *error = QStringLiteral("cannot listen on %1:%2: %3")
                      .arg(m_settings.address.toString())
                      .arg(m_settings.port)
-                     .arg(m_server.errorString());
+                     .arg(m_listener->errorString());
         return false;
     }
     qCInfo(lcRegistration).noquote()
         << "listening for registrations on" << m_settings.address.toString() << "port"
-        << m_server.serverPort();
+        << m_listener->serverPort();
     return true;
 }
 
-void RegistrationServer::acceptConnections() {
-    while (m_server.hasPendingConnections()) {
-        auto *socket = qobject_cast<QSslSocket *>(m_server.nextPendingConnection());
-        if (!socket)
-            continue;
-        if (m_connections >= m_settings.maxConnections) {
-            qCWarning(lcRegistration).noquote()
-                << "refusing a connection: already" << m_connections << "open";
-            socket->abort();
-            socket->deleteLater();
-            continue;
-        }
-        ++m_connections;
-        auto *connection =
-            new RegistrationConnection(socket, m_service, m_settings.idleTimeoutMs, this);
-        connect(connection, &RegistrationConnection::closed, this, [this] { --m_connections; });
+void RegistrationServer::accept(qintptr descriptor) {
+    auto *socket = new QSslSocket(this);
+    if (!socket->setSocketDescriptor(descriptor)) {
+        ::close(int(descriptor));
+        socket->deleteLater();
+        return;
     }
+    const QString client = clientKey(socket->peerAddress());
+    if (m_connections >= m_settings.maxConnections) {
+        refuse(socket, QStringLiteral("connections"));
+        return;
+    }
+    if (m_connectionsPerClient.value(client) >= m_settings.maxConnectionsPerAddress) {
+        refuse(socket, QStringLiteral("connections_per_address"));
+        return;
+    }
+    if (m_handshakes >= m_settings.maxHandshakes ||
+        m_handshakesPerClient.value(client) >= kMaxHandshakesPerClient) {
+        refuse(socket, QStringLiteral("handshakes"));
+        return;
+    }
+    ++m_connections;
+    ++m_connectionsPerClient[client];
+    ++m_handshakes;
+    ++m_handshakesPerClient[client];
+
+    // Whichever comes first ends the handshake: success, failure, the deadline.
+    auto *deadline = new QTimer(socket);
+    deadline->setObjectName(QStringLiteral("uwpx-handshake-deadline"));
+    deadline->setSingleShot(true);
+    connect(deadline, &QTimer::timeout, this, [this, socket, client] {
+        Q_EMIT refused(QStringLiteral("handshake_timeout"));
+        handshakeEnded(socket, client, false);
+    });
+    connect(socket, &QSslSocket::encrypted, this,
+            [this, socket, client] { handshakeEnded(socket, client, true); });
+    connect(socket, &QSslSocket::disconnected, this,
+            [this, socket, client] { handshakeEnded(socket, client, false); });
+    connect(socket, &QSslSocket::errorOccurred, this,
+            [this, socket, client](QAbstractSocket::SocketError) {
+                qCDebug(lcRegistration).noquote()
+                    << "TLS handshake with" << socket->peerAddress().toString()
+                    << "failed:" << socket->errorString();
+                handshakeEnded(socket, client, false);
+            });
+    deadline->start(m_settings.handshakeTimeoutMs);
+    socket->setSslConfiguration(m_tls);
+    socket->startServerEncryption();
+}
+
+// Once per socket: the handshake is over, and the socket either becomes a
+// RegistrationConnection or goes.
+void RegistrationServer::handshakeEnded(QSslSocket *socket, const QString &client, bool encrypted) {
+    if (socket->property("uwpx-handshake-over").toBool())
+        return;
+    socket->setProperty("uwpx-handshake-over", true);
+    socket->disconnect(this);
+    delete socket->findChild<QTimer *>(QStringLiteral("uwpx-handshake-deadline"),
+                                       Qt::FindDirectChildrenOnly);
+    --m_handshakes;
+    if (--m_handshakesPerClient[client] <= 0)
+        m_handshakesPerClient.remove(client);
+    auto release = [this, client] {
+        --m_connections;
+        if (--m_connectionsPerClient[client] <= 0)
+            m_connectionsPerClient.remove(client);
+    };
+    if (!encrypted) {
+        release();
+        socket->abort();
+        socket->deleteLater();
+        return;
+    }
+    auto *connection =
+        new RegistrationConnection(socket, client, m_service, m_settings.idleTimeoutMs, this);
+    connect(connection, &RegistrationConnection::closed, this, release);
+}
+
+void RegistrationServer::refuse(QSslSocket *socket, const QString &reason) {
+    qCDebug(lcRegistration).noquote()
+        << "refusing a connection from" << socket->peerAddress().toString() << ":" << reason;
+    Q_EMIT refused(reason);
+    socket->abort();
+    socket->deleteLater();
 }
 
 } // namespace uwpx

@@ -2,20 +2,32 @@
 
 #include "registrationsettings.h"
 
+#include <QHash>
 #include <QObject>
-#include <QSslServer>
+#include <QSslConfiguration>
+#include <QTcpServer>
+
+class QSslSocket;
 
 namespace uwpx {
 
 class RegistrationService;
 
 // The TLS endpoint UWPX clients register with (SPEC §3). Accepts connections
-// on [registration] listen and gives each to a RegistrationConnection.
+// on [registration] listen, holds each to the limits per client address and
+// overall, completes its TLS handshake within a deadline of its own, then
+// gives it to a RegistrationConnection.
+//
+// Accepting never stops. Connections come straight from the listening socket
+// (Qt 6.4's QSslServer stops accepting for good once enough connections
+// closed during their handshake: a port scan did it), and when the process
+// runs out of file descriptors, accepting pauses for a second.
 class RegistrationServer : public QObject {
     Q_OBJECT
 public:
     RegistrationServer(const RegistrationSettings &settings, RegistrationService &service,
                        QObject *parent = nullptr);
+    ~RegistrationServer() override;
 
     // Loads certificate and key and starts listening; false with *error set
     // if either fails.
@@ -23,17 +35,35 @@ public:
     // Reads certificate and key again (SIGHUP after a renewal); on failure
     // keeps serving with the old ones.
     bool reloadTls();
-    quint16 port() const { return m_server.serverPort(); }
-    void close() { m_server.close(); }
+    quint16 port() const;
+    void close();
+    // Connections open now, handshaking or not.
+    int connectionCount() const { return m_connections; }
+
+    // What a client is, for the limits: its address; for IPv6 its /64, the
+    // least a single subscriber gets.
+    static QString clientKey(const QHostAddress &address);
+
+Q_SIGNALS:
+    // A connection turned away: "connections", "connections_per_address",
+    // "handshakes", "handshake_timeout".
+    void refused(const QString &reason);
 
 private:
+    class Listener;
     bool loadTls(QString *error);
-    void acceptConnections();
+    void accept(qintptr descriptor);
+    void handshakeEnded(QSslSocket *socket, const QString &client, bool encrypted);
+    void refuse(QSslSocket *socket, const QString &reason);
 
     RegistrationSettings m_settings;
     RegistrationService &m_service;
-    QSslServer m_server;
-    int m_connections = 0;
+    QSslConfiguration m_tls;
+    Listener *m_listener;  // a child
+    int m_connections = 0; // open, handshaking or not
+    int m_handshakes = 0;
+    QHash<QString, int> m_connectionsPerClient;
+    QHash<QString, int> m_handshakesPerClient;
 };
 
 } // namespace uwpx

@@ -21,22 +21,36 @@ namespace {
 const QString kTryLater =
     QStringLiteral("The server cannot reach its database right now; please try again later.");
 const QString kUnknownDevice = QStringLiteral("Device id unknown.");
+const QString kTooMany = QStringLiteral("Too many requests; please try again later.");
 
 } // namespace
 
 RegistrationService::RegistrationService(Storage &storage, WnsClient &wns,
                                          const QString &componentJid,
-                                         const QStringList &channelHosts, QObject *parent)
+                                         const QStringList &channelHosts,
+                                         const RegistrationSettings &limits, QObject *parent)
     : QObject(parent)
     , m_storage(storage)
     , m_wns(wns)
     , m_componentJid(componentJid)
-    , m_channelHosts(channelHosts) {}
+    , m_channelHosts(channelHosts)
+    , m_perClient(limits.requestsPerSecondPerAddress, 4 * limits.requestsPerSecondPerAddress)
+    , m_perDevice(limits.requestsPerMinutePerDevice / 60, limits.requestsPerMinutePerDevice)
+    , m_testPushes(1000.0 / std::max(1, limits.testPushIntervalMs), 2) {}
 
-void RegistrationService::handle(const QByteArray &message, const Reply &reply) {
+void RegistrationService::handle(const QByteArray &message, const QString &client,
+                                 const Reply &reply) {
     Request request;
     QString error;
-    if (!parseRequest(message, m_channelHosts, &request, &error)) {
+    const bool parsed = parseRequest(message, m_channelHosts, &request, &error);
+    // Every request counts against its address, readable or not.
+    if (!m_perClient.allow(client)) {
+        Q_EMIT refused(QStringLiteral("rate_per_address"));
+        Q_EMIT requestHandled(parsed ? request.actionName : QStringLiteral("invalid"), false);
+        reply(errorResponse(request.version, kTooMany));
+        return;
+    }
+    if (!parsed) {
         qCInfo(lcRegistration).noquote() << "rejected request:" << error;
         Q_EMIT requestHandled(QStringLiteral("invalid"), false);
         reply(errorResponse(request.version, error));
@@ -48,6 +62,14 @@ void RegistrationService::handle(const QByteArray &message, const Reply &reply) 
         Q_EMIT requestHandled(action, success);
         reply(response);
     };
+    const bool testPush = request.action == Action::RequestTestPush;
+    if (!m_perDevice.allow(request.deviceId) ||
+        (testPush && !m_testPushes.allow(request.deviceId))) {
+        Q_EMIT refused(testPush ? QStringLiteral("test_push_rate")
+                                : QStringLiteral("rate_per_device"));
+        answer(errorResponse(request.version, kTooMany), false);
+        return;
+    }
     switch (request.action) {
     case Action::SetChannelUri:
         setChannelUri(request, answer);

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "ratelimiter.h"
+#include "registrationsettings.h"
 #include "storagerecords.h"
 #include "storageresult.h"
 
@@ -27,18 +29,23 @@ public:
     using Reply = std::function<void(const QByteArray &response)>;
 
     RegistrationService(Storage &storage, WnsClient &wns, const QString &componentJid,
-                        const QStringList &channelHosts, QObject *parent = nullptr);
+                        const QStringList &channelHosts, const RegistrationSettings &limits,
+                        QObject *parent = nullptr);
 
     // Calls `reply` exactly once, from the event loop: after the store's
     // answer, and for request_test_push after WNS's verdict (never once this
-    // service is destroyed).
-    void handle(const QByteArray &message, const Reply &reply);
+    // service is destroyed). `client` names the client address for the
+    // limits (RegistrationServer::clientKey).
+    void handle(const QByteArray &message, const QString &client, const Reply &reply);
 
 Q_SIGNALS:
     // One per request: action as the client named it ("set_channel_uri",
     // "set_push_accounts", "set_accounts", ...; "invalid" when unreadable) and outcome
     // ("success" or "error"), for metrics.
     void requestHandled(const QString &action, bool success);
+    // A request turned away by a limit: "rate_per_address",
+    // "rate_per_device", "test_push_rate".
+    void refused(const QString &reason);
 
 private:
     // How a request ends: its response, and whether it succeeded.
@@ -57,6 +64,9 @@ private:
     WnsClient &m_wns;
     QString m_componentJid;
     QStringList m_channelHosts;
+    RateLimiter m_perClient;
+    RateLimiter m_perDevice;
+    RateLimiter m_testPushes;
 };
 
 } // namespace uwpx

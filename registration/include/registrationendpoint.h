@@ -41,11 +41,16 @@ public:
     // Stops taking connections (at shutdown); those open finish their request.
     void close();
     quint16 port() const;
+    // Client connections open now (for the operator's metrics).
+    int connectionCount() const;
 
 Q_SIGNALS:
     // One per request: the action as the client named it ("set_channel_uri",
     // "set_push_accounts", "set_accounts", ...; "invalid" when unreadable).
     void requestHandled(const QString &action, bool success);
+    // A connection or request turned away by a limit, named for the metrics
+    // ("connections_per_address", "rate_per_device", ...).
+    void refused(const QString &reason);
 
 private:
     std::unique_ptr<RegistrationService> m_service;

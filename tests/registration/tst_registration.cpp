@@ -446,6 +446,10 @@ private Q_SLOTS:
         QTest::newRow("device_id too long") << json(message(2, QStringLiteral("set_channel_uri"),
                                                             {}, QString(129, QLatin1Char('a'))))
                                             << 2 << "device_id";
+        QTest::newRow("device_id with a trailing newline")
+            << json(message(2, QStringLiteral("set_channel_uri"), {},
+                            QStringLiteral("0123456789abcdef\n")))
+            << 2 << "device_id";
         QTest::newRow("device_id a number")
             << json({{"version", 2}, {"action", "set_channel_uri"}, {"device_id", 1234}}) << 2
             << "device_id";

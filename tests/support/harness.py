@@ -326,7 +326,12 @@ class Daemon:
         keys = {
             'xmpp': {'component_jid': COMPONENT_JID, 'host': '127.0.0.1', 'port': xmpp_port,
                      'secret': COMPONENT_SECRET},
-            'registration': {'listen': '127.0.0.1:0', 'certificate': cert, 'private_key': key},
+            # Every test client comes from 127.0.0.1: the limits per client
+            # address are out of the way.
+            'registration': {'listen': '127.0.0.1:0', 'certificate': cert, 'private_key': key,
+                             'max_connections_per_address': 100000,
+                             'rate_per_address': 100000, 'rate_per_device': 100000,
+                             'test_push_interval': 1},
             'storage': {'driver': 'sqlite', 'path': self.db_path},
             'wns': {'package_sid': PACKAGE_SID, 'client_secret': WNS_CLIENT_SECRET,
                     'token_url': 'https://127.0.0.1:%d/accesstoken.srf' % wns_port,

@@ -7,13 +7,17 @@
 
 namespace uwpx::test {
 
-bool RegistrationClient::connectTo(quint16 port, const QString &caFile, int timeoutMs) {
+bool RegistrationClient::connectTo(quint16 port, const QString &caFile, int timeoutMs,
+                                   const QHostAddress &from) {
     QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
     tls.setCaCertificates(QSslCertificate::fromPath(caFile, QSsl::Pem));
     tls.setProtocol(QSsl::TlsV1_2OrLater);
     m_socket.setSslConfiguration(tls);
     QSignalSpy encrypted(&m_socket, &QSslSocket::encrypted);
-    m_socket.connectToHostEncrypted(QStringLiteral("localhost"), port);
+    if (!from.isNull() && !m_socket.bind(from))
+        return false;
+    // The certificate is for "localhost"; the address is IPv4 loopback.
+    m_socket.connectToHostEncrypted(QStringLiteral("127.0.0.1"), port, QStringLiteral("localhost"));
     return encrypted.wait(timeoutMs);
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QByteArray>
+#include <QHostAddress>
 #include <QJsonObject>
 #include <QSslSocket>
 #include <QString>
@@ -12,8 +13,10 @@ namespace uwpx::test {
 // server may live in the same thread.
 class RegistrationClient {
 public:
-    // Trusts `caFile` (the test CA) for the server's certificate.
-    bool connectTo(quint16 port, const QString &caFile, int timeoutMs = 10000);
+    // Trusts `caFile` (the test CA) for the server's certificate. `from` is
+    // the local address to connect from (another client: 127.0.0.2, ...).
+    bool connectTo(quint16 port, const QString &caFile, int timeoutMs = 10000,
+                   const QHostAddress &from = {});
 
     // Sends raw bytes as they are (for framing tests).
     void sendRaw(const QByteArray &bytes);

@@ -25,6 +25,12 @@ QString writeConfig(const QString &directory, const QMap<QString, QString> &over
         {QStringLiteral("registration/listen"), QStringLiteral("127.0.0.1:0")},
         {QStringLiteral("registration/certificate"), dir.filePath(QStringLiteral("server.pem"))},
         {QStringLiteral("registration/private_key"), dir.filePath(QStringLiteral("server.key"))},
+        // One test client (127.0.0.1) plays many: the limits per client are
+        // out of the way unless a test is about them.
+        {QStringLiteral("registration/max_connections_per_address"), QStringLiteral("100000")},
+        {QStringLiteral("registration/rate_per_address"), QStringLiteral("100000")},
+        {QStringLiteral("registration/rate_per_device"), QStringLiteral("100000")},
+        {QStringLiteral("registration/test_push_interval"), QStringLiteral("1")},
         {QStringLiteral("storage/driver"), QStringLiteral("sqlite")},
         {QStringLiteral("storage/path"), dir.filePath(QStringLiteral("push.db"))},
         {QStringLiteral("storage/expire_days"), QStringLiteral("30")},
