@@ -9,6 +9,8 @@
 #include <QNetworkRequest>
 #include <QUrl>
 
+#include <algorithm>
+
 namespace uwpx {
 
 namespace {
@@ -17,6 +19,19 @@ constexpr qint64 kMaxCredentialBackoffMs = 30 * 60 * 1000;
 constexpr qint64 kFirstTransientBackoffMs = 1000;
 constexpr qint64 kMaxTransientBackoffMs = 60 * 1000;
 constexpr qint64 kMaxRefreshMarginMs = 5 * 60 * 1000;
+// A token answer is a few hundred bytes (login.live.com) to a few KiB (an
+// Entra ID JWT); anything past this is not one.
+constexpr qint64 kMaxAnswerBytes = 64 * 1024;
+constexpr qsizetype kMaxTokenLength = 8 * 1024;
+
+// A token goes into an HTTP header as it is: only the visible ASCII that
+// OAuth tokens are made of, nothing that could end the header line.
+bool isUsableToken(const QString &token) {
+    if (token.isEmpty() || token.size() > kMaxTokenLength)
+        return false;
+    return std::all_of(token.cbegin(), token.cend(),
+                       [](QChar c) { return c.unicode() > 0x20 && c.unicode() < 0x7f; });
+}
 
 QByteArray formField(const char *name, const QString &value) {
     // application/x-www-form-urlencoded: everything but unreserved characters
@@ -68,7 +83,15 @@ WnsTokenProvider::WnsTokenProvider(const WnsSettings &settings, QNetworkAccessMa
     , m_network(network)
     , m_tls(tls)
     , m_nextCredentialBackoffMs(settings.tokenBackoffMs)
-    , m_nextTransientBackoffMs(kFirstTransientBackoffMs) {}
+    , m_nextTransientBackoffMs(kFirstTransientBackoffMs) {
+    m_deadline.setSingleShot(true);
+    connect(&m_deadline, &QTimer::timeout, this, [this] {
+        if (!m_reply)
+            return;
+        m_timedOut = true;
+        m_reply->abort();
+    });
+}
 
 WnsTokenProvider::~WnsTokenProvider() {
     // Waiters belong to the client, which resolves its sends itself on
@@ -105,7 +128,7 @@ void WnsTokenProvider::invalidate(const QString &token) {
 }
 
 void WnsTokenProvider::restore(const QString &token, const QDateTime &expiresAt) {
-    if (token.isEmpty() || !expiresAt.isValid())
+    if (!isUsableToken(token) || !expiresAt.isValid())
         return;
     const QDateTime refreshAt = refreshTimeFor(expiresAt.toUTC());
     if (refreshAt <= QDateTime::currentDateTimeUtc())
@@ -132,20 +155,42 @@ void WnsTokenProvider::startFetch() {
                             formField("client_secret", m_settings.clientSecret) + '&' +
                             formField("scope", m_settings.scope);
     qCDebug(lcWns).noquote() << "requesting a WNS access token from" << m_settings.tokenUrl.host();
+    m_answerTooLarge = false;
+    m_timedOut = false;
     m_reply = m_network->post(request, form);
     connect(m_reply, &QNetworkReply::finished, this, &WnsTokenProvider::onFetchFinished);
+    // Bounded in size and in time as a whole: the transfer timeout above only
+    // notices silence, not an endpoint that drips a byte now and then.
+    connect(m_reply, &QNetworkReply::downloadProgress, this, [this](qint64 received, qint64) {
+        if (received > kMaxAnswerBytes && m_reply) {
+            m_answerTooLarge = true;
+            m_reply->abort();
+        }
+    });
+    m_deadline.start(m_settings.requestTimeoutMs);
 }
 
 void WnsTokenProvider::onFetchFinished() {
     QNetworkReply *reply = m_reply;
     m_reply = nullptr;
+    m_deadline.stop();
     if (!reply)
         return;
     reply->deleteLater();
     const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-    const QByteArray body = reply->readAll();
+    const QByteArray body = reply->read(kMaxAnswerBytes);
     const QString endpoint = m_settings.tokenUrl.host();
 
+    if (m_answerTooLarge || m_timedOut) {
+        fail(QStringLiteral("WNS token unavailable: the token endpoint %1 %2")
+                 .arg(endpoint,
+                      m_answerTooLarge
+                          ? QStringLiteral("sent an answer over %1 KiB").arg(kMaxAnswerBytes / 1024)
+                          : QStringLiteral("did not answer within %1 s")
+                                .arg(m_settings.requestTimeoutMs / 1000.0)),
+             false);
+        return;
+    }
     if (status == 0) {
         fail(QStringLiteral("WNS token unavailable: the token endpoint %1 could not be reached: %2")
                  .arg(endpoint, reply->errorString()),
@@ -180,6 +225,13 @@ void WnsTokenProvider::onFetchFinished() {
         !expiresIn) {
         fail(QStringLiteral("WNS token unavailable: the token endpoint %1 sent a reply without "
                             "a bearer access_token and expires_in")
+                 .arg(endpoint),
+             false);
+        return;
+    }
+    if (!isUsableToken(token)) {
+        fail(QStringLiteral("WNS token unavailable: the token endpoint %1 sent an access_token "
+                            "that is not a token (control characters, spaces or over 8 KiB)")
                  .arg(endpoint),
              false);
         return;

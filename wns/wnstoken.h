@@ -7,6 +7,7 @@
 #include <QObject>
 #include <QPointer>
 #include <QSslConfiguration>
+#include <QTimer>
 
 #include <functional>
 #include <optional>
@@ -63,6 +64,9 @@ private:
     QString m_token;
     QDateTime m_refreshAt; // UTC: fetch a new token from here on
     QPointer<QNetworkReply> m_reply;
+    QTimer m_deadline; // the whole fetch, answer included
+    bool m_answerTooLarge = false;
+    bool m_timedOut = false;
     std::vector<Callback> m_waiters;
     int m_fetches = 0;
 

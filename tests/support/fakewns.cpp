@@ -1,5 +1,7 @@
 #include "fakewns.h"
 
+#include <QTimer>
+
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -340,6 +342,10 @@ void FakeWns::handle(QSslSocket *socket, const Request &request) {
     if (request.path == kTokenPath || request.path.startsWith(kTokenPath + '?')) {
         m_tokenRequests << request;
         Q_EMIT tokenRequestReceived();
+        if (m_tokenTrouble == TokenTrouble::Endless || m_tokenTrouble == TokenTrouble::Dripping) {
+            misbehave(socket);
+            return;
+        }
         write(socket, handleToken(request), close);
         return;
     }
@@ -377,7 +383,8 @@ FakeWns::Response FakeWns::handleToken(const Request &request) {
                       QStringLiteral("The provided value for the input parameter 'scope' is not "
                                      "valid."));
 
-    const QByteArray token = randomId(48);
+    const QByteArray token =
+        m_tokenTrouble == TokenTrouble::HeaderInToken ? "abc\r\nX-Injected: yes" : randomId(48);
     m_tokens.insert(token, m_clock.elapsed() + qint64(m_tokenLifetime) * 1000);
     ++m_tokensIssued;
     QJsonObject reply{{QStringLiteral("token_type"), m_tokenType},
@@ -502,6 +509,24 @@ FakeWns::Response FakeWns::handleControl(const Request &request) {
         return ok();
     }
     return bad(QStringLiteral("unknown control request"));
+}
+
+void FakeWns::misbehave(QSslSocket *socket) {
+    socket->write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 1000000000000\r\n\r\n{\"access_token\":\"");
+    auto *timer = new QTimer(socket);
+    if (m_tokenTrouble == TokenTrouble::Dripping) {
+        connect(timer, &QTimer::timeout, socket, [socket] { socket->write("a"); });
+        timer->start(1000);
+        return;
+    }
+    // As fast as the client takes it.
+    const QByteArray chunk(1024 * 1024, 'a');
+    connect(socket, &QSslSocket::encryptedBytesWritten, socket, [socket, chunk] {
+        if (socket->bytesToWrite() + socket->encryptedBytesToWrite() < chunk.size())
+            socket->write(chunk);
+    });
+    socket->write(chunk);
 }
 
 void FakeWns::write(QSslSocket *socket, const Response &response, bool close) {

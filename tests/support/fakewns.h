@@ -92,6 +92,12 @@ public:
     void setTokenLifetime(int seconds, bool asString = false);
     // "bearer" like login.live.com; Entra ID sends "Bearer".
     void setTokenType(const QString &type) { m_tokenType = type; }
+
+    // A token endpoint gone wrong, for the hostile-input tests: an answer
+    // that never ends (1 MiB after 1 MiB), one that drips a byte a second,
+    // or a token with CR LF and a header of its own in it.
+    enum class TokenTrouble { None, Endless, Dripping, HeaderInToken };
+    void setTokenTrouble(TokenTrouble trouble) { m_tokenTrouble = trouble; }
     void revokeTokens();
     void setControlApiEnabled(bool enabled);
 
@@ -132,6 +138,7 @@ private:
     bool isStalled(QSslSocket *socket) const;
     void handle(QSslSocket *socket, const Request &request);
     Response handleToken(const Request &request);
+    void misbehave(QSslSocket *socket);
     std::optional<Response> handleChannel(QSslSocket *socket, const Request &request);
     Response handleControl(const Request &request);
     bool tokenValid(const QByteArray &authorization) const;
@@ -145,6 +152,7 @@ private:
     int m_tokenLifetime = 86400;
     bool m_lifetimeAsString = false;
     QString m_tokenType = QStringLiteral("bearer");
+    TokenTrouble m_tokenTrouble = TokenTrouble::None;
     bool m_control = false;
     QHash<QByteArray, qint64> m_tokens; // token -> expiry on m_clock
     int m_tokensIssued = 0;

@@ -6,6 +6,7 @@
 #include "testpki.h"
 #include "wnsclient.h"
 
+#include <QElapsedTimer>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLoggingCategory>
@@ -303,6 +304,40 @@ private Q_SLOTS:
         for (const QString &line : std::as_const(g_logs))
             loud = loud || line.contains(QLatin1String("refused the credentials"));
         QVERIFY(loud);
+    }
+
+    // A token endpoint that misbehaves: an answer that never ends used to be
+    // buffered whole (10 GB reached), one dripping a byte every 2 s kept the
+    // fetch open for its idle timeout again and again, and a token with CR
+    // LF in it was written into the notification's headers as it was.
+    void aMisbehavingTokenEndpointIsBounded_data() {
+        QTest::addColumn<int>("trouble");
+        QTest::addColumn<QString>("why");
+        QTest::newRow("endless answer")
+            << int(FakeWns::TokenTrouble::Endless) << QStringLiteral("an answer over 64 KiB");
+        QTest::newRow("dripping answer")
+            << int(FakeWns::TokenTrouble::Dripping) << QStringLiteral("did not answer within");
+        QTest::newRow("a header in the token")
+            << int(FakeWns::TokenTrouble::HeaderInToken) << QStringLiteral("not a token");
+    }
+    void aMisbehavingTokenEndpointIsBounded() {
+        QFETCH(int, trouble);
+        QFETCH(QString, why);
+        m_fake->setTokenTrouble(FakeWns::TokenTrouble(trouble));
+        WnsSettings s = settings();
+        s.requestTimeoutMs = 2000;
+        WnsClient client(s);
+        Results results;
+        QElapsedTimer clock;
+        clock.start();
+        client.send(note(QStringLiteral("a")), results.add());
+        QTRY_COMPARE_WITH_TIMEOUT(results.list.size(), 1, 10000);
+        m_fake->setTokenTrouble(FakeWns::TokenTrouble::None);
+        QCOMPARE(outcomeName(results.list[0].outcome), QStringLiteral("Transient"));
+        QVERIFY2(results.list[0].reason.contains(why), qPrintable(results.list[0].reason));
+        QVERIFY2(clock.elapsed() < s.requestTimeoutMs + 1000,
+                 qPrintable(QString::number(clock.elapsed())));
+        QCOMPARE(m_fake->channelRequests().size(), 0); // no token went out
     }
 
     void tokenEndpointUnreachableIsTransient() {
