@@ -38,9 +38,10 @@ QByteArray reasonPhrase(int status) {
 // One client: reads one request head, hands it on, writes the answer, closes.
 class OperatorEndpoint::Connection : public QObject {
 public:
-    Connection(QTcpSocket *socket, OperatorEndpoint *endpoint)
+    Connection(QTcpSocket *socket, const QString &address, OperatorEndpoint *endpoint)
         : QObject(endpoint)
         , m_socket(socket)
+        , m_address(address)
         , m_endpoint(endpoint) {
         m_socket->setParent(this);
         m_socket->setReadBufferSize(kMaxHeadBytes + 1);
@@ -118,10 +119,13 @@ private:
         m_finished = true;
         m_socket->abort();
         --m_endpoint->m_connections;
+        if (--m_endpoint->m_connectionsPerAddress[m_address] <= 0)
+            m_endpoint->m_connectionsPerAddress.remove(m_address);
         deleteLater();
     }
 
     QTcpSocket *m_socket;
+    const QString m_address;
     OperatorEndpoint *m_endpoint;
     QTimer m_timer;
     QByteArray m_head;
@@ -165,14 +169,17 @@ bool OperatorEndpoint::listen(const MetricsSettings &settings, QString *error) {
 
 void OperatorEndpoint::accept() {
     while (QTcpSocket *socket = m_server.nextPendingConnection()) {
-        if (m_connections >= kMaxConnections) {
+        const QString address = socket->peerAddress().toString();
+        if (m_connections >= kMaxConnections ||
+            m_connectionsPerAddress.value(address) >= kMaxConnectionsPerAddress) {
             Q_EMIT requestRefused(QStringLiteral("too many connections"));
             socket->abort();
             socket->deleteLater();
             continue;
         }
         ++m_connections;
-        new Connection(socket, this); // a child: it deletes itself when done
+        ++m_connectionsPerAddress[address];
+        new Connection(socket, address, this); // a child: it deletes itself when done
     }
 }
 

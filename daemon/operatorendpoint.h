@@ -18,9 +18,9 @@ namespace uwpx {
 //
 // Bounded, since the port may be reachable by more than the operator: a
 // request head of at most 8 KiB and no body; the request must arrive within
-// 10 s; at most 64 connections at once, more are closed at once. Accepting
-// never stops: when the process runs out of file descriptors, it pauses for
-// a second and tries again.
+// 10 s; at most 64 connections at once and 16 from one address, more are
+// closed at once. Accepting never stops: when the process runs out of file
+// descriptors, it pauses for a second and tries again.
 class OperatorEndpoint : public QObject {
     Q_OBJECT
 public:
@@ -35,6 +35,7 @@ public:
     static constexpr qsizetype kMaxHeadBytes = 8 * 1024;
     static constexpr int kRequestTimeoutMs = 10000;
     static constexpr int kMaxConnections = 64;
+    static constexpr int kMaxConnectionsPerAddress = 16;
 
     explicit OperatorEndpoint(QObject *parent = nullptr);
     ~OperatorEndpoint() override;
@@ -57,6 +58,7 @@ private:
     QTcpServer m_server;
     QHash<QByteArray, Handler> m_routes;
     int m_connections = 0;
+    QHash<QString, int> m_connectionsPerAddress;
 };
 
 } // namespace uwpx

@@ -15,6 +15,7 @@
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
 #include <QSignalSpy>
+#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -222,6 +223,57 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(metric(get(QStringLiteral("/metrics")).second,
                                          R"(uwpx_component_role{role="connected"})"),
                                   1.0, 5000);
+    }
+
+    // What the operator endpoint answers to `request`; it closes the
+    // connection after every answer.
+    QByteArray rawExchange(const QByteArray &request) {
+        QTcpSocket socket;
+        QSignalSpy gone(&socket, &QTcpSocket::disconnected);
+        socket.connectToHost(QHostAddress::LocalHost, m_server->metricsPort());
+        socket.write(request);
+        if (!gone.wait(5000))
+            return {};
+        return socket.readAll();
+    }
+
+    // The operator endpoint used to buffer any request body and keep any
+    // number of idle connections without a timeout.
+    void refusesBodiesAndOversizedRequests() {
+        QVERIFY(rawExchange("POST /metrics HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" +
+                            QByteArray(1000, 'x'))
+                    .startsWith("HTTP/1.1 413"));
+        QVERIFY(rawExchange("GET /metrics HTTP/1.1\r\nX-Padding: " + QByteArray(20000, 'x') +
+                            "\r\n\r\n")
+                    .startsWith("HTTP/1.1 413"));
+        QVERIFY(rawExchange("DELETE /health HTTP/1.1\r\n\r\n").startsWith("HTTP/1.1 405"));
+        QVERIFY(rawExchange("garbage\r\n\r\n").startsWith("HTTP/1.1 400"));
+        QVERIFY(get(QStringLiteral("/health")).first != 0); // and it still serves
+    }
+
+    void idleConnectionsAreBoundedAndClosed() {
+        const QHostAddress attacker(QStringLiteral("127.0.0.2"));
+        std::vector<std::unique_ptr<QTcpSocket>> idle;
+        for (int i = 0; i < 20; ++i) {
+            auto socket = std::make_unique<QTcpSocket>();
+            QVERIFY(socket->bind(attacker));
+            QSignalSpy connected(socket.get(), &QTcpSocket::connected);
+            socket->connectToHost(QHostAddress::LocalHost, m_server->metricsPort());
+            QVERIFY(connected.wait(5000));
+            idle.push_back(std::move(socket));
+        }
+        // One address gets 16; the monitoring from elsewhere is still served.
+        QTRY_COMPARE(std::count_if(idle.cbegin(), idle.cend(),
+                                   [](const auto &socket) {
+                                       return socket->state() == QAbstractSocket::ConnectedState;
+                                   }),
+                     16);
+        QCOMPARE(get(QStringLiteral("/health")).first, 200);
+        // Those that never send a request are closed after 10 s.
+        for (const auto &socket : idle)
+            QTRY_COMPARE_WITH_TIMEOUT(socket->state(), QAbstractSocket::UnconnectedState, 15000);
+        QVERIFY(metric(get(QStringLiteral("/metrics")).second,
+                       R"(uwpx_refused_total{reason="operator_endpoint"})") >= 4);
     }
 };
 
