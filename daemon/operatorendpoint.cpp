@@ -6,12 +6,11 @@
 #include <QTcpSocket>
 #include <QTimer>
 
+#include <unistd.h>
+
 namespace uwpx {
 
 namespace {
-
-// How long accepting pauses after the process ran out of file descriptors.
-constexpr int kAcceptPauseMs = 1000;
 
 QByteArray reasonPhrase(int status) {
     switch (status) {
@@ -135,16 +134,11 @@ private:
 };
 
 OperatorEndpoint::OperatorEndpoint(QObject *parent)
-    : QObject(parent) {
-    connect(&m_server, &QTcpServer::newConnection, this, &OperatorEndpoint::accept);
-    // Out of file descriptors (EMFILE): QTcpServer pauses accepting for good.
-    // Pause for a moment instead, and try again.
-    connect(&m_server, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError) {
+    : QObject(parent)
+    , m_listener([this](qintptr descriptor) { accept(descriptor); }) {
+    connect(&m_listener, &TcpListener::paused, this, [](const QString &reason) {
         qCWarning(lcServer).noquote()
-            << "the operator endpoint cannot accept:" << m_server.errorString()
-            << "- trying again in a second";
-        m_server.pauseAccepting();
-        QTimer::singleShot(kAcceptPauseMs, this, [this] { m_server.resumeAccepting(); });
+            << "the operator endpoint cannot accept:" << reason << "- trying again in a second";
     });
 }
 
@@ -155,32 +149,37 @@ void OperatorEndpoint::route(const QByteArray &path, Handler handler) {
 }
 
 bool OperatorEndpoint::listen(const MetricsSettings &settings, QString *error) {
-    if (!m_server.listen(settings.address, settings.port)) {
+    QString why;
+    if (!m_listener.listen(settings.address, settings.port, &why)) {
         *error = QStringLiteral("cannot listen for metrics on %1:%2: %3")
                      .arg(settings.address.toString())
                      .arg(settings.port)
-                     .arg(m_server.errorString());
+                     .arg(why);
         return false;
     }
     qCInfo(lcServer).noquote() << "serving /health and /metrics on" << settings.address.toString()
-                               << "port" << m_server.serverPort();
+                               << "port" << m_listener.port();
     return true;
 }
 
-void OperatorEndpoint::accept() {
-    while (QTcpSocket *socket = m_server.nextPendingConnection()) {
-        const QString address = socket->peerAddress().toString();
-        if (m_connections >= kMaxConnections ||
-            m_connectionsPerAddress.value(address) >= kMaxConnectionsPerAddress) {
-            Q_EMIT requestRefused(QStringLiteral("too many connections"));
-            socket->abort();
-            socket->deleteLater();
-            continue;
-        }
-        ++m_connections;
-        ++m_connectionsPerAddress[address];
-        new Connection(socket, address, this); // a child: it deletes itself when done
+void OperatorEndpoint::accept(qintptr descriptor) {
+    auto *socket = new QTcpSocket(this);
+    if (!socket->setSocketDescriptor(descriptor)) {
+        ::close(int(descriptor));
+        socket->deleteLater();
+        return;
     }
+    const QString address = socket->peerAddress().toString();
+    if (m_connections >= kMaxConnections ||
+        m_connectionsPerAddress.value(address) >= kMaxConnectionsPerAddress) {
+        Q_EMIT requestRefused(QStringLiteral("too many connections"));
+        socket->abort();
+        socket->deleteLater();
+        return;
+    }
+    ++m_connections;
+    ++m_connectionsPerAddress[address];
+    new Connection(socket, address, this); // a child: it deletes itself when done
 }
 
 void OperatorEndpoint::serve(Connection *connection, const QByteArray &method,

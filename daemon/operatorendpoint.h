@@ -1,11 +1,11 @@
 #pragma once
 
 #include "config.h"
+#include "tcplistener.h"
 
 #include <QByteArray>
 #include <QHash>
 #include <QObject>
-#include <QTcpServer>
 
 #include <functional>
 
@@ -43,7 +43,7 @@ public:
     // GET `path` is answered by `handler`.
     void route(const QByteArray &path, Handler handler);
     bool listen(const MetricsSettings &settings, QString *error);
-    quint16 port() const { return m_server.serverPort(); }
+    quint16 port() const { return m_listener.port(); }
 
 Q_SIGNALS:
     // A connection closed unanswered: too many open, a request too large,
@@ -52,10 +52,10 @@ Q_SIGNALS:
 
 private:
     class Connection;
-    void accept();
+    void accept(qintptr descriptor);
     void serve(Connection *connection, const QByteArray &method, const QByteArray &path);
 
-    QTcpServer m_server;
+    TcpListener m_listener;
     QHash<QByteArray, Handler> m_routes;
     int m_connections = 0;
     QHash<QString, int> m_connectionsPerAddress;

@@ -17,49 +17,29 @@ namespace {
 
 // Handshakes one client address may have going at once: a client needs one.
 constexpr int kMaxHandshakesPerClient = 8;
-// How long accepting pauses after the process ran out of file descriptors.
-constexpr int kAcceptPauseMs = 1000;
 
 } // namespace
-
-// Hands every accepted descriptor over at once: nothing waits in a queue of
-// Qt's that could fill up.
-class RegistrationServer::Listener : public QTcpServer {
-public:
-    explicit Listener(RegistrationServer *owner)
-        : QTcpServer(owner)
-        , m_owner(owner) {}
-
-protected:
-    void incomingConnection(qintptr descriptor) override { m_owner->accept(descriptor); }
-
-private:
-    RegistrationServer *m_owner;
-};
 
 RegistrationServer::RegistrationServer(const RegistrationSettings &settings,
                                        RegistrationService &service, QObject *parent)
     : QObject(parent)
     , m_settings(settings)
     , m_service(service)
-    , m_listener(new Listener(this)) {
-    connect(m_listener, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError) {
+    , m_listener([this](qintptr descriptor) { accept(descriptor); }) {
+    connect(&m_listener, &TcpListener::paused, this, [](const QString &reason) {
         qCWarning(lcRegistration).noquote()
-            << "cannot accept connections:" << m_listener->errorString()
-            << "- trying again in a second";
-        m_listener->pauseAccepting();
-        QTimer::singleShot(kAcceptPauseMs, this, [this] { m_listener->resumeAccepting(); });
+            << "cannot accept connections:" << reason << "- trying again in a second";
     });
 }
 
 RegistrationServer::~RegistrationServer() = default;
 
 quint16 RegistrationServer::port() const {
-    return m_listener->serverPort();
+    return m_listener.port();
 }
 
 void RegistrationServer::close() {
-    m_listener->close();
+    m_listener.close();
 }
 
 QString RegistrationServer::clientKey(const QHostAddress &address) {
@@ -113,16 +93,17 @@ bool RegistrationServer::reloadTls() {
 bool RegistrationServer::listen(QString *error) {
     if (!loadTls(error))
         return false;
-    if (!m_listener->listen(m_settings.address, m_settings.port)) {
+    QString why;
+    if (!m_listener.listen(m_settings.address, m_settings.port, &why)) {
         *error = QStringLiteral("cannot listen on %1:%2: %3")
                      .arg(m_settings.address.toString())
                      .arg(m_settings.port)
-                     .arg(m_listener->errorString());
+                     .arg(why);
         return false;
     }
     qCInfo(lcRegistration).noquote()
         << "listening for registrations on" << m_settings.address.toString() << "port"
-        << m_listener->serverPort();
+        << m_listener.port();
     return true;
 }
 

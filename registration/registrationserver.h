@@ -1,11 +1,11 @@
 #pragma once
 
 #include "registrationsettings.h"
+#include "tcplistener.h"
 
 #include <QHash>
 #include <QObject>
 #include <QSslConfiguration>
-#include <QTcpServer>
 
 class QSslSocket;
 
@@ -21,7 +21,7 @@ class RegistrationService;
 // Accepting never stops. Connections come straight from the listening socket
 // (Qt 6.4's QSslServer stops accepting for good once enough connections
 // closed during their handshake: a port scan did it), and when the process
-// runs out of file descriptors, accepting pauses for a second.
+// runs out of file descriptors, accepting pauses for a second (TcpListener).
 class RegistrationServer : public QObject {
     Q_OBJECT
 public:
@@ -50,7 +50,6 @@ Q_SIGNALS:
     void refused(const QString &reason);
 
 private:
-    class Listener;
     bool loadTls(QString *error);
     void accept(qintptr descriptor);
     void handshakeEnded(QSslSocket *socket, const QString &client, bool encrypted);
@@ -59,7 +58,7 @@ private:
     RegistrationSettings m_settings;
     RegistrationService &m_service;
     QSslConfiguration m_tls;
-    Listener *m_listener;  // a child
+    TcpListener m_listener;
     int m_connections = 0; // open, handshaking or not
     int m_handshakes = 0;
     QHash<QString, int> m_connectionsPerClient;
