@@ -1,5 +1,6 @@
 #include "pushserver.h"
 
+#include "descriptorlimit.h"
 #include "devicelifecycle.h"
 #include "logging.h"
 #include "operatorendpoint.h"
@@ -76,6 +77,7 @@ PushServer::~PushServer() {
 }
 
 bool PushServer::start(QString *error) {
+    raiseDescriptorLimit(descriptorsNeeded(m_config));
     m_storage = Storage::open(m_config.storage, error);
     if (!m_storage)
         return false;
