@@ -49,6 +49,7 @@ int main(int argc, char *argv[]) {
     }
 
     installLogHandler();
+    explainBusErrors();
     const QString configPath = parser.value(configOption);
     Config config;
     QStringList errors;

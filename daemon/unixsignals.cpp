@@ -15,7 +15,25 @@ void onSignal(int number) {
     [[maybe_unused]] const ssize_t written = ::write(g_signalSockets[0], &byte, 1);
 }
 
+void onBusError(int number) {
+    static const char kLine[] =
+        "uwpx-push-server: fatal: SIGBUS: a memory-mapped file lost its storage (usually the "
+        "SQLite database's -shm file was truncated or its disk is full); stopping\n";
+    [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, kLine, sizeof kLine - 1);
+    // Ends the process with SIGBUS as if no handler had run: the pending
+    // signal is delivered when this handler returns.
+    ::signal(number, SIG_DFL);
+    ::raise(number);
+}
+
 } // namespace
+
+void explainBusErrors() {
+    struct sigaction action = {};
+    action.sa_handler = onBusError;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGBUS, &action, nullptr);
+}
 
 UnixSignals::UnixSignals(QObject *parent)
     : QObject(parent) {

@@ -24,4 +24,12 @@ private:
     std::unique_ptr<QSocketNotifier> m_notifier;
 };
 
+// SQLite maps its -shm file into memory; when that file is truncated under us
+// or its disk fills, touching the mapping raises SIGBUS, which would end the
+// process without a word. This installs a handler that writes one line saying
+// so to stderr (the journal) and then lets SIGBUS end the process as before:
+// nothing can be trusted once a mapping is gone, and the service manager
+// restarts it.
+void explainBusErrors();
+
 } // namespace uwpx
