@@ -394,7 +394,7 @@ void Storage::Private::work() {
             if (!connection)
                 qCWarning(lcStorage).noquote() << "cannot connect to the database:" << unavailable;
         }
-        const QString why = QStringLiteral("the database is unavailable: ") + unavailable;
+        const QString why = unavailable;
         std::vector<std::tuple<quint64, Kind, Outcome>> outcomes;
         if (!jobs.front().node.isNull()) {
             StorageResult<QHash<QString, PushTarget>> found =
