@@ -79,6 +79,15 @@ private:
         return match.hasMatch() ? quint16(match.captured(1).toUInt()) : 0;
     }
 
+    // `ok`, after printing the daemon's whole log if it is false: QtTest
+    // shortens failure messages.
+    static bool withLog(bool ok, QProcess &daemon, QByteArray *log) {
+        *log += daemon.readAllStandardError();
+        if (!ok)
+            qWarning("%s", log->constData());
+        return ok;
+    }
+
     static QJsonObject setChannel(RegistrationClient &client) {
         return client.request({{"version", 1},
                                {"action", "set_channel_uri"},
@@ -212,6 +221,12 @@ private Q_SLOTS:
     // daemon pauses a second at a time, idles meanwhile, and serves again once
     // descriptors are free.
     void runningOutOfFileDescriptorsIsSurvived() {
+#if defined(__SANITIZE_ADDRESS__)
+        // UBSan checks a type the first time it meets it by probing memory
+        // through a pipe; with no descriptor free the probe fails, it reports
+        // a false "invalid vptr" and the process stalls in the report.
+        QSKIP("the sanitizers need free descriptors themselves");
+#endif
         QProcess daemon;
         daemon.setChildProcessModifier([] {
             const rlimit few{64, 64};
@@ -233,9 +248,7 @@ private Q_SLOTS:
                 idle.push_back(std::move(client));
             log += daemon.readAllStandardError();
         }
-        if (!log.contains("cannot accept connections"))
-            qWarning("%s", log.constData());
-        QVERIFY(log.contains("cannot accept connections"));
+        QVERIFY(withLog(log.contains("cannot accept connections"), daemon, &log));
         QVERIFY(!idle.empty());
 
         // Out of descriptors, with a connection waiting in the backlog: a
@@ -247,12 +260,11 @@ private Q_SLOTS:
         const qint64 spent = cpuTicks(daemon.processId()) - before;
         const qint64 ticksPerSecond = ::sysconf(_SC_CLK_TCK);
         qInfo("out of descriptors: %lld ms of CPU in 2 s", spent * 1000 / ticksPerSecond);
-        QVERIFY2(spent >= 0 && spent < ticksPerSecond / 2,
-                 qPrintable(QStringLiteral("%1 ticks of CPU in 2 s").arg(spent)));
+        QVERIFY(withLog(spent >= 0 && spent < ticksPerSecond / 2, daemon, &log));
 
         idle.clear();
         RegistrationClient client;
-        QVERIFY(client.connectTo(port, caFile()));
+        QVERIFY(withLog(client.connectTo(port, caFile()), daemon, &log));
         QCOMPARE(setChannel(client).value(QStringLiteral("status")).toInt(-1), 1);
         QCOMPARE(daemon.state(), QProcess::Running);
         daemon.terminate();
