@@ -94,7 +94,8 @@ public:
              std::shared_ptr<StorageMailbox> mailbox)
         : m_settings(settings)
         , m_channel(channel)
-        , m_mailbox(std::move(mailbox)) {
+        , m_mailbox(std::move(mailbox))
+        , m_check(this) { // a child, so that it moves to the listener's thread too
         connect(&m_check, &QTimer::timeout, this, &Listener::check);
     }
 
