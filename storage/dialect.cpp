@@ -16,9 +16,9 @@ bool pointSqlite(QSqlDatabase &db, const StorageSettings &settings, QString *err
         return false;
     }
     db.setDatabaseName(settings.path);
-    // Another writer (a second instance, the backup tool) holds the lock for
-    // a moment; wait for it instead of failing the request.
-    db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
+    // Another process (the backup tool, sqlite3) holds the lock for a
+    // moment; wait for it instead of failing, but no longer than the caller.
+    db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=%1").arg(settings.timeoutMs));
     return true;
 }
 
@@ -45,8 +45,9 @@ bool neverBusy(const QSqlError &) {
 }
 
 const Dialect kDialects[] = {
-    {QStringLiteral("sqlite"), QStringLiteral("QSQLITE"), false, pointSqlite, sqliteBusy},
-    {QStringLiteral("postgresql"), QStringLiteral("QPSQL"), true, pointPostgresql, neverBusy},
+    {QStringLiteral("sqlite"), QStringLiteral("QSQLITE"), false, true, pointSqlite, sqliteBusy},
+    {QStringLiteral("postgresql"), QStringLiteral("QPSQL"), true, false, pointPostgresql,
+     neverBusy},
 };
 
 } // namespace

@@ -19,6 +19,10 @@ struct Dialect {
     // opened again; a file cannot. And only a server is shared by several
     // instances, which may wake each other (LISTEN/NOTIFY).
     bool reconnects = false;
+    // One write at a time per database (SQLite's single write lock): Storage
+    // then runs writes one after the other instead of letting its connections
+    // queue for the lock.
+    bool oneWriter = false;
     // Points `db` at the database the settings name; false with *error set
     // when that cannot be done.
     bool (*point)(QSqlDatabase &db, const StorageSettings &settings, QString *error) = nullptr;

@@ -8,6 +8,7 @@
 #include <QMetaObject>
 #include <QPointer>
 #include <QRandomGenerator>
+#include <QScopeGuard>
 #include <QThread>
 #include <QTimer>
 
@@ -142,6 +143,7 @@ public:
     Private(Storage *q, const StorageSettings &settings)
         : q(q)
         , settings(settings)
+        , oneWriter(Dialect::find(settings.driver) && Dialect::find(settings.driver)->oneWriter)
         , mailbox(std::make_shared<StorageMailbox>()) {
         mailbox->receiver = q;
         clock.start();
@@ -172,13 +174,18 @@ public:
 
     Storage *q;
     const StorageSettings settings;
+    // SQLite has one write lock per file: writes of ours at once would only
+    // queue in its busy handler and miss their deadlines under load.
+    const bool oneWriter;
     const std::shared_ptr<StorageMailbox> mailbox;
 
     // Shared with the workers, under `mutex`.
     std::mutex mutex;
     std::condition_variable wake;
     std::deque<Job> lookups;
-    std::deque<Job> others;
+    std::deque<Job> reads;
+    std::deque<Job> writes;
+    bool writing = false; // a worker runs a write (see Dialect::oneWriter)
     bool stopping = false;
     int running = 0; // workers that have not finished their loop
     std::condition_variable finished;
@@ -236,7 +243,7 @@ void Storage::Private::enqueue(Job job, std::function<void(const QString &)> fai
     job.abandoned = std::make_shared<std::atomic_bool>(false);
     {
         const std::lock_guard lock(mutex);
-        if (lookups.size() + others.size() >= kMaxQueued) {
+        if (lookups.size() + reads.size() + writes.size() >= kMaxQueued) {
             // Answered from the event loop, like every result: never inside the call.
             QMetaObject::invokeMethod(
                 q, [fail] { fail(QStringLiteral("too many database operations are waiting")); },
@@ -245,7 +252,10 @@ void Storage::Private::enqueue(Job job, std::function<void(const QString &)> fai
         }
         pending.emplace(job.id, Pending{job.kind, clock.elapsed() + settings.timeoutMs,
                                         std::move(fail), job.abandoned});
-        (job.node.isNull() ? others : lookups).push_back(std::move(job));
+        std::deque<Job> &queue = !job.node.isNull()        ? lookups
+                                 : job.kind == Kind::Write ? writes
+                                                           : reads;
+        queue.push_back(std::move(job));
     }
     wake.notify_one();
     if (!deadlineTimer.isActive())
@@ -341,22 +351,28 @@ void Storage::Private::stop() {
 
 std::vector<Job> Storage::Private::takeJobs() {
     std::unique_lock lock(mutex);
-    wake.wait(lock, [this] { return stopping || !lookups.empty() || !others.empty(); });
+    // A write waits while another runs where the database has one writer.
+    const auto mayWrite = [this] { return !writes.empty() && !(oneWriter && writing); };
+    wake.wait(lock, [&] { return stopping || !lookups.empty() || !reads.empty() || mayWrite(); });
     std::vector<Job> jobs;
     if (stopping)
         return jobs;
-    // The older kind first, so neither starves the other.
-    const bool lookup =
-        !lookups.empty() && (others.empty() || lookups.front().id < others.front().id);
-    if (!lookup) {
-        jobs.push_back(std::move(others.front()));
-        others.pop_front();
+    // The oldest first, so that no kind starves another.
+    std::deque<Job> *oldest = nullptr;
+    for (std::deque<Job> *queue : {&lookups, &reads, mayWrite() ? &writes : nullptr}) {
+        if (queue && !queue->empty() && (!oldest || queue->front().id < oldest->front().id))
+            oldest = queue;
+    }
+    if (oldest == &lookups) {
+        while (!lookups.empty() && jobs.size() < size_t(kMaxBatch)) {
+            jobs.push_back(std::move(lookups.front()));
+            lookups.pop_front();
+        }
         return jobs;
     }
-    while (!lookups.empty() && jobs.size() < size_t(kMaxBatch)) {
-        jobs.push_back(std::move(lookups.front()));
-        lookups.pop_front();
-    }
+    writing = writing || oldest == &writes;
+    jobs.push_back(std::move(oldest->front()));
+    oldest->pop_front();
     return jobs;
 }
 
@@ -383,6 +399,17 @@ void Storage::Private::work() {
         std::vector<Job> jobs = takeJobs();
         if (jobs.empty())
             break;
+        // However it ends below, a write taken ends this worker's turn to write.
+        const bool write = jobs.front().node.isNull() && jobs.front().kind == Kind::Write;
+        const auto endOfTurn = qScopeGuard([this, write] {
+            if (!write)
+                return;
+            {
+                const std::lock_guard lock(mutex);
+                writing = false;
+            }
+            wake.notify_all();
+        });
         std::erase_if(jobs, [](const Job &job) { return job.abandoned->load(); });
         if (jobs.empty())
             continue;
