@@ -11,6 +11,7 @@
 #include <QHash>
 #include <QJsonObject>
 #include <QList>
+#include <QMap>
 #include <QObject>
 #include <QPointer>
 #include <QProcess>
@@ -265,6 +266,38 @@ private:
     int m_accountsPerDevice = 3;
     int m_nextDevice = 0;
     int m_deviceLimit = 0; // enroll: devices to register; 0 = loop forever
+};
+
+// The push scenario's store with --store postgresql: a fresh database in the
+// cluster that tests/storage/with-postgresql.sh started (UWPX_TEST_PG_*),
+// behind uwpx-delay-relay when a round trip is to be added. Destroy it after
+// the daemon stopped: it stops the relay and drops the database.
+class PostgresqlStore {
+public:
+    PostgresqlStore();
+    ~PostgresqlStore();
+
+    // Creates the database; starts the relay in front of the cluster when
+    // delayMs > 0.
+    bool start(const QString &relayBinary, double delayMs, QString *error);
+    // The daemon's [storage] keys: the relay, or the cluster when no delay.
+    QMap<QString, QString> configKeys() const;
+    bool relayed() const { return m_relayPort != 0; }
+
+    // `count` round trips of SELECT 1 on a connection of its own: on the
+    // daemon's path (through the relay, if any), or straight to the cluster.
+    bool selectOneRtt(bool daemonPath, int count, Samples *samples, QString *error);
+
+private:
+    QString m_host;
+    int m_port;
+    QString m_adminDatabase;
+    QString m_user;
+    QString m_password;
+    QString m_database;
+    bool m_created = false;
+    QProcess m_relay;
+    quint16 m_relayPort = 0;
 };
 
 QString deviceId(int index, int salt = 0);

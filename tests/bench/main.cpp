@@ -42,7 +42,9 @@ struct Options {
     int wnsConnections = 0; // wns.connections_per_host; 0: the server's default
     int clients = 16;
     int lookups = 2000;
-    QString store;
+    QString store;        // scale: the SQLite file; push: sqlite | postgresql
+    double dbDelayMs = 0; // push --store postgresql: round trip added by uwpx-delay-relay
+    QString relay;
 };
 
 void progress(const QString &text) {
@@ -57,6 +59,10 @@ void emitLine(const QJsonObject &line) {
 
 double round2(double value) {
     return std::round(value * 100.0) / 100.0;
+}
+
+double round3(double value) {
+    return std::round(value * 1000.0) / 1000.0;
 }
 
 double mib(qint64 kb) {
@@ -167,8 +173,49 @@ QJsonObject errorsJson(const QHash<QString, quint64> &errors) {
 // 1. push: pre-registered devices, publishes at a fixed rate and open throttle.
 bool runPush(const Options &options, const QString &dir) {
     const int devices = options.devices > 0 ? options.devices : 2000;
+    // Declared before the rig: the database is dropped after the daemon stopped.
+    std::unique_ptr<PostgresqlStore> postgresql;
+    QMap<QString, QString> storeKeys;
+    QJsonObject storeFields{{QStringLiteral("store"), QStringLiteral("sqlite")}};
+    if (options.store == QLatin1String("postgresql")) {
+        postgresql = std::make_unique<PostgresqlStore>();
+        QString error;
+        Samples daemonPath;
+        Samples direct;
+        if (!postgresql->start(options.relay, options.dbDelayMs, &error) ||
+            !postgresql->selectOneRtt(true, 500, &daemonPath, &error) ||
+            (postgresql->relayed() && !postgresql->selectOneRtt(false, 500, &direct, &error))) {
+            progress(QStringLiteral("push: ") + error);
+            return false;
+        }
+        storeKeys = postgresql->configKeys();
+        if (!postgresql->relayed())
+            direct = daemonPath;
+        // What the relay really adds: the VM's wake-ups come on top of the delay.
+        const double added = daemonPath.percentileMs(50) - direct.percentileMs(50);
+        progress(postgresql->relayed()
+                     ? QStringLiteral("push: PostgreSQL behind uwpx-delay-relay (+%1 ms): "
+                                      "SELECT 1 p50 %2 ms direct, %3 ms through the relay "
+                                      "(+%4 ms)")
+                           .arg(options.dbDelayMs)
+                           .arg(direct.percentileMs(50))
+                           .arg(daemonPath.percentileMs(50))
+                           .arg(round3(added))
+                     : QStringLiteral("push: PostgreSQL direct: SELECT 1 p50 %1 ms")
+                           .arg(direct.percentileMs(50)));
+        storeFields = {
+            {QStringLiteral("store"), QStringLiteral("postgresql")},
+            {QStringLiteral("db_delay_ms"), postgresql->relayed() ? options.dbDelayMs : 0},
+            {QStringLiteral("db_rtt_ms"), daemonPath.toJson()},
+            {QStringLiteral("db_rtt_direct_ms"), direct.toJson()},
+            {QStringLiteral("db_added_rtt_ms"), round3(added)},
+        };
+    } else if (!options.store.isEmpty() && options.store != QLatin1String("sqlite")) {
+        progress(QStringLiteral("push: --store is sqlite or postgresql, not ") + options.store);
+        return false;
+    }
     Rig rig(options);
-    if (!rig.start(dir)) {
+    if (!rig.start(dir, storeKeys)) {
         progress(QStringLiteral("push: ") + rig.error);
         return false;
     }
@@ -211,7 +258,7 @@ bool runPush(const Options &options, const QString &dir) {
         quint64 errors = 0;
         for (const quint64 count : std::as_const(result.errors))
             errors += count;
-        emitLine({
+        QJsonObject line{
             {QStringLiteral("scenario"), QStringLiteral("push")},
             {QStringLiteral("mode"), rate > 0 ? QStringLiteral("rate") : QStringLiteral("open")},
             {QStringLiteral("devices"), devices},
@@ -241,7 +288,10 @@ bool runPush(const Options &options, const QString &dir) {
             {QStringLiteral("server_rss_mib"), mib(usage.rssKb)},
             {QStringLiteral("server_peak_rss_mib"), mib(usage.peakRssKb)},
             {QStringLiteral("server_warnings"), rig.server.problemLines()},
-        });
+        };
+        for (auto it = storeFields.constBegin(); it != storeFields.constEnd(); ++it)
+            line.insert(it.key(), it.value());
+        emitLine(line);
         ok = ok && result.answered > 0 && result.answered == result.sent && errors == 0 &&
              !result.linkLost && wnsRequests > 0;
     }
@@ -515,8 +565,18 @@ int main(int argc, char *argv[]) {
                QStringLiteral("0"));
     const auto clientsOption =
         option("clients", "register: concurrent TLS clients.", QStringLiteral("16"));
-    const auto storeOption =
-        option("store", "scale: the SQLite store to make or reuse.", QString());
+    const auto storeOption = option(
+        "store",
+        "push: sqlite (default) or postgresql (a fresh database in the cluster that "
+        "tests/storage/with-postgresql.sh started); scale: the SQLite store to make or reuse.",
+        QString());
+    const auto dbDelayOption = option(
+        "db-delay-ms",
+        "push --store postgresql: round trip in ms (may be fractional) that uwpx-delay-relay "
+        "adds between the daemon and PostgreSQL; 0: no relay.",
+        QStringLiteral("0"));
+    const auto relayOption =
+        option("relay", "The uwpx-delay-relay binary.", QStringLiteral(UWPX_DELAY_RELAY_BINARY));
     parser.process(app);
 
     Options options;
@@ -530,6 +590,8 @@ int main(int argc, char *argv[]) {
     options.wnsConnections = parser.value(connectionsOption).toInt();
     options.clients = parser.value(clientsOption).toInt();
     options.store = parser.value(storeOption);
+    options.dbDelayMs = parser.value(dbDelayOption).toDouble();
+    options.relay = parser.value(relayOption);
     const QString scenario = parser.positionalArguments().value(0);
 
     QTemporaryDir temporary;
@@ -552,7 +614,10 @@ int main(int argc, char *argv[]) {
     } else if (scenario == QLatin1String("all")) {
         ok = runPush(options, scenarioDir(QStringLiteral("push")));
         ok = runRegister(options, scenarioDir(QStringLiteral("register"))) && ok;
-        ok = runScale(options, scenarioDir(QStringLiteral("scale"))) && ok;
+        Options scale = options; // --store named push's store, not scale's file
+        if (scale.store == QLatin1String("sqlite") || scale.store == QLatin1String("postgresql"))
+            scale.store.clear();
+        ok = runScale(scale, scenarioDir(QStringLiteral("scale"))) && ok;
     } else if (scenario == QLatin1String("smoke")) {
         // Tiny and short: proves each scenario still works, says nothing about speed.
         Options smoke = options;
