@@ -19,15 +19,16 @@ bool isHexDeviceId(const QString &id) {
     return hex.match(id).hasMatch();
 }
 
-// A bare JID as RFC 7622 shapes it: local@domain, no resource. We do not
-// apply full PRECIS rules: the JID is only hashed, and UWPX sends what its
-// user's server already accepted.
+// A bare JID as RFC 7622 shapes it: local@domain, no resource, and no '/'
+// in the local part either (RFC 7622 forbids it there; jidDomain() would cut
+// "victim.org/x@example.org" at the slash and store the wrong domain). We do
+// not apply full PRECIS rules: the JID is only hashed, and UWPX sends what
+// its user's server already accepted.
 bool isBareJid(const QString &jid) {
     const qsizetype at = jid.indexOf(QLatin1Char('@'));
     if (at <= 0 || at != jid.lastIndexOf(QLatin1Char('@')) || jid.size() > 3071)
         return false;
-    const QString domain = jid.mid(at + 1);
-    if (domain.isEmpty() || domain.contains(QLatin1Char('/')))
+    if (at + 1 == jid.size() || jid.contains(QLatin1Char('/')))
         return false;
     for (const QChar c : jid) {
         if (c.isSpace() || c.category() == QChar::Other_Control)

@@ -483,6 +483,9 @@ private Q_SLOTS:
             << 1 << "bare_jid";
         QTest::newRow("v1 full JID")
             << json(setV1Accounts({QStringLiteral("a@b.org/phone")})) << 1 << "bare_jid";
+        // Its domain would be read as victim.org (the fuzzer found it).
+        QTest::newRow("v1 JID with a slash in its local part")
+            << json(setV1Accounts({QStringLiteral("victim.org/x@example.org")})) << 1 << "bare_jid";
         QTest::newRow("v1 JID without local part")
             << json(setV1Accounts({QStringLiteral("b.org")})) << 1 << "bare_jid";
         QTest::newRow("v2 empty account_id")
