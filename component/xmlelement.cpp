@@ -114,6 +114,18 @@ QString escape(const QString &text) {
         case '"':
             out += QStringLiteral("&quot;");
             continue;
+        // A reader turns these into spaces in attribute values and a CR into
+        // LF anywhere: as references they come back as they went (an IQ's id
+        // must, or the server cannot match our answer to its request).
+        case '\t':
+            out += QStringLiteral("&#x9;");
+            continue;
+        case '\n':
+            out += QStringLiteral("&#xA;");
+            continue;
+        case '\r':
+            out += QStringLiteral("&#xD;");
+            continue;
         default:
             break;
         }

@@ -271,15 +271,16 @@ private Q_SLOTS:
 
     void escapesWhatItWrites() {
         XmlElement iq(QStringLiteral("iq"), QStringLiteral("jabber:component:accept"));
-        iq.setAttribute(QStringLiteral("id"), QStringLiteral("a'b\"c<d>&e"));
+        iq.setAttribute(QStringLiteral("id"), QStringLiteral("a'b\"c<d>&e\t\n\r"));
         XmlElement &child =
             iq.appendChild(XmlElement(QStringLiteral("x"), QStringLiteral("urn:x")));
-        child.setText(QStringLiteral("</x><evil/>&amp;\x01ok😀"));
+        child.setText(QStringLiteral("</x><evil/>&amp;\x01ok😀\r\n"));
         child.appendChild(XmlElement(QStringLiteral("y"))); // inherits urn:x
         const QByteArray xml = iq.toXml(QStringLiteral("jabber:component:accept"));
         QCOMPARE(xml,
-                 QByteArray("<iq id='a&apos;b&quot;c&lt;d&gt;&amp;e'><x xmlns='urn:x'>"
-                            "&lt;/x&gt;&lt;evil/&gt;&amp;amp;ok\xF0\x9F\x98\x80<y/></x></iq>"));
+                 QByteArray(
+                     "<iq id='a&apos;b&quot;c&lt;d&gt;&amp;e&#x9;&#xA;&#xD;'><x xmlns='urn:x'>"
+                     "&lt;/x&gt;&lt;evil/&gt;&amp;amp;ok\xF0\x9F\x98\x80&#xD;&#xA;<y/></x></iq>"));
 
         // What we write, we read back unchanged (minus the character XML cannot carry).
         StanzaReader reader;
@@ -287,9 +288,9 @@ private Q_SLOTS:
         reader.addData(kHeader + xml);
         QVERIFY2(c.failed.isEmpty(), qPrintable(c.failure()));
         const XmlElement back = c.stanza(0);
-        QCOMPARE(back.attribute(QStringLiteral("id")), QStringLiteral("a'b\"c<d>&e"));
+        QCOMPARE(back.attribute(QStringLiteral("id")), QStringLiteral("a'b\"c<d>&e\t\n\r"));
         QCOMPARE(back.firstChild(QStringLiteral("x"), QStringLiteral("urn:x"))->text(),
-                 QStringLiteral("</x><evil/>&amp;ok😀"));
+                 QStringLiteral("</x><evil/>&amp;ok😀\r\n"));
         QVERIFY(back.firstChild(QStringLiteral("x"))
                     ->firstChild(QStringLiteral("y"), QStringLiteral("urn:x")));
     }
