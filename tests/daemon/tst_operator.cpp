@@ -81,13 +81,8 @@ private:
 private Q_SLOTS:
     void initTestCase() {
         QVERIFY(m_dir.isValid());
-        QVERIFY(!writeConfig(m_dir.path()).isEmpty());
         QString error;
-        QVERIFY2(m_wns.listen(m_dir.filePath(QStringLiteral("server.pem")),
-                              m_dir.filePath(QStringLiteral("server.key")), 0, &error),
-                 qPrintable(error));
-        m_wns.setCredentials(QStringLiteral("ms-app://s-1-15-2-1234"),
-                             QStringLiteral("wns-client-secret"));
+        QVERIFY2(startFakeWns(m_wns, m_dir.path(), &error), qPrintable(error));
         QVERIFY(m_xmpp.listen());
         const QString path = writeConfig(
             m_dir.path(), {{QStringLiteral("xmpp/port"), QString::number(m_xmpp.port())},

@@ -122,14 +122,8 @@ private:
 private Q_SLOTS:
     void initTestCase() {
         QVERIFY(m_dir.isValid());
-        // The first writeConfig makes the certificates the fake WNS needs.
-        QVERIFY(!writeConfig(m_dir.path()).isEmpty());
         QString error;
-        QVERIFY2(m_wns.listen(m_dir.filePath(QStringLiteral("server.pem")),
-                              m_dir.filePath(QStringLiteral("server.key")), 0, &error),
-                 qPrintable(error));
-        m_wns.setCredentials(QStringLiteral("ms-app://s-1-15-2-1234"),
-                             QStringLiteral("wns-client-secret"));
+        QVERIFY2(startFakeWns(m_wns, m_dir.path(), &error), qPrintable(error));
         const QString path = writeConfig(
             m_dir.path(), {{QStringLiteral("registration/idle_timeout"), QStringLiteral("2")},
                            {QStringLiteral("wns/token_url"), m_wns.tokenUrl().toString()}});

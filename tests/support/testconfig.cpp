@@ -1,5 +1,6 @@
 #include "testconfig.h"
 
+#include "fakewns.h"
 #include "testpki.h"
 
 #include <QDir>
@@ -64,6 +65,20 @@ QString writeConfig(const QString &directory, const QMap<QString, QString> &over
         return QString();
     file.write(text.toUtf8());
     return path;
+}
+
+bool startFakeWns(FakeWns &wns, const QString &directory, QString *error) {
+    if (writeConfig(directory).isEmpty()) {
+        *error = QStringLiteral("cannot write the test configuration in %1").arg(directory);
+        return false;
+    }
+    const QDir dir(directory);
+    if (!wns.listen(dir.filePath(QStringLiteral("server.pem")),
+                    dir.filePath(QStringLiteral("server.key")), 0, error))
+        return false;
+    wns.setCredentials(QStringLiteral("ms-app://s-1-15-2-1234"),
+                       QStringLiteral("wns-client-secret"));
+    return true;
 }
 
 } // namespace uwpx::test
