@@ -6,6 +6,7 @@
 #include "config.h"
 #include "fakewns.h"
 #include "fakexmppserver.h"
+#include "httpget.h"
 #include "pushserver.h"
 #include "registrationclient.h"
 #include "testconfig.h"
@@ -51,14 +52,9 @@ private:
 
     // GET on the operator endpoint: status code and body.
     QPair<int, QByteArray> get(const QString &path) {
-        QNetworkReply *reply = m_http.get(QNetworkRequest(
-            QUrl(QStringLiteral("http://127.0.0.1:%1%2").arg(m_server->metricsPort()).arg(path))));
-        QSignalSpy finished(reply, &QNetworkReply::finished);
-        if (!reply->isFinished() && !finished.wait(10000))
-            return {0, {}};
-        reply->deleteLater();
-        return {reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(),
-                reply->readAll()};
+        return httpGet(
+            m_http,
+            QUrl(QStringLiteral("http://127.0.0.1:%1%2").arg(m_server->metricsPort()).arg(path)));
     }
 
     // The value of one series in the Prometheus text, or -1 if absent.

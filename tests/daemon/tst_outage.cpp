@@ -12,6 +12,7 @@
 #include "config.h"
 #include "fakewns.h"
 #include "fakexmppserver.h"
+#include "httpget.h"
 #include "pushserver.h"
 #include "registrationclient.h"
 #include "storage.h"
@@ -115,15 +116,11 @@ private:
 
     void signalRelay(int signal) { ::kill(pid_t(m_relay.processId()), signal); }
 
+    // GET on the operator endpoint: status code and body.
     QPair<int, QByteArray> get(const QString &path) {
-        QNetworkReply *reply = m_http.get(QNetworkRequest(
-            QUrl(QStringLiteral("http://127.0.0.1:%1%2").arg(m_server->metricsPort()).arg(path))));
-        QSignalSpy finished(reply, &QNetworkReply::finished);
-        if (!reply->isFinished() && !finished.wait(10000))
-            return {0, {}};
-        reply->deleteLater();
-        return {reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(),
-                reply->readAll()};
+        return httpGet(
+            m_http,
+            QUrl(QStringLiteral("http://127.0.0.1:%1%2").arg(m_server->metricsPort()).arg(path)));
     }
 
     // A device with one account, registered the way a client does; the
