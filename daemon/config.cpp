@@ -98,6 +98,16 @@ private:
     QSet<QString> m_known;
 };
 
+// Whether QSslCertificate::fromPath may be given `path`: for anything but a
+// file (a directory, a path that does not exist) it searches the directory
+// above it, subdirectories and symbolic links included, taking the path as a
+// regular expression: "ca_file = /usr/" took 15 s, "certificate = //" walks
+// the whole file system (found by fuzz_config).
+bool isReadableFile(const QString &path) {
+    const QFileInfo info(path);
+    return info.isFile() && info.isReadable();
+}
+
 bool parseListen(const QString &text, QHostAddress *address, quint16 *port) {
     // "0.0.0.0:1997", "[::]:1997", "127.0.0.1:1997"
     const qsizetype colon = text.lastIndexOf(QLatin1Char(':'));
@@ -222,8 +232,7 @@ void readWns(ConfigReader &in, WnsSettings *wns) {
                    QStringLiteral("must list at least one host pattern"));
 
     wns->caFile = in.readableFile(QStringLiteral("wns/ca_file"), false);
-    if (!wns->caFile.isEmpty() && QFileInfo(wns->caFile).isReadable() &&
-        QSslCertificate::fromPath(wns->caFile, QSsl::Pem).isEmpty())
+    if (isReadableFile(wns->caFile) && QSslCertificate::fromPath(wns->caFile, QSsl::Pem).isEmpty())
         in.problem(QStringLiteral("wns/ca_file"),
                    QStringLiteral("holds no PEM certificate: '%1'").arg(wns->caFile));
     wns->requestTimeoutMs =
@@ -251,7 +260,7 @@ void readMetrics(ConfigReader &in, MetricsSettings *metrics) {
 }
 
 void checkTlsFiles(ConfigReader &in, const RegistrationSettings &registration) {
-    if (QFileInfo(registration.certificate).isReadable() &&
+    if (isReadableFile(registration.certificate) &&
         QSslCertificate::fromPath(registration.certificate, QSsl::Pem).isEmpty())
         in.problem(QStringLiteral("registration/certificate"),
                    QStringLiteral("holds no PEM certificate: '%1'").arg(registration.certificate));

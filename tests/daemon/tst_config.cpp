@@ -141,6 +141,11 @@ private Q_SLOTS:
         QTest::newRow("missing certificate") << "registration/certificate"
                                              << "/nonexistent/cert.pem"
                                              << "[registration] certificate";
+        // One problem, at once: QSslCertificate::fromPath would search the
+        // tree below a directory (found by fuzz_config).
+        QTest::newRow("certificate is a directory") << "registration/certificate"
+                                                    << "/usr/"
+                                                    << "[registration] certificate";
         QTest::newRow("idle_timeout zero") << "registration/idle_timeout"
                                            << "0"
                                            << "[registration] idle_timeout";
@@ -165,6 +170,9 @@ private Q_SLOTS:
         QTest::newRow("missing ca_file") << "wns/ca_file"
                                          << "/nonexistent/ca.pem"
                                          << "[wns] ca_file";
+        QTest::newRow("ca_file is a directory") << "wns/ca_file"
+                                                << "/usr/"
+                                                << "[wns] ca_file";
         QTest::newRow("no connections per host") << "wns/connections_per_host"
                                                  << "0"
                                                  << "[wns] connections_per_host";
