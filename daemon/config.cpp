@@ -98,11 +98,12 @@ private:
     QSet<QString> m_known;
 };
 
-// Whether QSslCertificate::fromPath may be given `path`: for anything but a
-// file (a directory, a path that does not exist) it searches the directory
+// Whether a TLS file may be read: QSslCertificate::fromPath, given anything
+// but a file (a directory, a path that does not exist), searches the directory
 // above it, subdirectories and symbolic links included, taking the path as a
 // regular expression: "ca_file = /usr/" took 15 s, "certificate = //" walks
-// the whole file system (found by fuzz_config).
+// the whole file system (found by fuzz_config); and readAll() on a device
+// ("private_key = /dev/zero") never ends.
 bool isReadableFile(const QString &path) {
     const QFileInfo info(path);
     return info.isFile() && info.isReadable();
@@ -265,7 +266,7 @@ void checkTlsFiles(ConfigReader &in, const RegistrationSettings &registration) {
         in.problem(QStringLiteral("registration/certificate"),
                    QStringLiteral("holds no PEM certificate: '%1'").arg(registration.certificate));
     QFile keyFile(registration.privateKey);
-    if (QFileInfo(registration.privateKey).isReadable() && keyFile.open(QIODevice::ReadOnly)) {
+    if (isReadableFile(registration.privateKey) && keyFile.open(QIODevice::ReadOnly)) {
         const QByteArray pem = keyFile.readAll();
         if (QSslKey(pem, QSsl::Rsa).isNull() && QSslKey(pem, QSsl::Ec).isNull())
             in.problem(QStringLiteral("registration/private_key"),

@@ -146,6 +146,9 @@ private Q_SLOTS:
         QTest::newRow("certificate is a directory") << "registration/certificate"
                                                     << "/usr/"
                                                     << "[registration] certificate";
+        QTest::newRow("private_key is a device") << "registration/private_key"
+                                                 << "/dev/zero"
+                                                 << "[registration] private_key";
         QTest::newRow("idle_timeout zero") << "registration/idle_timeout"
                                            << "0"
                                            << "[registration] idle_timeout";
