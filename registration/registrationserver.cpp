@@ -4,6 +4,7 @@
 #include "registrationlog.h"
 
 #include <QFile>
+#include <QFileInfo>
 #include <QSslConfiguration>
 #include <QSslKey>
 #include <QSslSocket>
@@ -14,6 +15,20 @@
 namespace uwpx {
 
 namespace {
+
+// Certificate chains and keys are a few KiB. The files are read again on
+// every SIGHUP, long after --check-config looked at them: whatever a renewal
+// left there (a directory, a device, a runaway file) must be an error, not a
+// search of the file system or an endless read.
+constexpr qint64 kMaxTlsFileBytes = 1 << 20;
+
+bool readTlsFile(const QString &path, QByteArray *contents) {
+    QFile file(path);
+    if (!QFileInfo(path).isFile() || !file.open(QIODevice::ReadOnly))
+        return false;
+    *contents = file.read(kMaxTlsFileBytes + 1);
+    return contents->size() <= kMaxTlsFileBytes;
+}
 
 // Handshakes one client address may have going at once: a client needs one.
 constexpr int kMaxHandshakesPerClient = 8;
@@ -53,15 +68,16 @@ QString RegistrationServer::clientKey(const QHostAddress &address) {
 }
 
 bool RegistrationServer::loadTls(QString *error) {
-    const QList<QSslCertificate> chain =
-        QSslCertificate::fromPath(m_settings.certificate, QSsl::Pem);
-    QFile keyFile(m_settings.privateKey);
-    if (chain.isEmpty() || !keyFile.open(QIODevice::ReadOnly)) {
+    QByteArray chainPem;
+    QByteArray pem;
+    const QList<QSslCertificate> chain = readTlsFile(m_settings.certificate, &chainPem)
+                                             ? QSslCertificate::fromData(chainPem, QSsl::Pem)
+                                             : QList<QSslCertificate>();
+    if (chain.isEmpty() || !readTlsFile(m_settings.privateKey, &pem)) {
         *error = QStringLiteral("cannot load the certificate %1 or the key %2")
                      .arg(m_settings.certificate, m_settings.privateKey);
         return false;
     }
-    const QByteArray pem = keyFile.readAll();
     QSslKey key(pem, QSsl::Rsa);
     if (key.isNull())
         key = QSslKey(pem, QSsl::Ec);

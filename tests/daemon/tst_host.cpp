@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <grp.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -189,6 +190,49 @@ private Q_SLOTS:
         QCOMPARE(account.value(QStringLiteral("secret")).toString(), secret);
         again.terminate();
         QVERIFY(again.waitForFinished(30000));
+    }
+
+    // SIGHUP re-reads the certificate and key, as after a renewal. Before, a
+    // key that was a device was read to its end (/dev/zero: until memory ran
+    // out, the server deaf meanwhile). Now such a reload is refused, the old
+    // certificate serves on, and the next SIGHUP takes good files.
+    void aReloadOfUnusableFilesKeepsTheOldCertificate() {
+        QProcess daemon;
+        QByteArray log;
+        const quint16 port = start(daemon, &log);
+        QVERIFY2(port, log.constData());
+        const auto hangUpAndWaitFor = [&](const QByteArray &line) {
+            const qsizetype from = log.size();
+            ::kill(pid_t(daemon.processId()), SIGHUP);
+            return QTest::qWaitFor(
+                       [&] {
+                           log += daemon.readAllStandardError();
+                           return log.indexOf(line, from) >= 0 ||
+                                  daemon.state() == QProcess::NotRunning;
+                       },
+                       20000) &&
+                   log.indexOf(line, from) >= 0;
+        };
+
+        const QString key = m_dir->filePath(QStringLiteral("server.key"));
+        const QString saved = key + QStringLiteral(".saved");
+        QVERIFY(QFile::rename(key, saved));
+        QVERIFY(QFile::link(QStringLiteral("/dev/zero"), key));
+        QVERIFY(withLog(hangUpAndWaitFor("keeping the old certificate"), daemon, &log));
+        {
+            RegistrationClient client;
+            QVERIFY(client.connectTo(port, caFile()));
+            QCOMPARE(setChannel(client).value(QStringLiteral("status")).toInt(-1), 1);
+        }
+
+        QVERIFY(QFile::remove(key));
+        QVERIFY(QFile::rename(saved, key));
+        QVERIFY(withLog(hangUpAndWaitFor("reloaded the TLS certificate and key"), daemon, &log));
+        RegistrationClient client;
+        QVERIFY(client.connectTo(port, caFile()));
+        QCOMPARE(setChannel(client).value(QStringLiteral("status")).toInt(-1), 1);
+        daemon.terminate();
+        QVERIFY(daemon.waitForFinished(30000));
     }
 
     // systemd starts services with 1024 descriptors (soft) whatever the
