@@ -23,14 +23,6 @@ inline void initQt(int *argc, char ***argv) {
     qInstallMessageHandler([](QtMsgType, const QMessageLogContext &, const QString &) {});
 }
 
-// Checks that open findings break are skipped, so the fuzzer can look for
-// other problems; UWPX_FUZZ_STRICT=1 makes them count (to see a fix work on
-// the inputs in regressions/). See regressions/README.md.
-inline bool strict() {
-    static const bool on = qEnvironmentVariableIntValue("UWPX_FUZZ_STRICT") == 1;
-    return on;
-}
-
 // A broken expectation: printed and aborted, so libFuzzer keeps the input as
 // a crash.
 [[noreturn]] inline void fail(const char *what, const QByteArray &detail = {}) {
