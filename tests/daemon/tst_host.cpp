@@ -193,9 +193,10 @@ private Q_SLOTS:
     }
 
     // SIGHUP re-reads the certificate and key, as after a renewal. Before, a
-    // key that was a device was read to its end (/dev/zero: until memory ran
-    // out, the server deaf meanwhile). Now such a reload is refused, the old
-    // certificate serves on, and the next SIGHUP takes good files.
+    // key that was a device was read to its end: /dev/zero until the
+    // allocation failed and std::bad_alloc ended the daemon. Now such a reload
+    // is refused, the old certificate serves on, and the next SIGHUP takes
+    // good files.
     void aReloadOfUnusableFilesKeepsTheOldCertificate() {
         QProcess daemon;
         QByteArray log;
