@@ -352,8 +352,12 @@ class Daemon:
         self.log_path = self.process.stderr_path
         self.port = int(self.wait_log(r'listening for registrations on .* port (\d+)', 0, 30)
                         .group(1))
-        metrics = re.search(r'serving /health and /metrics on .* port (\d+)', self.log())
-        self.metrics_port = int(metrics.group(1)) if metrics else None
+        # The endpoint starts just after registrations and logs its own line,
+        # which a read right after the first may not see yet.
+        self.metrics_port = None
+        if keys.get('metrics', {}).get('listen'):
+            self.metrics_port = int(self.wait_log(
+                r'serving /health and /metrics on .* port (\d+)', 0, 30).group(1))
 
     def log(self):
         return read_text(self.log_path)
