@@ -1,11 +1,12 @@
 #include "config.h"
 
+#include "tlsfiles.h"
+
 #include <QFileInfo>
 #include <QRegularExpression>
 #include <QSet>
 #include <QSettings>
 #include <QSslCertificate>
-#include <QSslKey>
 #include <QUrl>
 
 namespace uwpx {
@@ -98,12 +99,13 @@ private:
     QSet<QString> m_known;
 };
 
-// Whether a TLS file may be read: QSslCertificate::fromPath, given anything
-// but a file (a directory, a path that does not exist), searches the directory
-// above it, subdirectories and symbolic links included, taking the path as a
-// regular expression: "ca_file = /usr/" took 15 s, "certificate = //" walks
-// the whole file system (found by fuzz_config); and readAll() on a device
-// ("private_key = /dev/zero") never ends.
+// Whether a TLS file may be read. QSslCertificate::fromPath (wns.ca_file),
+// given anything but a file (a directory, a path that does not exist),
+// searches the directory above it, subdirectories and symbolic links
+// included, taking the path as a regular expression: "ca_file = /usr/" took
+// 15 s, "certificate = //" walked the whole file system (found by
+// fuzz_config). The registration files are read by tls::, which checks the
+// same; here it keeps a file already reported unreadable from a second line.
 bool isReadableFile(const QString &path) {
     const QFileInfo info(path);
     return info.isFile() && info.isReadable();
@@ -260,19 +262,19 @@ void readMetrics(ConfigReader &in, MetricsSettings *metrics) {
             QStringLiteral("must be a port (on loopback) or address:port, not '%1'").arg(listen));
 }
 
+// The endpoint's own reader, so that what passes here also loads at start
+// and on SIGHUP. A file that is missing or no regular file was reported by
+// readableFile() already.
 void checkTlsFiles(ConfigReader &in, const RegistrationSettings &registration) {
     if (isReadableFile(registration.certificate) &&
-        QSslCertificate::fromPath(registration.certificate, QSsl::Pem).isEmpty())
+        tls::readCertificateChain(registration.certificate).isEmpty())
         in.problem(QStringLiteral("registration/certificate"),
                    QStringLiteral("holds no PEM certificate: '%1'").arg(registration.certificate));
-    QFile keyFile(registration.privateKey);
-    if (isReadableFile(registration.privateKey) && keyFile.open(QIODevice::ReadOnly)) {
-        const QByteArray pem = keyFile.readAll();
-        if (QSslKey(pem, QSsl::Rsa).isNull() && QSslKey(pem, QSsl::Ec).isNull())
-            in.problem(QStringLiteral("registration/private_key"),
-                       QStringLiteral("holds no unencrypted PEM RSA or EC key: '%1'")
-                           .arg(registration.privateKey));
-    }
+    if (isReadableFile(registration.privateKey) &&
+        tls::readPrivateKey(registration.privateKey).isNull())
+        in.problem(QStringLiteral("registration/private_key"),
+                   QStringLiteral("holds no unencrypted PEM RSA or EC key: '%1'")
+                       .arg(registration.privateKey));
 }
 
 } // namespace

@@ -2,9 +2,8 @@
 
 #include "registrationconnection.h"
 #include "registrationlog.h"
+#include "tlsfiles.h"
 
-#include <QFile>
-#include <QFileInfo>
 #include <QSslConfiguration>
 #include <QSslKey>
 #include <QSslSocket>
@@ -15,20 +14,6 @@
 namespace uwpx {
 
 namespace {
-
-// Certificate chains and keys are a few KiB. The files are read again on
-// every SIGHUP, long after --check-config looked at them: whatever a renewal
-// left there (a directory, a device, a runaway file) must be an error, not a
-// search of the file system or an endless read.
-constexpr qint64 kMaxTlsFileBytes = 1 << 20;
-
-bool readTlsFile(const QString &path, QByteArray *contents) {
-    QFile file(path);
-    if (!QFileInfo(path).isFile() || !file.open(QIODevice::ReadOnly))
-        return false;
-    *contents = file.read(kMaxTlsFileBytes + 1);
-    return contents->size() <= kMaxTlsFileBytes;
-}
 
 // Handshakes one client address may have going at once: a client needs one.
 constexpr int kMaxHandshakesPerClient = 8;
@@ -68,31 +53,25 @@ QString RegistrationServer::clientKey(const QHostAddress &address) {
 }
 
 bool RegistrationServer::loadTls(QString *error) {
-    QByteArray chainPem;
-    QByteArray pem;
-    const QList<QSslCertificate> chain = readTlsFile(m_settings.certificate, &chainPem)
-                                             ? QSslCertificate::fromData(chainPem, QSsl::Pem)
-                                             : QList<QSslCertificate>();
-    if (chain.isEmpty() || !readTlsFile(m_settings.privateKey, &pem)) {
-        *error = QStringLiteral("cannot load the certificate %1 or the key %2")
-                     .arg(m_settings.certificate, m_settings.privateKey);
+    const QList<QSslCertificate> chain = tls::readCertificateChain(m_settings.certificate);
+    if (chain.isEmpty()) {
+        *error = QStringLiteral("cannot load the certificate %1").arg(m_settings.certificate);
         return false;
     }
-    QSslKey key(pem, QSsl::Rsa);
-    if (key.isNull())
-        key = QSslKey(pem, QSsl::Ec);
+    const QSslKey key = tls::readPrivateKey(m_settings.privateKey);
     if (key.isNull()) {
         *error = QStringLiteral("cannot load the private key %1").arg(m_settings.privateKey);
         return false;
     }
 
-    QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
-    tls.setLocalCertificateChain(chain);
-    tls.setPrivateKey(key);
-    tls.setProtocol(QSsl::TlsV1_2OrLater);
-    tls.setPeerVerifyMode(QSslSocket::VerifyNone); // clients are not asked for certificates
+    QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
+    configuration.setLocalCertificateChain(chain);
+    configuration.setPrivateKey(key);
+    configuration.setProtocol(QSsl::TlsV1_2OrLater);
+    configuration.setPeerVerifyMode(
+        QSslSocket::VerifyNone); // clients are not asked for certificates
     // Only new connections see the new configuration; open ones keep theirs.
-    m_tls = tls;
+    m_tls = configuration;
     return true;
 }
 
