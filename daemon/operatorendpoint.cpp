@@ -6,8 +6,6 @@
 #include <QTcpSocket>
 #include <QTimer>
 
-#include <unistd.h>
-
 namespace uwpx {
 
 namespace {
@@ -163,12 +161,9 @@ bool OperatorEndpoint::listen(const MetricsSettings &settings, QString *error) {
 }
 
 void OperatorEndpoint::accept(qintptr descriptor) {
-    auto *socket = new QTcpSocket(this);
-    if (!socket->setSocketDescriptor(descriptor)) {
-        ::close(int(descriptor));
-        socket->deleteLater();
+    auto *socket = TcpListener::adopt<QTcpSocket>(descriptor, this);
+    if (!socket)
         return;
-    }
     const QString address = socket->peerAddress().toString();
     if (m_connections >= kMaxConnections ||
         m_connectionsPerAddress.value(address) >= kMaxConnectionsPerAddress) {

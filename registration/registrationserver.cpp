@@ -9,8 +9,6 @@
 #include <QSslSocket>
 #include <QTimer>
 
-#include <unistd.h>
-
 namespace uwpx {
 
 namespace {
@@ -103,12 +101,9 @@ bool RegistrationServer::listen(QString *error) {
 }
 
 void RegistrationServer::accept(qintptr descriptor) {
-    auto *socket = new QSslSocket(this);
-    if (!socket->setSocketDescriptor(descriptor)) {
-        ::close(int(descriptor));
-        socket->deleteLater();
+    auto *socket = TcpListener::adopt<QSslSocket>(descriptor, this);
+    if (!socket)
         return;
-    }
     const QString client = clientKey(socket->peerAddress());
     if (m_connections >= m_settings.maxConnections) {
         refuse(socket, QStringLiteral("connections"));

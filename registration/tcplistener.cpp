@@ -54,6 +54,10 @@ void TcpListener::close() {
     m_descriptor = -1;
 }
 
+void TcpListener::closeDescriptor(qintptr descriptor) {
+    ::close(int(descriptor));
+}
+
 void TcpListener::acceptReady() {
     for (int i = 0; i < kBatch; ++i) {
         const int descriptor =

@@ -31,6 +31,18 @@ public:
     explicit TcpListener(std::function<void(qintptr descriptor)> take, QObject *parent = nullptr);
     ~TcpListener() override;
 
+    // A Qt socket of type `Socket` (QTcpSocket, QSslSocket) on a descriptor
+    // `take` received, owned by `parent`; nullptr, with the descriptor
+    // closed, if Qt cannot take it.
+    template<typename Socket> static Socket *adopt(qintptr descriptor, QObject *parent) {
+        auto *socket = new Socket(parent);
+        if (socket->setSocketDescriptor(descriptor))
+            return socket;
+        closeDescriptor(descriptor);
+        delete socket;
+        return nullptr;
+    }
+
     // false with *error set if the address cannot be listened on.
     bool listen(const QHostAddress &address, quint16 port, QString *error);
     void close();
@@ -42,6 +54,7 @@ Q_SIGNALS:
     void paused(const QString &reason);
 
 private:
+    static void closeDescriptor(qintptr descriptor);
     void acceptReady();
 
     std::function<void(qintptr)> m_take;
