@@ -59,11 +59,7 @@ private:
 
     // The value of one series in the Prometheus text, or -1 if absent.
     double metric(const QByteArray &text, const QByteArray &series) {
-        for (const QByteArray &line : text.split('\n')) {
-            if (line.startsWith(series + ' '))
-                return line.mid(series.size() + 1).toDouble();
-        }
-        return -1;
+        return metricValue(text, series).value_or(-1);
     }
 
     // Sends publishes and waits until every one of them was answered.

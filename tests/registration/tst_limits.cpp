@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "fakewns.h"
+#include "httpget.h"
 #include "pushserver.h"
 #include "registrationclient.h"
 #include "testconfig.h"
@@ -12,7 +13,6 @@
 #include <QElapsedTimer>
 #include <QJsonDocument>
 #include <QNetworkAccessManager>
-#include <QNetworkReply>
 #include <QSignalSpy>
 #include <QTcpSocket>
 #include <QTemporaryDir>
@@ -67,19 +67,14 @@ private:
         return metric("uwpx_refused_total{reason=\"" + reason.toUtf8() + "\"}");
     }
 
-    double metric(const QByteArray &name) {
-        QNetworkReply *reply = m_http.get(QNetworkRequest(
-            QUrl(QStringLiteral("http://127.0.0.1:%1/metrics").arg(m_server->metricsPort()))));
-        QSignalSpy finished(reply, &QNetworkReply::finished);
-        if (!reply->isFinished())
-            finished.wait(10000);
-        reply->deleteLater();
-        const QByteArray series = name + ' ';
-        for (const QByteArray &line : reply->readAll().split('\n')) {
-            if (line.startsWith(series))
-                return line.mid(series.size()).toDouble();
-        }
-        return 0;
+    // A series of /metrics; 0 while it has not been written.
+    double metric(const QByteArray &series) {
+        const QByteArray text =
+            httpGet(
+                m_http,
+                QUrl(QStringLiteral("http://127.0.0.1:%1/metrics").arg(m_server->metricsPort())))
+                .second;
+        return metricValue(text, series).value_or(0);
     }
 
     // A TCP connection from the attacker's address that says nothing. (The

@@ -15,4 +15,12 @@ QPair<int, QByteArray> httpGet(QNetworkAccessManager &http, const QUrl &url, int
     return {reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), reply->readAll()};
 }
 
+std::optional<double> metricValue(const QByteArray &text, const QByteArray &series) {
+    for (const QByteArray &line : text.split('\n')) {
+        if (line.startsWith(series + ' '))
+            return line.mid(series.size() + 1).toDouble();
+    }
+    return std::nullopt;
+}
+
 } // namespace uwpx::test
