@@ -156,9 +156,9 @@ void ComponentLink::connectNow() {
     connect(m_reader.get(), &StanzaReader::streamOpened, this, &ComponentLink::onStreamOpened);
     connect(m_reader.get(), &StanzaReader::stanzaReceived, this, &ComponentLink::onStanza);
     connect(m_reader.get(), &StanzaReader::stanzaRejected, this,
-            [this](const XmlElement &stanza, const QString &reason) {
+            [this](const XmlElement &stanza, const QString &condition, const QString &reason) {
                 if (m_state == State::Connected)
-                    Q_EMIT stanzaRejected(stanza, reason);
+                    Q_EMIT stanzaRejected(stanza, condition, reason);
             });
     connect(m_reader.get(), &StanzaReader::streamErrorReceived, this,
             [this](const QString &condition, const QString &text) {

@@ -82,7 +82,8 @@ Q_SIGNALS:
     void attemptFailed(const QString &reason);
     void stanzaReceived(const uwpx::XmlElement &stanza);
     // A stanza skipped as too large or malformed (see StanzaReader).
-    void stanzaRejected(const uwpx::XmlElement &stanza, const QString &reason);
+    void stanzaRejected(const uwpx::XmlElement &stanza, const QString &condition,
+                        const QString &reason);
 
 private:
     void connectNow();

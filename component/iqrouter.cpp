@@ -69,7 +69,7 @@ void IqRouter::route(const XmlElement &stanza) {
     Q_EMIT reply(errorFor(stanza, QStringLiteral("cancel"), QStringLiteral("service-unavailable")));
 }
 
-void IqRouter::refuse(const XmlElement &stanza, const QString &reason) {
+void IqRouter::refuse(const XmlElement &stanza, const QString &condition, const QString &reason) {
     qCInfo(lcXmpp).noquote() << "skipped a stanza from"
                              << jidDomain(stanza.attribute(QStringLiteral("from"))) << ":"
                              << reason;
@@ -78,10 +78,7 @@ void IqRouter::refuse(const XmlElement &stanza, const QString &reason) {
         (type != QLatin1String("get") && type != QLatin1String("set")))
         return;
     // RFC 6120 §8.3.3.12: a stanza over a local limit violates policy.
-    Q_EMIT reply(errorFor(stanza, QStringLiteral("modify"),
-                          reason.contains(QLatin1String("not well-formed"))
-                              ? QStringLiteral("bad-request")
-                              : QStringLiteral("policy-violation")));
+    Q_EMIT reply(errorFor(stanza, QStringLiteral("modify"), condition));
 }
 
 void IqRouter::routePublish(const XmlElement &iq) {

@@ -18,8 +18,8 @@ public:
 
     void route(const uwpx::XmlElement &stanza);
     // A stanza the reader skipped (too large, malformed): an IQ request still
-    // gets an error, so its sender is not left waiting.
-    void refuse(const uwpx::XmlElement &stanza, const QString &reason);
+    // gets the error `condition`, so its sender is not left waiting.
+    void refuse(const uwpx::XmlElement &stanza, const QString &condition, const QString &reason);
 
     // Publishes routed and not answered yet.
     int pendingPublishes() const { return m_pendingPublishes; }

@@ -278,7 +278,7 @@ void StanzaReader::elementEnded() {
     if (m_rejected.isEmpty())
         finishStanza();
     else
-        Q_EMIT stanzaRejected(shellOf(m_topTag), m_rejected);
+        Q_EMIT stanzaRejected(shellOf(m_topTag), QStringLiteral("policy-violation"), m_rejected);
     m_stanza.clear();
     m_topTag.clear();
     m_rejected.clear();
@@ -317,7 +317,7 @@ void StanzaReader::finishStanza() {
     QString why;
     const XmlElement stanza = parseElement(reader, &why);
     if (stanza.isNull()) {
-        Q_EMIT stanzaRejected(shellOf(m_topTag),
+        Q_EMIT stanzaRejected(shellOf(m_topTag), QStringLiteral("bad-request"),
                               QStringLiteral("a stanza that is not well-formed: ") + why);
         return;
     }

@@ -51,10 +51,12 @@ Q_SIGNALS:
     // <stream:stream ...> has arrived; `header` carries its attributes (id, from).
     void streamOpened(const uwpx::XmlElement &header);
     void stanzaReceived(const uwpx::XmlElement &stanza);
-    // A stanza was skipped: too large, too deep, too many attributes, or not
-    // well-formed inside. `stanza` is its top-level element without content
-    // (null when even that could not be read); `reason` says what was wrong.
-    void stanzaRejected(const uwpx::XmlElement &stanza, const QString &reason);
+    // A stanza was skipped: too large, too deep, too many attributes
+    // (`condition` policy-violation), or not well-formed inside (bad-request).
+    // `stanza` is its top-level element without content (null when even that
+    // could not be read); `reason` says what was wrong.
+    void stanzaRejected(const uwpx::XmlElement &stanza, const QString &condition,
+                        const QString &reason);
     // <stream:error>: `condition` is the RFC 6120 condition element's name.
     void streamErrorReceived(const QString &condition, const QString &text);
     // </stream:stream>

@@ -49,7 +49,7 @@ struct Collector {
     QSignalSpy rejected;
 
     XmlElement rejectedStanza(int i) const { return rejected.at(i).at(0).value<XmlElement>(); }
-    QString rejectedWhy(int i) const { return rejected.at(i).at(1).toString(); }
+    QString rejectedWhy(int i) const { return rejected.at(i).at(2).toString(); }
 };
 
 } // namespace

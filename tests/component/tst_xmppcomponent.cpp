@@ -258,6 +258,10 @@ private Q_SLOTS:
                           "<query xmlns='urn:example:big'>" +
                           filler.repeated(3) + "</query></iq>");
         QCOMPARE(answerTo(QStringLiteral("huge")), QStringLiteral("modify/policy-violation"));
+        // Not well-formed inside its tags (an undeclared entity): skipped too.
+        m_server->sendRaw("<iq type='get' id='odd' from='example.org' to='push.example.org'>"
+                          "<query xmlns='urn:example:odd'>&unknown;</query></iq>");
+        QCOMPARE(answerTo(QStringLiteral("odd")), QStringLiteral("modify/bad-request"));
         QCOMPARE(publish(QStringLiteral("after")), QStringLiteral("result"));
         QCOMPARE(disconnected.size(), 0);
     }

@@ -50,15 +50,19 @@ Reading read(const QList<QByteArray> &pieces,
         out.events << "stanza " + stanza.toXml(ns::component);
         out.stanzas << stanza;
     });
-    QObject::connect(&reader, &StanzaReader::stanzaRejected,
-                     [&out](const XmlElement &stanza, const QString &reason) {
-                         check(!reason.isEmpty(), "a skipped stanza says why");
-                         out.events << "rejected " +
-                                           (stanza.isNull() ? QByteArray("(no shell)")
-                                                            : stanza.toXml(ns::component)) +
-                                           ' ' + reason.toUtf8();
-                         out.rejected << stanza;
-                     });
+    QObject::connect(
+        &reader, &StanzaReader::stanzaRejected,
+        [&out](const XmlElement &stanza, const QString &condition, const QString &reason) {
+            check(!reason.isEmpty(), "a skipped stanza says why");
+            check(condition == QLatin1String("policy-violation") ||
+                      condition == QLatin1String("bad-request"),
+                  "a skipped stanza has a stanza error condition");
+            out.events << "rejected " +
+                              (stanza.isNull() ? QByteArray("(no shell)")
+                                               : stanza.toXml(ns::component)) +
+                              ' ' + reason.toUtf8();
+            out.rejected << stanza;
+        });
     QObject::connect(&reader, &StanzaReader::streamErrorReceived,
                      [&out](const QString &condition, const QString &text) {
                          out.events << "stream error " + condition.toUtf8() + ' ' + text.toUtf8();
