@@ -45,8 +45,9 @@ bool neverBusy(const QSqlError &) {
 }
 
 const Dialect kDialects[] = {
-    {QStringLiteral("sqlite"), QStringLiteral("QSQLITE"), false, true, pointSqlite, sqliteBusy},
-    {QStringLiteral("postgresql"), QStringLiteral("QPSQL"), true, false, pointPostgresql,
+    {QStringLiteral("sqlite"), QStringLiteral("QSQLITE"), false, false, true, pointSqlite,
+     sqliteBusy},
+    {QStringLiteral("postgresql"), QStringLiteral("QPSQL"), true, true, false, pointPostgresql,
      neverBusy},
 };
 

@@ -16,9 +16,11 @@ struct Dialect {
     QString name;     // [storage] driver, and the folder sql/<name>/ of its SQL overrides
     QString qtDriver; // the Qt SQL driver plugin
     // A server connection can be lost (restart, fail-over, an idle cut) and
-    // opened again; a file cannot. And only a server is shared by several
-    // instances, which may wake each other (LISTEN/NOTIFY).
+    // opened again; a file cannot.
     bool reconnects = false;
+    // Several instances use one database and wake each other through it
+    // (LISTEN/NOTIFY); a SQLite file has one instance.
+    bool shared = false;
     // One write at a time per database (SQLite's single write lock): Storage
     // then runs writes one after the other instead of letting its connections
     // queue for the lock.

@@ -126,7 +126,7 @@ private:
                         },
                         Qt::QueuedConnection);
             }))
-            m_connection.reset(); // SQLite: nothing to listen to
+            m_connection.reset(); // not subscribed: tried again at the next check
     }
 
     const StorageSettings m_settings;
@@ -546,8 +546,9 @@ void Storage::notify(const QString &channel, const QString &payload, Done<> done
 }
 
 void Storage::listen(const QString &channel) {
-    if (!Dialect::find(d->settings.driver)->reconnects)
-        return; // one instance per SQLite file: nobody else to hear from
+    const Dialect *dialect = Dialect::find(d->settings.driver);
+    if (!dialect || !dialect->shared)
+        return; // nobody else to hear from
     auto thread = std::make_unique<QThread>();
     auto *listener = new Listener(d->settings, channel, d->mailbox);
     listener->moveToThread(thread.get());

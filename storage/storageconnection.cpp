@@ -160,8 +160,8 @@ StorageResult<int> StorageConnection::schemaVersion() {
 }
 
 StorageResult<> StorageConnection::notify(const QString &channel, const QString &payload) {
-    if (!m_dialect.reconnects)
-        return StorageResult<>::ok(); // one instance per SQLite file: nobody to wake
+    if (!m_dialect.shared)
+        return StorageResult<>::ok(); // nobody else to wake
     return reconnecting("waking the other instances", [&] {
         QSqlQuery query(m_db);
         QString error;
@@ -175,7 +175,7 @@ StorageResult<> StorageConnection::notify(const QString &channel, const QString 
 bool StorageConnection::listen(const QString &channel,
                                std::function<void(const QString &payload)> heard) {
     QSqlDriver *driver = m_db.driver();
-    if (!m_dialect.reconnects || !driver->hasFeature(QSqlDriver::EventNotifications) ||
+    if (!m_dialect.shared || !driver->hasFeature(QSqlDriver::EventNotifications) ||
         !driver->subscribeToNotification(channel))
         return false;
     QObject::connect(driver, &QSqlDriver::notification, driver,
