@@ -15,6 +15,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -38,6 +39,16 @@ void dropRootInChild() {
     constexpr uid_t kNobody = 65534;
     if (::setgroups(0, nullptr) != 0 || ::setgid(kNogroup) != 0 || ::setuid(kNobody) != 0)
         ::_exit(125);
+}
+
+// For QProcess::setChildProcessModifier: the daemon starts with this
+// RLIMIT_NOFILE (soft, hard).
+std::function<void()> withDescriptorLimit(rlim_t soft, rlim_t hard) {
+    return [soft, hard] {
+        const rlimit limit{soft, hard};
+        if (::setrlimit(RLIMIT_NOFILE, &limit) != 0)
+            ::_exit(125);
+    };
 }
 
 qint64 cpuTicks(qint64 pid) {
@@ -240,11 +251,7 @@ private Q_SLOTS:
     // hard limit; 1000 registration connections need more.
     void raisesItsDescriptorLimitToTheHardLimit() {
         QProcess daemon;
-        daemon.setChildProcessModifier([] {
-            const rlimit low{256, 8192};
-            if (::setrlimit(RLIMIT_NOFILE, &low) != 0)
-                ::_exit(125);
-        });
+        daemon.setChildProcessModifier(withDescriptorLimit(256, 8192));
         QByteArray log;
         QVERIFY2(start(daemon, &log), log.constData());
         QFile limits(QStringLiteral("/proc/%1/limits").arg(daemon.processId()));
@@ -273,11 +280,7 @@ private Q_SLOTS:
         QSKIP("the sanitizers need free descriptors themselves");
 #endif
         QProcess daemon;
-        daemon.setChildProcessModifier([] {
-            const rlimit few{64, 64};
-            if (::setrlimit(RLIMIT_NOFILE, &few) != 0)
-                ::_exit(125);
-        });
+        daemon.setChildProcessModifier(withDescriptorLimit(64, 64));
         QByteArray log;
         const quint16 port = start(daemon, &log);
         QVERIFY2(port, log.constData());
