@@ -109,8 +109,13 @@ void IqRouter::answerPublish(const XmlElement &iq, const PublishVerdict &verdict
         Q_EMIT reply(resultFor(iq));
         return;
     case PublishOutcome::UnknownNode:
-    case PublishOutcome::Gone:
         Q_EMIT reply(errorFor(iq, QStringLiteral("cancel"), QStringLiteral("item-not-found")));
+        return;
+    case PublishOutcome::Gone:
+    case PublishOutcome::Suspended:
+        // The device is suspended until it sends a new channel; any error but
+        // `wait` would end the registration it cannot make again.
+        Q_EMIT reply(errorFor(iq, QStringLiteral("wait"), QStringLiteral("recipient-unavailable")));
         return;
     case PublishOutcome::Forbidden:
         Q_EMIT reply(errorFor(iq, QStringLiteral("auth"), QStringLiteral("forbidden")));

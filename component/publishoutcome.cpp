@@ -16,6 +16,8 @@ QString publishOutcomeName(PublishOutcome outcome) {
         return QStringLiteral("transient");
     case PublishOutcome::Gone:
         return QStringLiteral("gone");
+    case PublishOutcome::Suspended:
+        return QStringLiteral("suspended");
     case PublishOutcome::BadRequest:
         return QStringLiteral("bad_request");
     }

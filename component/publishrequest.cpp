@@ -96,6 +96,13 @@ std::optional<PublishRequest> PublishRequest::parse(const XmlElement &iq, QStrin
     const XmlElement *summary = findForm(notification, ns::pushSummary);
     request.messageCount = count(summary, QStringLiteral("message-count"));
     request.pendingSubscriptionCount = count(summary, QStringLiteral("pending-subscription-count"));
+    // Whether body and sender are present is all that is read of them.
+    const auto present = [summary](const char *var) {
+        return !fieldValue(*summary, QLatin1String(var)).trimmed().isEmpty();
+    };
+    request.announcesOnlySubscriptions =
+        summary && request.pendingSubscriptionCount > 0 && request.messageCount == 0 &&
+        !present("last-message-body") && !present("last-message-sender");
 
     // Only the secret field of the options matters.
     const XmlElement *pubsub = iq.firstChild(QStringLiteral("pubsub"), ns::pubsub);

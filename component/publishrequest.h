@@ -11,7 +11,8 @@ namespace uwpx {
 // What the publish path needs from an XEP-0357 publish (SPEC §5), read from
 // the shapes Prosody and ejabberd really send (interop-notes.md). The
 // summary's last-message-body and last-message-sender are deliberately never
-// read: they must not reach WNS, and what is not kept cannot leak.
+// kept (only whether they are there): they must not reach WNS, and what is
+// not kept cannot leak.
 struct PublishRequest {
     QString id;
     QString from; // the user's server, as stamped by it
@@ -21,6 +22,11 @@ struct PublishRequest {
     QString senderDomain; // domain part of `from`, lowercased
     int messageCount = 0; // missing or unreadable counts are 0
     int pendingSubscriptionCount = 0;
+    // The summary announces subscription requests and nothing about messages
+    // (no message count, body or sender): the one push that need not wake a
+    // sleeping device at once (docs/protocol.md, "Notifications"). A publish
+    // without a summary (ejabberd) may be a message, so it is not this.
+    bool announcesOnlySubscriptions = false;
 
     // Whether `iq` is an <iq type='set'> carrying a pubsub <publish>: such an
     // iq goes to parse() and is either a publish or a bad request.

@@ -94,11 +94,12 @@ void PushPublisher::publishTo(const PublishRequest &request, const StorageResult
     }
     const PushTarget &target = found.value();
 
-    WnsNotification notification{target.channelUri,
-                                 payload::forPublish(target.protocolVersion, target.accountKey,
-                                                     request.messageCount,
-                                                     request.pendingSubscriptionCount),
-                                 target.node, target.deviceId};
+    WnsNotification notification{
+        target.channelUri,
+        payload::forPublish(target.protocolVersion, target.accountKey, request.messageCount,
+                            request.pendingSubscriptionCount),
+        target.node, target.deviceId,
+        request.announcesOnlySubscriptions ? WnsPriority::Medium : WnsPriority::High};
 
     // A trailing send needs no such report: the send that opened its window did it.
     done = [self = QPointer<PushPublisher>(this), deviceId = target.deviceId,
@@ -155,6 +156,11 @@ std::optional<PublishVerdict> PushPublisher::authorize(const PublishRequest &req
         return PublishVerdict{PublishOutcome::Forbidden, false,
                               QStringLiteral("sender domain is not the account's")};
     }
+    // Checked after the secret, so that only the account's own server learns it.
+    if (target.suspended)
+        return PublishVerdict{
+            PublishOutcome::Suspended, false,
+            QStringLiteral("the device's channel is gone; waiting for a new one")};
     return std::nullopt;
 }
 

@@ -28,10 +28,16 @@ void DeviceLifecycle::start() {
     m_expiryTimer.start(std::chrono::hours(1));
 }
 
-void DeviceLifecycle::onChannelGone(const QString &deviceId) {
-    qCInfo(lcServer).noquote() << "WNS reports the channel of device" << deviceForLog(deviceId)
-                               << "gone; removing the device";
-    m_storage.removeDevice(deviceId); // a failure is logged, and the next 410 tries again
+void DeviceLifecycle::onChannelGone(const QString &deviceId, const QString &channelUri) {
+    // A failure is logged by the store; the device's next publish meets the
+    // 404/410 again and tries once more.
+    m_storage.suspendDevice(
+        deviceId, channelUri,
+        [device = deviceForLog(deviceId)](const StorageResult<bool> &suspended) {
+            if (suspended.isOk() && suspended.value())
+                qCInfo(lcServer).noquote() << "WNS reports the channel of device" << device
+                                           << "gone; suspended it until it sends a new channel";
+        });
 }
 
 void DeviceLifecycle::onDeviceReached(const QString &deviceId, const QDateTime &refreshedAt) {

@@ -51,9 +51,12 @@ void scrapeMetrics(Storage &storage, const XmppComponent &xmpp,
     };
     storage.deviceCount([&storage, gauges, render](const StorageResult<qint64> &devices) {
         gauges->devices = devices.isOk() ? devices.value() : -1;
-        storage.accountCount([gauges, render](const StorageResult<qint64> &accounts) {
+        storage.accountCount([&storage, gauges, render](const StorageResult<qint64> &accounts) {
             gauges->accounts = accounts.isOk() ? accounts.value() : -1;
-            render();
+            storage.suspendedDeviceCount([gauges, render](const StorageResult<qint64> &suspended) {
+                gauges->suspendedDevices = suspended.isOk() ? suspended.value() : -1;
+                render();
+            });
         });
     });
 }

@@ -14,6 +14,7 @@ const QString kComponentReconnects = QStringLiteral("uwpx_component_reconnects_t
 const QString kComponentRole = QStringLiteral("uwpx_component_role");
 const QString kDevices = QStringLiteral("uwpx_devices");
 const QString kAccounts = QStringLiteral("uwpx_accounts");
+const QString kDevicesSuspended = QStringLiteral("uwpx_devices_suspended");
 const QString kRefused = QStringLiteral("uwpx_refused_total");
 const QString kRegistrationConnections = QStringLiteral("uwpx_registration_connections");
 
@@ -48,6 +49,9 @@ ServerMetrics::ServerMetrics() {
                       QStringLiteral("Reconnect attempts of the XEP-0114 link."));
     m_metrics.declare(kDevices, Type::Gauge, QStringLiteral("Devices stored."));
     m_metrics.declare(kAccounts, Type::Gauge, QStringLiteral("Accounts stored."));
+    m_metrics.declare(kDevicesSuspended, Type::Gauge,
+                      QStringLiteral("Devices stored whose channel WNS reported gone, waiting "
+                                     "for a new one (counted in uwpx_devices too)."));
     m_metrics.declare(kRegistrationConnections, Type::Gauge,
                       QStringLiteral("Client connections to the registration endpoint open now."));
     m_metrics.declare(kRefused, Type::Counter,
@@ -88,6 +92,7 @@ QByteArray ServerMetrics::render(const Gauges &gauges) {
     m_metrics.set(kRegistrationConnections, gauges.registrationConnections);
     m_metrics.set(kDevices, double(gauges.devices));
     m_metrics.set(kAccounts, double(gauges.accounts));
+    m_metrics.set(kDevicesSuspended, double(gauges.suspendedDevices));
     return m_metrics.render();
 }
 

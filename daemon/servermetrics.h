@@ -31,6 +31,7 @@ public:
         int registrationConnections = 0;
         qint64 devices = -1; // -1: the store could not count them
         qint64 accounts = -1;
+        qint64 suspendedDevices = -1;
     };
     QByteArray render(const Gauges &gauges);
 

@@ -22,6 +22,9 @@ const QString kTryLater =
     QStringLiteral("The server cannot reach its database right now; please try again later.");
 const QString kUnknownDevice = QStringLiteral("Device id unknown.");
 const QString kTooMany = QStringLiteral("Too many requests; please try again later.");
+const QString kChannelGone =
+    QStringLiteral("WNS reports the channel URI as expired or unknown; no push reaches the "
+                   "device until it sets a new channel URI. Its accounts are kept.");
 
 } // namespace
 
@@ -88,7 +91,7 @@ void RegistrationService::handle(const QByteArray &message, const QString &clien
 void RegistrationService::setChannelUri(const Request &request, const Answer &answer) {
     m_storage.setChannelUri(request.deviceId, request.channelUri, request.version,
                             [self = QPointer<RegistrationService>(this), request,
-                             answer](const StorageResult<> &stored) {
+                             answer](const StorageResult<bool> &stored) {
                                 if (!self)
                                     return;
                                 if (stored.isFailed()) {
@@ -97,7 +100,10 @@ void RegistrationService::setChannelUri(const Request &request, const Answer &an
                                 }
                                 qCInfo(lcRegistration).noquote()
                                     << "device" << deviceForLog(request.deviceId)
-                                    << "set its channel URI";
+                                    << (stored.value()
+                                            ? "set a new channel URI; resumed it (its old "
+                                              "channel was gone)"
+                                            : "set its channel URI");
                                 answer(successResponse(request.version), true);
                             });
 }
@@ -156,16 +162,21 @@ void RegistrationService::answerAccounts(const Request &request, const QList<QSt
 
 void RegistrationService::requestTestPush(const Request &request, const Answer &answer) {
     m_storage.channelUri(request.deviceId, [self = QPointer<RegistrationService>(this), request,
-                                            answer](const StorageResult<QString> &channelUri) {
+                                            answer](const StorageResult<DeviceChannel> &channel) {
         if (!self)
             return;
-        if (!channelUri.isOk()) {
-            answer(errorResponse(request.version,
-                                 channelUri.isNotFound() ? kUnknownDevice : kTryLater),
-                   false);
+        if (!channel.isOk()) {
+            answer(
+                errorResponse(request.version, channel.isNotFound() ? kUnknownDevice : kTryLater),
+                false);
             return;
         }
-        self->sendTestPush(request, channelUri.value(), answer);
+        // Nothing more goes to a channel WNS called gone.
+        if (channel->suspended) {
+            answer(errorResponse(request.version, kChannelGone), false);
+            return;
+        }
+        self->sendTestPush(request, channel->channelUri, answer);
     });
 }
 
@@ -191,8 +202,7 @@ void RegistrationService::sendTestPush(const Request &request, const QString &ch
             << "test push for device" << device << "failed:" << result.reason;
         const QString why =
             result.outcome == WnsResult::Outcome::Gone
-                ? QStringLiteral("WNS reports the channel URI as expired or unknown; the "
-                                 "device was removed. Register a fresh channel URI.")
+                ? kChannelGone
                 : QStringLiteral("WNS did not accept the test push: %1").arg(result.reason);
         answer(errorResponse(version, why), false);
     });

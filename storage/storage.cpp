@@ -487,8 +487,8 @@ bool Storage::isAvailable() const {
 }
 
 void Storage::setChannelUri(const QString &deviceId, const QString &channelUri, int protocolVersion,
-                            Done<> done) {
-    d->submit<>(Kind::Write, std::move(done), [=](StorageConnection &c) {
+                            Done<bool> done) {
+    d->submit<bool>(Kind::Write, std::move(done), [=](StorageConnection &c) {
         return c.setChannelUri(deviceId, channelUri, protocolVersion);
     });
 }
@@ -505,9 +505,9 @@ void Storage::findByNode(const QString &node, Done<PushTarget> done) {
     d->submitLookup(node, std::move(done));
 }
 
-void Storage::channelUri(const QString &deviceId, Done<QString> done) {
-    d->submit<QString>(Kind::Read, std::move(done),
-                       [=](StorageConnection &c) { return c.channelUri(deviceId); });
+void Storage::channelUri(const QString &deviceId, Done<DeviceChannel> done) {
+    d->submit<DeviceChannel>(Kind::Read, std::move(done),
+                             [=](StorageConnection &c) { return c.channelUri(deviceId); });
 }
 
 void Storage::learnDomain(const QString &node, const QString &domain, Done<> done) {
@@ -520,9 +520,9 @@ void Storage::refreshDevice(const QString &deviceId, Done<> done) {
                 [=](StorageConnection &c) { return c.refreshDevice(deviceId); });
 }
 
-void Storage::removeDevice(const QString &deviceId, Done<> done) {
-    d->submit<>(Kind::Write, std::move(done),
-                [=](StorageConnection &c) { return c.removeDevice(deviceId); });
+void Storage::suspendDevice(const QString &deviceId, const QString &channelUri, Done<bool> done) {
+    d->submit<bool>(Kind::Write, std::move(done),
+                    [=](StorageConnection &c) { return c.suspendDevice(deviceId, channelUri); });
 }
 
 void Storage::removeDevicesNotUpdatedSince(const QDateTime &cutoff, Done<int> done) {
@@ -566,6 +566,11 @@ void Storage::deviceCount(Done<qint64> done) {
 void Storage::accountCount(Done<qint64> done) {
     d->submit<qint64>(Kind::Read, std::move(done),
                       [](StorageConnection &c) { return c.accountCount(); });
+}
+
+void Storage::suspendedDeviceCount(Done<qint64> done) {
+    d->submit<qint64>(Kind::Read, std::move(done),
+                      [](StorageConnection &c) { return c.suspendedDeviceCount(); });
 }
 
 } // namespace uwpx

@@ -342,20 +342,35 @@ bool StorageConnection::reconnectIfLost() {
     return true;
 }
 
-StorageResult<> StorageConnection::setChannelUri(const QString &deviceId, const QString &channelUri,
-                                                 int protocolVersion) {
-    return reconnecting("storing a channel URI", [&] {
-        // A single statement is its own transaction.
-        QSqlQuery query(m_db);
+StorageResult<bool> StorageConnection::setChannelUri(const QString &deviceId,
+                                                     const QString &channelUri,
+                                                     int protocolVersion) {
+    using Result = StorageResult<bool>;
+    return reconnecting("storing a channel URI", [&]() -> Result {
         QString error;
-        if (!run(query, QStringLiteral("upsert_device"),
-                 {{"device_id", normalizedDeviceId(deviceId)},
+        if (!beginWrite(&error))
+            return Result::failed(error);
+        const QString device = normalizedDeviceId(deviceId);
+        QSqlQuery resume(m_db);
+        QSqlQuery upsert(m_db);
+        if (!run(resume, QStringLiteral("resume_device"), {{"device_id", device}}, &error)) {
+            rollback();
+            return Result::failed(error);
+        }
+        // Read at once: SQLite counts the changes of the connection's last statement.
+        const bool resumed = resume.numRowsAffected() > 0;
+        if (!run(upsert, QStringLiteral("upsert_device"),
+                 {{"device_id", device},
                   {"channel_uri", channelUri},
                   {"protocol_version", protocolVersion},
                   {"now", nowMs()}},
-                 &error))
-            return StorageResult<>::failed(error);
-        return StorageResult<>::ok();
+                 &error)) {
+            rollback();
+            return Result::failed(error);
+        }
+        if (!commit(&error))
+            return Result::failed(error);
+        return Result::ok(resumed);
     });
 }
 
@@ -530,6 +545,7 @@ StorageResult<QHash<QString, PushTarget>> StorageConnection::findByNodes(const Q
                 target.secret = query.value(6).toString();
                 target.deviceRefreshedAt =
                     QDateTime::fromMSecsSinceEpoch(query.value(7).toLongLong(), Qt::UTC);
+                target.suspended = !query.value(8).isNull();
                 targets.insert(target.node, target);
             }
             // Ends the statement: no read transaction stays open between
@@ -541,8 +557,8 @@ StorageResult<QHash<QString, PushTarget>> StorageConnection::findByNodes(const Q
     });
 }
 
-StorageResult<QString> StorageConnection::channelUri(const QString &deviceId) {
-    using Result = StorageResult<QString>;
+StorageResult<DeviceChannel> StorageConnection::channelUri(const QString &deviceId) {
+    using Result = StorageResult<DeviceChannel>;
     return reconnecting("looking up a device", [&]() -> Result {
         QSqlQuery query(m_db);
         QString error;
@@ -551,7 +567,7 @@ StorageResult<QString> StorageConnection::channelUri(const QString &deviceId) {
             return Result::failed(error);
         if (!query.next())
             return Result::notFound();
-        return Result::ok(query.value(0).toString());
+        return Result::ok({query.value(0).toString(), !query.value(1).isNull()});
     });
 }
 
@@ -585,6 +601,21 @@ StorageResult<> StorageConnection::removeDevice(const QString &deviceId) {
                  {{"device_id", normalizedDeviceId(deviceId)}}, &error))
             return StorageResult<>::failed(error);
         return StorageResult<>::ok();
+    });
+}
+
+StorageResult<bool> StorageConnection::suspendDevice(const QString &deviceId,
+                                                     const QString &channelUri) {
+    return reconnecting("suspending a device", [&] {
+        QSqlQuery query(m_db);
+        QString error;
+        if (!run(query, QStringLiteral("suspend_device"),
+                 {{"device_id", normalizedDeviceId(deviceId)},
+                  {"channel_uri", channelUri},
+                  {"now", nowMs()}},
+                 &error))
+            return StorageResult<bool>::failed(error);
+        return StorageResult<bool>::ok(query.numRowsAffected() > 0);
     });
 }
 
@@ -633,6 +664,10 @@ StorageResult<qint64> StorageConnection::deviceCount() {
 
 StorageResult<qint64> StorageConnection::accountCount() {
     return count(QStringLiteral("accounts"));
+}
+
+StorageResult<qint64> StorageConnection::suspendedDeviceCount() {
+    return count(QStringLiteral("suspended_devices"));
 }
 
 StorageResult<qint64> StorageConnection::count(const QString &table) {

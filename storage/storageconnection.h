@@ -42,9 +42,10 @@ public:
     StorageConnection(const StorageConnection &) = delete;
     StorageConnection &operator=(const StorageConnection &) = delete;
 
-    // Stores or replaces the device's channel URI and refreshes its timestamp.
-    StorageResult<> setChannelUri(const QString &deviceId, const QString &channelUri,
-                                  int protocolVersion);
+    // Stores or replaces the device's channel URI and refreshes its timestamp;
+    // a suspended device is resumed. True when it was suspended.
+    StorageResult<bool> setChannelUri(const QString &deviceId, const QString &channelUri,
+                                      int protocolVersion);
 
     // Makes `accounts` the device's complete list: others are removed, known
     // ones keep node and secret, new ones get fresh credentials (returned in
@@ -56,7 +57,7 @@ public:
     // Many lookups in one round trip: the targets found, by node (nodes not
     // found are absent).
     StorageResult<QHash<QString, PushTarget>> findByNodes(const QStringList &nodes);
-    StorageResult<QString> channelUri(const QString &deviceId);
+    StorageResult<DeviceChannel> channelUri(const QString &deviceId);
 
     // v2 accounts learn their domain from the first accepted publish.
     StorageResult<> learnDomain(const QString &node, const QString &domain);
@@ -64,6 +65,10 @@ public:
     // Marks the device as alive now: it keeps it from expiring.
     StorageResult<> refreshDevice(const QString &deviceId);
     StorageResult<> removeDevice(const QString &deviceId);
+    // WNS reported `channelUri` gone: the device keeps its accounts but gets
+    // no notification until its next setChannelUri(). Nothing changes if the
+    // device has another channel by now. True when this call suspended it.
+    StorageResult<bool> suspendDevice(const QString &deviceId, const QString &channelUri);
     // How many devices were removed.
     StorageResult<int> removeDevicesNotUpdatedSince(const QDateTime &cutoff);
 
@@ -72,6 +77,7 @@ public:
 
     StorageResult<qint64> deviceCount();
     StorageResult<qint64> accountCount();
+    StorageResult<qint64> suspendedDeviceCount();
 
     // Bulk import (benchmarks, moving from another store): each device's
     // channel URI and accounts as setChannelUri() and setAccounts() would

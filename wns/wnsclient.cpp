@@ -253,6 +253,7 @@ void WnsClient::Private::post(Job *job, const QString &token) {
     // for a device that is briefly offline.
     request += "X-WNS-Cache-Policy: cache\r\n";
     request += "X-WNS-RequestForStatus: true\r\n";
+    request += "X-WNS-PRIORITY: " + QByteArray::number(int(job->notification.priority)) + "\r\n";
     request += "User-Agent: uwpx-push-server/" UWPX_VERSION "\r\n";
     request += "\r\n";
     request += payload;
@@ -422,7 +423,7 @@ void WnsClient::Private::finish(quint64 id, const WnsResult &result) {
         }
     }
     if (result.outcome == WnsResult::Outcome::Gone)
-        Q_EMIT q->channelGone(job->notification.deviceId);
+        Q_EMIT q->channelGone(job->notification.deviceId, job->notification.channelUri);
     for (Completion &done : job->waiters)
         done(result);
 }

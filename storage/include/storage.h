@@ -35,9 +35,10 @@ public:
     static std::unique_ptr<Storage> open(const StorageSettings &settings, QString *error);
     ~Storage() override;
 
-    // Stores or replaces the device's channel URI and refreshes its timestamp.
+    // Stores or replaces the device's channel URI and refreshes its timestamp;
+    // a suspended device is resumed (the value: whether it was suspended).
     void setChannelUri(const QString &deviceId, const QString &channelUri, int protocolVersion,
-                       Done<> done);
+                       Done<bool> done);
     // Makes `accounts` the device's complete list: others are removed, known
     // ones keep node and secret, new ones get fresh credentials (in the order
     // of `accounts`). NotFound: the device has no channel URI.
@@ -45,13 +46,18 @@ public:
                      const QList<AccountSpec> &accounts, Done<QList<AccountCredentials>> done);
 
     void findByNode(const QString &node, Done<PushTarget> done);
-    void channelUri(const QString &deviceId, Done<QString> done);
+    void channelUri(const QString &deviceId, Done<DeviceChannel> done);
 
     // v2 accounts learn their domain from the first accepted publish.
     void learnDomain(const QString &node, const QString &domain, Done<> done = {});
     // Marks the device as alive now: it keeps it from expiring.
     void refreshDevice(const QString &deviceId, Done<> done = {});
-    void removeDevice(const QString &deviceId, Done<> done = {});
+    // WNS reported `channelUri` gone: the device keeps its accounts, nodes and
+    // secrets, and its publishes are answered `wait`, until its next
+    // setChannelUri(). Nothing changes if the device has another channel by
+    // now (the check is part of the one statement). The value: whether this
+    // call suspended it.
+    void suspendDevice(const QString &deviceId, const QString &channelUri, Done<bool> done = {});
     // How many devices were removed.
     void removeDevicesNotUpdatedSince(const QDateTime &cutoff, Done<int> done = {});
 
@@ -60,6 +66,7 @@ public:
 
     void deviceCount(Done<qint64> done);
     void accountCount(Done<qint64> done);
+    void suspendedDeviceCount(Done<qint64> done);
 
     // Instances sharing a PostgreSQL database can wake each other: notify()
     // reaches every instance that listens on `channel`, which then emits

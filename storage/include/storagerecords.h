@@ -31,6 +31,13 @@ struct PushTarget {
     QString node;
     QString secret;
     QDateTime deviceRefreshedAt; // UTC: the device's last refresh (see refreshDevice)
+    bool suspended = false;      // WNS reported the channel gone (see suspendDevice)
+};
+
+// A device's channel, for the test push.
+struct DeviceChannel {
+    QString channelUri;
+    bool suspended = false;
 };
 
 struct StoredToken {

@@ -1,5 +1,5 @@
-// The XEP-0357 publish path and the IQ router: every row of SPEC §5's reply
-// table, domain learning, the publish timeout, the per-node rate limit, and
+// The XEP-0357 publish path and the IQ router: every row of the reply table
+// (docs/protocol.md), domain learning, the publish timeout, the per-node rate limit, and
 // the other IQs. First against a scripted WNS (exact control over verdicts
 // and their timing), then end to end: fake XMPP server -> component -> real
 // WnsClient -> fake WNS.
@@ -34,6 +34,25 @@ const QString kChannel = QStringLiteral("https://db5p.notify.windows.com/?token=
 
 // A publish the way ejabberd/Prosody shape it; `secret` null leaves out
 // publish-options altogether.
+// A publish with the summary form's fields as given (the XML of its
+// <field>s), or without any summary form when `fields` is null (ejabberd).
+QByteArray publishWithSummary(const QString &node, const QString &secret,
+                              const QByteArray &fields) {
+    QByteArray summary;
+    if (!fields.isNull())
+        summary = "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'>"
+                  "<value>urn:xmpp:push:summary</value></field>" +
+                  fields + "</x>";
+    return "<iq type='set' from='example.org' to='push.example.org' id='pub-s'>"
+           "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='" +
+           node.toUtf8() + "'><item><notification xmlns='urn:xmpp:push:0'>" + summary +
+           "</notification></item></publish><publish-options><x xmlns='jabber:x:data' "
+           "type='submit'><field var='FORM_TYPE'><value>"
+           "http://jabber.org/protocol/pubsub#publish-options</value></field>"
+           "<field var='secret'><value>" +
+           secret.toUtf8() + "</value></field></x></publish-options></pubsub></iq>";
+}
+
 QByteArray publishXml(const QString &node, const QString &secret,
                       const QString &from = QStringLiteral("example.org"),
                       const QString &id = QStringLiteral("pub-1"), int messageCount = 3) {
@@ -316,8 +335,10 @@ private Q_SLOTS:
         QTest::addColumn<int>("counted");
         QTest::newRow("200") << int(WnsResult::Outcome::Delivered) << 200
                              << QStringLiteral("result") << int(PublishOutcome::Delivered);
+        // The device is suspended, not forgotten: `wait` keeps the user's
+        // registration for the day it comes back with a new channel.
         QTest::newRow("410 gone") << int(WnsResult::Outcome::Gone) << 410
-                                  << QStringLiteral("cancel/item-not-found")
+                                  << QStringLiteral("wait/recipient-unavailable")
                                   << int(PublishOutcome::Gone);
         QTest::newRow("503") << int(WnsResult::Outcome::Transient) << 503
                              << QStringLiteral("wait/internal-server-error")
@@ -349,6 +370,61 @@ private Q_SLOTS:
         QCOMPARE(m_replies->size(), 1);
         QCOMPARE(verdictOf(lastReply()), expected);
         QCOMPARE(count(PublishOutcome(counted)), 1u);
+    }
+
+    // WNS said the channel is gone: the device keeps its accounts, and its
+    // publishes are answered `wait` with no WNS request until it sends a new
+    // channel (docs/protocol.md, "A device's life").
+    void answersWaitForASuspendedDeviceWithoutAskingWns() {
+        QCOMPARE(test::valueOf(m_store->suspendDevice(kDeviceV1, kChannel + QStringLiteral("v1"))),
+                 true);
+        QCOMPARE(route(publishXml(m_v1.node, m_v1.secret)),
+                 QStringLiteral("wait/recipient-unavailable"));
+        QCOMPARE(count(PublishOutcome::Suspended), 1u);
+        // The secret is still checked first.
+        QCOMPARE(route(publishXml(m_v1.node, QStringLiteral("guess"))),
+                 QStringLiteral("auth/forbidden"));
+        QVERIFY(m_wns.sent.isEmpty());
+
+        const QString fresh = kChannel + QStringLiteral("v1-new");
+        QCOMPARE(test::valueOf(m_store->setChannelUri(kDeviceV1, fresh, 1)), true);
+        QCOMPARE(route(publishXml(m_v1.node, m_v1.secret)), QStringLiteral("result"));
+        QCOMPARE(m_wns.sent.size(), 1);
+        QCOMPARE(m_wns.sent.first().channelUri, fresh);
+    }
+
+    // Raw notifications default to low priority, which Windows holds back
+    // while the device sleeps on battery: anything that may be a message
+    // goes out high, subscription requests alone medium.
+    void choosesThePriorityByWhatThePublishAnnounces_data() {
+        QTest::addColumn<QByteArray>("fields");
+        QTest::addColumn<int>("priority");
+        const auto field = [](const char *var, const char *value) {
+            return QByteArray("<field var='") + var + "'><value>" + value + "</value></field>";
+        };
+        QTest::newRow("Prosody: message-count 1, New Message!")
+            << field("message-count", "1") + field("pending-subscription-count", "") +
+                   field("last-message-body", "New Message!")
+            << int(WnsPriority::High);
+        QTest::newRow("ejabberd: no message-count, a body")
+            << field("last-message-body", "New message") << int(WnsPriority::High);
+        QTest::newRow("ejabberd: no summary at all") << QByteArray() << int(WnsPriority::High);
+        QTest::newRow("a sender only")
+            << field("last-message-sender", "juliet@example.org") << int(WnsPriority::High);
+        QTest::newRow("subscription requests only")
+            << field("message-count", "0") + field("pending-subscription-count", "2")
+            << int(WnsPriority::Medium);
+        QTest::newRow("messages and subscription requests")
+            << field("message-count", "1") + field("pending-subscription-count", "2")
+            << int(WnsPriority::High);
+    }
+    void choosesThePriorityByWhatThePublishAnnounces() {
+        QFETCH(QByteArray, fields);
+        QFETCH(int, priority);
+        QCOMPARE(route(publishWithSummary(m_v1.node, m_v1.secret, fields)),
+                 QStringLiteral("result"));
+        QCOMPARE(m_wns.sent.size(), 1);
+        QCOMPARE(int(m_wns.sent.first().priority), priority);
     }
 
     void answersWaitWhenWnsIsTooSlow() {

@@ -179,11 +179,11 @@ private Q_SLOTS:
         QCOMPARE(publish(QStringLiteral("p1")), QStringLiteral("wait/internal-server-error"));
     }
 
-    void answersItemNotFoundWhenTheChannelIsGone() {
+    void answersWaitWhenTheChannelIsGone() {
         startComponent(10000);
         m_fakeWns->scriptChannel(FakeWns::channelPath(QStringLiteral("dev")),
                                  {FakeWns::answer(410)});
-        QCOMPARE(publish(QStringLiteral("p1")), QStringLiteral("cancel/item-not-found"));
+        QCOMPARE(publish(QStringLiteral("p1")), QStringLiteral("wait/recipient-unavailable"));
         QCOMPARE(m_answered->size(), 1);
         QCOMPARE(m_answered->first().at(0).value<PublishOutcome>(), PublishOutcome::Gone);
     }

@@ -1,6 +1,7 @@
-// How long a device stays (SPEC §4): refreshed when WNS accepts a push for it
-// (at most once a day, so pushes do not cost a write each), removed when its
-// channel is gone or it has not been refreshed for expire_days.
+// How long a device stays (docs/protocol.md, "A device's life"): refreshed
+// when WNS accepts a push for it (at most once a day, so pushes do not cost a
+// write each), suspended, never removed, when its channel is gone, and
+// removed only when it has not been refreshed for expire_days.
 
 #include "devicelifecycle.h"
 #include "storage.h"
@@ -129,9 +130,52 @@ private Q_SLOTS:
         QVERIFY(m_store->channelUri(recent).isOk());
     }
 
-    void removesADeviceWhoseChannelIsGone() {
+    // UWPX sends its accounts and its XEP-0357 enable only once: a device
+    // whose channel expired while it was away must find them on its return.
+    void suspendsADeviceWhoseChannelIsGoneAndKeepsItsAccounts() {
         DeviceLifecycle devices(*m_storage, 180);
-        devices.onChannelGone(kDevice);
+        devices.onChannelGone(kDevice, kChannel);
+        settle();
+        QVERIFY(test::valueOf(m_store->channelUri(kDevice)).suspended);
+        QCOMPARE(test::valueOf(m_store->accountCount()), 1);
+        PushTarget target;
+        QCOMPARE(test::findByNode(*m_store, m_node, &target), StorageStatus::Ok);
+        QVERIFY(target.suspended);
+        QCOMPARE(test::valueOf(m_store->suspendedDeviceCount()), 1);
+
+        // Its next channel resumes it, with the same node and secret.
+        const QString fresh = kChannel + QStringLiteral("-new");
+        QCOMPARE(test::valueOf(m_store->setChannelUri(kDevice, fresh, 2)), true);
+        QCOMPARE(test::findByNode(*m_store, m_node, &target), StorageStatus::Ok);
+        QVERIFY(!target.suspended);
+        QCOMPARE(target.channelUri, fresh);
+        QCOMPARE(test::valueOf(m_store->suspendedDeviceCount()), 0);
+        QCOMPARE(test::valueOf(m_store->setChannelUri(kDevice, fresh, 2)), false);
+    }
+
+    // WNS answers 410 for the old channel after the device already sent its
+    // new one: the new registration is untouched.
+    void aLateGoneForAnOldChannelLeavesTheNewOneAlone() {
+        const QString fresh = kChannel + QStringLiteral("-new");
+        QVERIFY(m_store->setChannelUri(kDevice, fresh, 2).isOk());
+        DeviceLifecycle devices(*m_storage, 180);
+        devices.onChannelGone(kDevice, kChannel);
+        settle();
+        const DeviceChannel channel = test::valueOf(m_store->channelUri(kDevice));
+        QCOMPARE(channel.channelUri, fresh);
+        QVERIFY(!channel.suspended);
+    }
+
+    void aSuspendedDeviceExpiresLikeAnyOther() {
+        DeviceLifecycle devices(*m_storage, 180);
+        devices.onChannelGone(kDevice, kChannel);
+        settle();
+        age(kDevice, 179);
+        devices.removeExpiredDevices();
+        settle();
+        QVERIFY(m_store->channelUri(kDevice).isOk());
+        age(kDevice, 181);
+        devices.removeExpiredDevices();
         settle();
         QVERIFY(m_store->channelUri(kDevice).isNotFound());
         QCOMPARE(test::valueOf(m_store->accountCount()), 0);

@@ -287,22 +287,48 @@ private Q_SLOTS:
         QCOMPARE(requests[0].header("X-WNS-Type"), QByteArray("wns/raw"));
     }
 
-    void reportsAGoneChannelAndForgetsTheDevice() {
+    // A test push that meets 410 suspends the device: its accounts stay, no
+    // further test push goes to the dead channel, and a new channel resumes it.
+    void reportsAGoneChannelAndSuspendsTheDevice() {
         const QString name = QStringLiteral("gone");
         const QString device = QStringLiteral("60e060e060e060e0");
         m_wns.scriptChannel(FakeWns::channelPath(name), {FakeWns::answer(410)});
         auto client = clientOnFakeChannel(2, device, name);
         QVERIFY(client);
+        const QJsonObject accounts = client->request(setV2Accounts({QStringLiteral("a")}, device));
+        QVERIFY2(isSuccess(accounts, 2), QJsonDocument(accounts).toJson());
         const QJsonObject response =
             client->request(message(2, QStringLiteral("request_test_push"), {}, device));
         QCOMPARE(response.value(QStringLiteral("status")).toInt(-1), 0);
         QVERIFY2(
             response.value(QStringLiteral("error")).toString().contains(QStringLiteral("expired")),
             qPrintable(response.value(QStringLiteral("error")).toString()));
-        QTRY_VERIFY(stored().channelUri(device).isNotFound());
-        const QJsonObject after = client->request(setV2Accounts({QStringLiteral("a")}, device));
-        QCOMPARE(after.value(QStringLiteral("error")).toString(),
-                 QStringLiteral("Device id unknown."));
+        QTRY_VERIFY(stored().channelUri(device).isOk() &&
+                    stored().channelUri(device).value().suspended);
+        const QString node = accounts.value(QStringLiteral("accounts"))
+                                 .toArray()
+                                 .first()
+                                 .toObject()
+                                 .value(QStringLiteral("node"))
+                                 .toString();
+        PushTarget target;
+        QCOMPARE(test::findByNode(stored(), node, &target), StorageStatus::Ok);
+        QVERIFY(target.suspended);
+
+        const QJsonObject again =
+            client->request(message(2, QStringLiteral("request_test_push"), {}, device));
+        QCOMPARE(again.value(QStringLiteral("status")).toInt(-1), 0);
+        QCOMPARE(m_wns.channelRequests(FakeWns::channelPath(name)).size(), 1);
+
+        const QString fresh = name + QStringLiteral("-new");
+        QVERIFY(isSuccess(client->request(message(
+                              2, QStringLiteral("set_channel_uri"),
+                              {{QStringLiteral("channel_uri"), m_wns.channelUri(fresh)}}, device)),
+                          2));
+        // (Its next publish wakes the new channel: tst_publish, tests/client.)
+        QVERIFY(!test::valueOf(stored().channelUri(device)).suspended);
+        QCOMPARE(test::findByNode(stored(), node, &target), StorageStatus::Ok);
+        QCOMPARE(target.channelUri, m_wns.channelUri(fresh));
     }
 
     void reportsARefusedTestPush() {

@@ -13,6 +13,8 @@
 #include "storageresults.h"
 
 #include <QCoreApplication>
+#include <QDir>
+#include <QFileInfo>
 #include <QRegularExpression>
 #include <QSet>
 #include <QSqlDatabase>
@@ -122,8 +124,37 @@ private:
     // Runs one query on its own connection, not through Storage; returns the
     // first column of the first row.
     QVariant rawValue(const StorageSettings &settings, const QString &statement) {
-        const QString name = QStringLiteral("tst_storage-raw");
         QVariant value;
+        withRawConnection(settings, [&](QSqlDatabase &db) {
+            QSqlQuery query(db);
+            if (query.exec(statement) && query.next())
+                value = query.value(0);
+            else
+                qWarning() << statement << query.lastError().text();
+        });
+        return value;
+    }
+
+    // Runs statements that return nothing; false (and a warning) at the first
+    // that fails.
+    bool rawRun(const StorageSettings &settings, const QStringList &statements) {
+        bool ran = false;
+        withRawConnection(settings, [&](QSqlDatabase &db) {
+            for (const QString &statement : statements) {
+                QSqlQuery query(db);
+                if (!query.exec(statement)) {
+                    qWarning() << statement << query.lastError().text();
+                    return;
+                }
+            }
+            ran = true;
+        });
+        return ran;
+    }
+
+    void withRawConnection(const StorageSettings &settings,
+                           const std::function<void(QSqlDatabase &)> &use) {
+        const QString name = QStringLiteral("tst_storage-raw");
         {
             QSqlDatabase db;
             if (isPostgresql()) {
@@ -137,18 +168,12 @@ private:
                 db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), name);
                 db.setDatabaseName(settings.path);
             }
-            if (db.open()) {
-                QSqlQuery query(db);
-                if (query.exec(statement) && query.next())
-                    value = query.value(0);
-                else
-                    qWarning() << statement << query.lastError().text();
-            } else {
+            if (db.open())
+                use(db);
+            else
                 qWarning() << "raw connection:" << db.lastError().text();
-            }
         }
         QSqlDatabase::removeDatabase(name);
-        return value;
     }
 
 private Q_SLOTS:
@@ -226,6 +251,85 @@ private Q_SLOTS:
                  StorageConnection::latestSchemaVersion());
     }
 
+    // A store the first release wrote (schema 1, frozen here as it shipped)
+    // keeps every registration across the upgrade, and its devices can then
+    // be suspended and resumed (schema 2).
+    void upgradesAStoreOfTheFirstReleaseKeepingItsRegistrations() {
+        const StorageSettings settings = freshSettings();
+        if (!isPostgresql())
+            QVERIFY(QDir().mkpath(QFileInfo(settings.path).absolutePath()));
+        const qint64 then = QDateTime::currentMSecsSinceEpoch() - 3600 * 1000;
+        const QString node = QStringLiteral("n") + QString(170, QLatin1Char('x'));
+        const QString secret = QString(256, QLatin1Char('s'));
+        QVERIFY(rawRun(
+            settings,
+            {QStringLiteral("CREATE TABLE devices (device_id TEXT PRIMARY KEY, channel_uri TEXT "
+                            "NOT NULL, protocol_version INTEGER NOT NULL, updated_at BIGINT NOT "
+                            "NULL)"),
+             QStringLiteral("CREATE INDEX devices_updated_at ON devices (updated_at)"),
+             QStringLiteral("CREATE TABLE accounts (device_id TEXT NOT NULL REFERENCES devices "
+                            "(device_id) ON DELETE CASCADE, account_key TEXT NOT NULL, "
+                            "protocol_version INTEGER NOT NULL, domain TEXT NOT NULL DEFAULT '', "
+                            "node TEXT NOT NULL UNIQUE, secret TEXT NOT NULL, created_at BIGINT "
+                            "NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (device_id, "
+                            "account_key))"),
+             QStringLiteral("CREATE TABLE wns_tokens (token_key TEXT PRIMARY KEY, access_token "
+                            "TEXT NOT NULL, expires_at BIGINT NOT NULL)"),
+             QStringLiteral("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"),
+             QStringLiteral("INSERT INTO schema_version (version) VALUES (1)"),
+             QStringLiteral("INSERT INTO devices VALUES ('%1', '%2', 2, %3)")
+                 .arg(kDevice, kChannel)
+                 .arg(then),
+             QStringLiteral("INSERT INTO accounts VALUES ('%1', 'acct', 2, 'example.org', '%2', "
+                            "'%3', %4, %4)")
+                 .arg(kDevice, node, secret)
+                 .arg(then)}));
+
+        QString error;
+        auto storage = StorageConnection::open(settings, &error);
+        QVERIFY2(storage, qPrintable(error));
+        QCOMPARE(test::valueOf(storage->schemaVersion()), StorageConnection::latestSchemaVersion());
+        PushTarget target;
+        QCOMPARE(test::findByNode(*storage, node, &target), StorageStatus::Ok);
+        QCOMPARE(target.secret, secret);
+        QCOMPARE(target.channelUri, kChannel);
+        QCOMPARE(target.domain, QStringLiteral("example.org"));
+        QCOMPARE(target.deviceRefreshedAt.toMSecsSinceEpoch(), then);
+        QVERIFY(!target.suspended);
+
+        QCOMPARE(test::valueOf(storage->suspendDevice(kDevice, kChannel)), true);
+        QCOMPARE(test::findByNode(*storage, node, &target), StorageStatus::Ok);
+        QVERIFY(target.suspended);
+        QCOMPARE(test::valueOf(storage->setChannelUri(kDevice, kChannel + QStringLiteral("2"), 2)),
+                 true);
+        QCOMPARE(test::findByNode(*storage, node, &target), StorageStatus::Ok);
+        QVERIFY(!target.suspended);
+        QCOMPARE(target.secret, secret);
+    }
+
+    // WNS's 404/410 for a channel suspends its device only while the device
+    // still has that channel; a second report changes nothing and says so.
+    void suspendsOnlyTheChannelThatFailed() {
+        auto storage = openFresh();
+        QVERIFY(storage);
+        QVERIFY(storage->setChannelUri(kDevice, kChannel, 2).isOk());
+        const QList<AccountCredentials> credentials = setAccounts(*storage, {QStringLiteral("a")});
+        QCOMPARE(credentials.size(), 1);
+        QCOMPARE(test::valueOf(storage->suspendDevice(kDevice, kChannel + QStringLiteral("old"))),
+                 false);
+        QVERIFY(!test::valueOf(storage->channelUri(kDevice)).suspended);
+        QCOMPARE(test::valueOf(storage->suspendDevice(kDevice.toUpper(), kChannel)), true);
+        QCOMPARE(test::valueOf(storage->suspendDevice(kDevice, kChannel)), false);
+        QCOMPARE(test::valueOf(storage->suspendedDeviceCount()), 1);
+        QCOMPARE(test::valueOf(storage->deviceCount()), 1); // uwpx_devices keeps its meaning
+        // Its other requests leave it suspended.
+        QCOMPARE(setAccounts(*storage, {QStringLiteral("a"), QStringLiteral("b")}).size(), 2);
+        QVERIFY(test::valueOf(storage->channelUri(kDevice)).suspended);
+        QCOMPARE(
+            test::valueOf(storage->suspendDevice(QStringLiteral("00ff00ff00ff00ff"), kChannel)),
+            false);
+    }
+
     void upgradesOnceWhenInstancesStartTogether() {
         // Several instances start at once on a database nobody has used yet:
         // each opens, none applies a migration twice or trips over another.
@@ -269,11 +373,11 @@ private Q_SLOTS:
     void storesAndReplacesTheChannelUri() {
         auto storage = openFresh();
         QVERIFY(storage->setChannelUri(kDevice, kChannel, 1).isOk());
-        QCOMPARE(test::valueOf(storage->channelUri(kDevice)), kChannel);
+        QCOMPARE(test::valueOf(storage->channelUri(kDevice)).channelUri, kChannel);
         const QString fresh = kChannel + QStringLiteral("2");
         QVERIFY(storage->setChannelUri(kDevice.toUpper(), fresh, 2).isOk());
         QCOMPARE(test::valueOf(storage->deviceCount()), 1);
-        QCOMPARE(test::valueOf(storage->channelUri(kDevice)), fresh);
+        QCOMPARE(test::valueOf(storage->channelUri(kDevice)).channelUri, fresh);
     }
 
     // A PostgreSQL restart, a fail-over or a firewall cutting an idle
@@ -321,7 +425,7 @@ private Q_SLOTS:
         QCOMPARE(after[0].secret, before[0].secret);
         cutTheConnection();
         QCOMPARE(test::valueOf(storage->accountCount()), 2);
-        QCOMPARE(test::valueOf(storage->channelUri(kDevice)), fresh);
+        QCOMPARE(test::valueOf(storage->channelUri(kDevice)).channelUri, fresh);
     }
 
     void refusesAccountsForAnUnknownDevice() {

@@ -145,9 +145,9 @@ private Q_SLOTS:
         QTRY_VERIFY(holder->isLocked());
         QElapsedTimer clock;
         clock.start();
-        std::optional<StorageResult<>> stored;
+        std::optional<StorageResult<bool>> stored;
         storage->setChannelUri(kDevice, kChannel, 2,
-                               [&](const StorageResult<> &result) { stored = result; });
+                               [&](const StorageResult<bool> &result) { stored = result; });
         QTRY_VERIFY_WITH_TIMEOUT(stored.has_value(), 5000);
         QVERIFY(stored->isFailed());
         QVERIFY2(clock.elapsed() < m_settings.timeoutMs + 500,
@@ -156,7 +156,7 @@ private Q_SLOTS:
         holder.reset();
         stored.reset();
         storage->setChannelUri(kDevice, kChannel, 2,
-                               [&](const StorageResult<> &result) { stored = result; });
+                               [&](const StorageResult<bool> &result) { stored = result; });
         QTRY_VERIFY_WITH_TIMEOUT(stored.has_value(), 5000);
         QVERIFY(stored->isOk());
         QVERIFY(storage->isAvailable());

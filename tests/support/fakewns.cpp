@@ -428,6 +428,14 @@ std::optional<FakeWns::Response> FakeWns::handleChannel(QSslSocket *socket,
         return fail(400, "The notification body is empty");
     if (request.body.size() > kMaxNotification)
         return fail(413, "The notification payload exceeds 5000 bytes");
+    // "WNS notification priorities": 1 (high) to 4 (very low); absent means
+    // the type's default, which for raw is 3 (low).
+    if (const int priorities = request.headerCount("X-WNS-PRIORITY"); priorities > 0) {
+        bool ok = false;
+        const int priority = request.header("X-WNS-PRIORITY").trimmed().toInt(&ok);
+        if (priorities > 1 || !ok || priority < 1 || priority > 4)
+            return fail(400, "X-WNS-PRIORITY must be 1, 2, 3 or 4");
+    }
 
     auto script = m_scripts.find(request.path);
     if (script != m_scripts.end() && !script->empty()) {

@@ -13,7 +13,8 @@
 // - any other path (e.g. "/?token=abc", "/channel/<name>") — a channel. Checks
 //   POST, "Authorization: Bearer <issued, unexpired, unrevoked token>" (else
 //   401), X-WNS-Type: wns/raw and Content-Type: application/octet-stream (else
-//   400), a Content-Length and a body of 1..5000 bytes (413 when larger). Every
+//   400), X-WNS-PRIORITY 1..4 if present (else 400), a Content-Length and a
+//   body of 1..5000 bytes (413 when larger). Every
 //   request is recorded (channelRequests()). A valid one is answered from the
 //   channel's script (scriptChannel(): status, extra headers, or stall = never
 //   answer until releaseStalled()), and with 200 + X-WNS-Status: received once

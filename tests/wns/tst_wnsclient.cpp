@@ -411,6 +411,8 @@ private Q_SLOTS:
         QCOMPARE(results.list[0].httpStatus, status);
         QCOMPARE(goneSpy.size(), 1);
         QCOMPARE(goneSpy[0][0].toString(), QStringLiteral("device-a"));
+        // The channel that failed, so that only it suspends the device.
+        QCOMPARE(goneSpy[0][1].toString(), m_fake->channelUri(QStringLiteral("a")));
         QCOMPARE(m_fake->channelRequests().size(), 1);
     }
 
@@ -721,6 +723,7 @@ private Q_SLOTS:
             {"Content-Length", QByteArray::number(r.body.size())},
             {"X-WNS-Cache-Policy", "cache"},
             {"X-WNS-RequestForStatus", "true"},
+            {"X-WNS-PRIORITY", "1"}, // WnsNotification's default: High
         };
         for (const auto &[name, value] : expected) {
             QCOMPARE(r.headerCount(name), 1);
@@ -730,6 +733,17 @@ private Q_SLOTS:
         QCOMPARE(r.headerCount("Transfer-Encoding"), 0);
         QCOMPARE(r.headerCount("Upgrade"), 0); // no h2c
         QCOMPARE(r.headerCount("HTTP2-Settings"), 0);
+    }
+
+    void priorityIsTheNotifications() {
+        WnsClient client(settings());
+        Results results;
+        WnsNotification n = note(QStringLiteral("a"));
+        n.priority = WnsPriority::Medium;
+        client.send(n, results.add());
+        QTRY_COMPARE(results.list.size(), 1);
+        QCOMPARE(outcomeName(results.list[0].outcome), QStringLiteral("Delivered"));
+        QCOMPARE(m_fake->channelRequests().first().header("X-WNS-PRIORITY"), QByteArray("2"));
     }
 
     void payloadBytesAreExactlyTheSpecOnes() {

@@ -51,8 +51,8 @@ public:
 Q_SIGNALS:
     // A new access token: the owner persists it so restarts need not fetch one.
     void tokenRefreshed(const QString &accessToken, const QDateTime &expiresAt);
-    // WNS said 404/410 for this device's channel.
-    void channelGone(const QString &deviceId);
+    // WNS said 404/410 for `channelUri`, the device's channel when it was sent.
+    void channelGone(const QString &deviceId, const QString &channelUri);
     // One HTTP request to a channel ended: its status (0: no HTTP answer, such
     // as a timeout) and how long it took, for the operator's metrics.
     void requestFinished(int httpStatus, qint64 elapsedMs);

@@ -5,6 +5,15 @@
 
 namespace uwpx {
 
+// X-WNS-PRIORITY (Microsoft, "WNS notification priorities"). A raw
+// notification without it is Low, which Windows holds back while a device
+// sleeps on battery until the user wakes it or plugs it in; instant messages
+// belong to High. See docs/protocol.md, "Notifications".
+enum class WnsPriority {
+    High = 1,   // messages, the test push, a publish without a summary
+    Medium = 2, // a publish that only announces subscription requests
+};
+
 // One raw notification for one device.
 struct WnsNotification {
     QString channelUri;
@@ -12,8 +21,9 @@ struct WnsNotification {
     // Notifications with the same key that arrive while one is in flight are
     // coalesced into a single follow-up carrying the latest payload.
     QString coalesceKey;
-    // Reported back with channelGone() so the owner can forget the device.
+    // Reported back with channelGone() so the owner can suspend the device.
     QString deviceId;
+    WnsPriority priority = WnsPriority::High;
 };
 
 // WNS's verdict on a notification, after retries.

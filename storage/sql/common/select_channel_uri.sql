@@ -1,1 +1,1 @@
-SELECT channel_uri FROM devices WHERE device_id = :device_id
+SELECT channel_uri, suspended_at FROM devices WHERE device_id = :device_id

@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM devices WHERE suspended_at IS NOT NULL
