@@ -30,7 +30,8 @@ import harness  # noqa: E402
 import uwpx_client  # noqa: E402
 from harness import COMPONENT_JID, DOMAIN, SENDER, Prosody, StackTest, Users, log  # noqa: E402
 
-USERS = [SENDER, 'uwpx_v2', 'uwpx_v1', 'uwpx_off', 'uwpx_silent']
+USERS = [SENDER, 'uwpx_v2', 'uwpx_v1', 'uwpx_off', 'uwpx_silent', 'uwpx_away410',
+         'uwpx_away404', 'uwpx_race']
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -198,6 +199,80 @@ class ClientReplay(StackTest):
                               10, 'the device to be refreshed')
         self.assertTrue(refreshed)
         self.assertLess(time.time() * 1000 - self.device_refreshed_ms(client.device_id), DAY_MS)
+
+
+    def priorities(self, path):
+        return [r['headers'].get('X-WNS-PRIORITY') for r in self.wns.requests(path)]
+
+    def come_back_after_the_channel_expired(self, user, status):
+        """A laptop off for a month: WNS answers `status` for its old channel.
+        UWPX then sends only its new channel (its accounts did not change, and
+        it never enables push again while enabled): the user's next message
+        must still wake it."""
+        client, path = self.installation('away-%d' % status, [jid(user)])
+        client.init_push_for_accounts()
+        self.wns.script(path, status)
+        prosody_since = self.server.mark()
+        gone, suspended = self.daemon.publishes('gone'), self.daemon.publishes('suspended')
+        since = self.daemon.mark()
+        self.publish_for(user, client.push[jid(user)])
+        self.wait(lambda: self.daemon.publishes('gone') > gone, 30,
+                  'the publish that met %d to be answered' % status)
+        self.daemon.wait_log(r'device %s\S* gone; suspended it' % client.device_id[:8], since, 10)
+
+        # While it is away: answered `wait`, and nothing goes to the dead channel.
+        self.users.send_message(user)
+        self.wait(lambda: self.daemon.publishes('suspended') > suspended, 30,
+                  'a publish for the suspended device to be answered')
+        self.assertEqual(len(self.wns.requests(path)), 1)
+
+        # Back with a new channel, and nothing else.
+        since = self.daemon.mark()
+        client.send_channel_uri(self.wns.url(path + '-new'))
+        self.daemon.wait_log(r'device %s\S* set a new channel URI; resumed it'
+                             % client.device_id[:8], since, 10)
+        self.users.send_message(user)
+        body = self.next_notification(path + '-new', 0)
+        self.assertEqual(client.receive_raw_notification(body), ('push', jid(user), 'message'))
+        self.assertEqual(len(self.wns.requests(path)), 1)
+        # Its XMPP server saw `wait` and nothing that ends the registration.
+        errors = self.server.push_errors(prosody_since)
+        self.assertIn(('wait', 'recipient-unavailable'), errors)
+        self.assertTrue(all(kind == 'wait' for kind, _ in errors), errors)
+
+    def test_g_back_after_a_month_410(self):
+        self.come_back_after_the_channel_expired('uwpx_away410', 410)
+
+    def test_h_back_after_a_month_404(self):
+        self.come_back_after_the_channel_expired('uwpx_away404', 404)
+
+    def test_i_a_late_410_for_the_old_channel_keeps_the_new_one(self):
+        """WNS answers 410 for the old channel only after the device sent its
+        new one: the new registration stays and the next message wakes it."""
+        user = 'uwpx_race'
+        client, path = self.installation('race', [jid(user)])
+        client.init_push_for_accounts()
+        self.wns.stall(path)
+        self.publish_for(user, client.push[jid(user)])
+        self.wait(lambda: self.wns.requests(path), 30, 'the publish to reach the old channel')
+        client.send_channel_uri(self.wns.url(path + '-new'))
+        gone = self.daemon.publishes('gone')
+        self.wns.release(410)
+        self.wait(lambda: self.daemon.publishes('gone') > gone, 30, 'the late 410 to be answered')
+        self.users.send_message(user)
+        body = self.next_notification(path + '-new', 0)
+        self.assertEqual(client.receive_raw_notification(body), ('push', jid(user), 'message'))
+
+    def test_j_pushes_wake_the_device_at_high_priority(self):
+        """Raw notifications default to low priority, held back while the
+        device sleeps on battery: messages and the test push go out high (1)."""
+        client, path = self.installation('priority', [jid('uwpx_v2')])
+        client.init_push_for_accounts()
+        client.request_test_push()
+        self.next_notification(path, 0)
+        self.publish_for('uwpx_v2', client.push[jid('uwpx_v2')])
+        self.next_notification(path, 1)
+        self.assertEqual(self.priorities(path), ['1', '1'])
 
 
 if __name__ == '__main__':

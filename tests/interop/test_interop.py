@@ -38,10 +38,10 @@ from harness import (COMPONENT_JID, COMPONENT_SECRET, DOMAIN, SENDER,  # noqa: E
 USERS = [SENDER, 'alice_v2', 'alice_v1', 'carol_badsecret', 'dave_badnode', 'erin_gone',
          'frank_restart', 'grace_disco', 'heidi_hibernated', 'ivan_transient', 'judy_frozen']
 
-# XEP-0357 §7.1 / SPEC §5: the error type that goes with each condition.
+# XEP-0357 §7.1 / docs/protocol.md: the error type that goes with each condition.
 ERROR_TYPES = {'forbidden': 'auth', 'item-not-found': 'cancel'}
 OUTCOMES = ('delivered', 'coalesced', 'unknown_node', 'forbidden', 'transient', 'gone',
-            'bad_request')
+            'suspended', 'bad_request')
 
 
 def server_name():
@@ -156,6 +156,8 @@ class Interop(StackTest):
         self.assertEqual(headers.get('content-length'), str(len(payload.encode('utf-8'))), headers)
         self.assertEqual(headers.get('x-wns-cache-policy', '').lower(), 'cache', headers)
         self.assertEqual(headers.get('x-wns-requestforstatus', '').lower(), 'true', headers)
+        # A message: high priority, so Windows wakes a device asleep on battery.
+        self.assertEqual(headers.get('x-wns-priority'), '1', headers)
         self.assertNotIn('expect', headers)
         self.assertNotIn('transfer-encoding', headers)
         for secret in ('hello', 'interop', SENDER + '@'):
@@ -248,24 +250,39 @@ class Interop(StackTest):
         self.refused_publish('dave_badnode', 'd', 'no-such-node-' + secrets.token_hex(8),
                              secrets.token_urlsafe(16), 'unknown_node', 'item-not-found')
 
-    def test_e_gone_channel_removes_device(self):
+    def test_e_gone_channel_suspends_until_a_new_one(self):
+        """WNS says 410 for a device that was away for a month: the daemon
+        suspends it and answers `wait`, so the XMPP server keeps the user's
+        push registration; the device comes back with only a new channel (UWPX
+        sends nothing else), and the next message wakes it."""
         client, path, push = self.register_device('e', 'erin_gone')
         self.wns.script(path, 410)
-        gone = self.counter('gone')
+        gone, suspended = self.counter('gone'), self.counter('suspended')
         since = self.server.mark()
         self.users.enable_push('erin_gone', push['node'], push['secret'])
         self.users.send_message('erin_gone')
         self.wait(lambda: self.wns.requests(path), 30, 'the WNS request that gets 410')
         self.wait_publish_answered('gone', gone)
-        error_type = self.wait(lambda: self.server.push_error(since, 'item-not-found'), 30,
-                               '%s to log item-not-found' % server_name())
-        self.assertEqual(error_type, 'cancel')
-        # The device is gone: registering its accounts again needs a channel first.
-        answer = client.exchange(uwpx_client.set_push_accounts(
-            2, client.device_id, list(client.account_ids())))
-        self.assertEqual(answer.kind, 'error', answer)
-        self.assertEqual(answer.error, 'Device id unknown.', answer)
+        error_type = self.wait(lambda: self.server.push_error(since, 'recipient-unavailable'), 30,
+                               '%s to log recipient-unavailable' % server_name())
+        self.assertEqual(error_type, 'wait')
+
+        # Still registered on the XMPP server (ejabberd would have dropped it
+        # at any other error): the next message is published again, and
+        # answered without a request to the dead channel.
+        self.users.send_message('erin_gone')
+        self.wait_publish_answered('suspended', suspended)
         self.assertEqual(len(self.wns.requests(path)), 1)
+
+        # (Answered `result` at once or, inside the node's rate window, as
+        # coalesced and sent at the window's end: either way it arrives.)
+        client.send_channel_uri(self.wns.url(path + '-new'))
+        self.users.send_message('erin_gone')
+        requests = self.wait(lambda: self.wns.requests(path + '-new'), 30,
+                             'a WNS notification on the new channel')
+        self.assert_notification(requests[0], client)
+        self.assertFalse([e for e in self.server.push_errors(since) if e[0] != 'wait'],
+                         'an error other than wait reached the XMPP server')
 
     def test_f_server_restart_component_reconnects(self):
         client, path, push = self.register_device('f', 'frank_restart')

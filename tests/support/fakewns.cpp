@@ -244,13 +244,15 @@ void FakeWns::reset() {
     }
 }
 
-void FakeWns::releaseStalled() {
+void FakeWns::releaseStalled(int status) {
     const QList<QPointer<QSslSocket>> stalledSockets = m_stalled;
     m_stalled.clear();
+    const Headers headers =
+        status == 200 ? Headers{{"X-WNS-Status", "received"}} : Headers{{"X-WNS-Msg-ID", "late"}};
     for (const QPointer<QSslSocket> &socket : stalledSockets) {
         if (!socket || socket->state() != QAbstractSocket::ConnectedState)
             continue;
-        write(socket, {200, {{"X-WNS-Status", "received"}}, {}}, false);
+        write(socket, {status, headers, {}}, false);
         process(socket); // requests that queued behind the stalled one
     }
 }
@@ -493,6 +495,14 @@ FakeWns::Response FakeWns::handleControl(const Request &request) {
     }
     if (what == QLatin1String("revoke")) {
         revokeTokens();
+        return ok();
+    }
+    if (what == QLatin1String("release")) {
+        bool statusOk = false;
+        const int status = query.queryItemValue(QStringLiteral("status")).toInt(&statusOk);
+        if (!statusOk || status < 200 || status > 599)
+            return bad(QStringLiteral("need status=<code>"));
+        releaseStalled(status);
         return ok();
     }
     if (what == QLatin1String("channel")) {

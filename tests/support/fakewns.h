@@ -27,6 +27,7 @@
 //     POST /_control/channel?path=<path>&status=<code>[&repeat=n]
 //          [&retry_after=s][&wns_status=received|dropped|channelthrottled]
 //          [&stall=1]          -> appends n answers to that channel's script
+//     POST /_control/release?status=<code> -> answers every stalled request
 //     POST /_control/revoke    -> revokes every issued token
 //     POST /_control/reset     -> forgets requests, scripts and tokens
 //
@@ -106,8 +107,8 @@ public:
     void scriptChannel(const QByteArray &path, const QList<Answer> &answers);
     static Answer answer(int status, const Headers &headers = {});
     static Answer stalled();
-    // Answers every stalled request 200 received.
-    void releaseStalled();
+    // Answers every stalled request: 200 received, or `status` (a late 410, say).
+    void releaseStalled(int status = 200);
 
     QList<Request> channelRequests() const { return m_channelRequests; }
     QList<Request> channelRequests(const QByteArray &path) const;

@@ -307,6 +307,15 @@ class FakeWns:
         query = urllib.parse.urlencode({'path': path, 'status': status, 'repeat': repeat})
         self._call('POST', '/_control/channel?' + query)
 
+    def stall(self, path):
+        """The next request to `path` gets no answer until release()."""
+        self._call('POST', '/_control/channel?' + urllib.parse.urlencode({'path': path,
+                                                                          'stall': 1}))
+
+    def release(self, status):
+        """Answers every stalled request with `status`."""
+        self._call('POST', '/_control/release?status=%d' % status)
+
     def stop(self):
         self.process.stop()
 
@@ -659,6 +668,15 @@ EJABBERD_PID_PATH={dir}/ejabberd.pid
         if re.search(r'%s temporarily: %s' % (prefix, re.escape(condition)), text):
             return 'wait'
         return None
+
+    def push_errors(self, since):
+        """Every error a push got back since `since`: (type, condition)."""
+        prefix = r'%s rejected notification for \S+ \([^)]*\)' % re.escape(COMPONENT_JID)
+        text = self.log()[since:]
+        return ([(kind, condition) for condition, kind in
+                 re.findall(r'%s, disabling push: ([\w-]+) \((\w+)\)' % prefix, text)] +
+                [('wait', condition) for condition in
+                 re.findall(r'%s temporarily: ([\w-]+)' % prefix, text)])
 
 
 # --------------------------------------------------------------------------
