@@ -1,5 +1,6 @@
 #pragma once
 
+#include "stanzashell.h"
 #include "xmlelement.h"
 
 #include <QByteArray>
@@ -24,7 +25,12 @@ namespace uwpx {
 //   - the stream header: 4 KiB.
 // A stanza over a limit, or one that is not well-formed inside its tags, is
 // skipped: the stream goes on at its end, and stanzaRejected() hands over its
-// top-level element (attributes only) so that an IQ can still be answered.
+// top-level element (attributes only, however many it has) so that an IQ can
+// still be answered. Skipping is bounded too: a stanza that has not ended
+// within maxSkippedBytes (16 MiB) is taken for one that never will (a server
+// gone wrong: an attribute value opened and never closed), and the stream
+// fails, after its rejection, instead of staying deaf while the bytes run on.
+// Anything a user makes its server relay ends, and is skipped.
 //
 // The stream itself fails (failed(); the owner closes it and starts a new
 // reader) on what cannot be skipped: invalid UTF-8, text between stanzas,
@@ -35,11 +41,13 @@ class StanzaReader : public QObject {
     Q_OBJECT
 public:
     static constexpr qsizetype DefaultMaxStanzaBytes = 1024 * 1024;
+    static constexpr qsizetype DefaultMaxSkippedBytes = 16 * DefaultMaxStanzaBytes;
     static constexpr int MaxDepth = 32;
     static constexpr int MaxAttributes = 64;
     static constexpr qsizetype MaxHeaderBytes = 4096;
 
     explicit StanzaReader(qsizetype maxStanzaBytes = DefaultMaxStanzaBytes,
+                          qsizetype maxSkippedBytes = DefaultMaxSkippedBytes,
                           QObject *parent = nullptr);
     ~StanzaReader() override;
 
@@ -53,6 +61,7 @@ Q_SIGNALS:
     void stanzaReceived(const uwpx::XmlElement &stanza);
     // A stanza was skipped: too large, too deep, too many attributes
     // (`condition` policy-violation), or not well-formed inside (bad-request).
+    // A stanza that never ends is reported here too, just before failed().
     // `stanza` is its top-level element without content (null when even that
     // could not be read); `reason` says what was wrong.
     void stanzaRejected(const uwpx::XmlElement &stanza, const QString &condition,
@@ -85,10 +94,12 @@ private:
     void openStream();
     void finishStanza();
     void reject(const QString &reason);
+    void overrun();
     XmlElement shellOf(const QByteArray &startTag) const;
     void fail(const QString &condition, const QString &reason);
 
     const qsizetype m_maxStanzaBytes;
+    const qsizetype m_maxSkippedBytes;
     QStringDecoder m_utf8{QStringDecoder::Utf8};
     bool m_failed = false;
 
@@ -101,10 +112,12 @@ private:
     QByteArray m_markup;  // what follows "<!", to tell CDATA from the forbidden
     int m_cdataEnd = 0;   // how much of "]]>" was just seen
 
-    QByteArray m_header; // the stream header's start tag, the stanzas' context
-    QByteArray m_stanza; // the top-level element being read, while it is kept
-    QByteArray m_topTag; // its start tag (for a reply when it is rejected)
-    QString m_rejected;  // why the element being read is skipped, if it is
+    QByteArray m_header;                 // the stream header's start tag, the stanzas' context
+    QByteArray m_stanza;                 // the top-level element being read, while it is kept
+    qsizetype m_stanzaBytes = 0;         // its size so far, kept or skipped
+    StanzaShell m_shell{MaxHeaderBytes}; // its start tag (for a reply when it is rejected)
+    bool m_shellComplete = false;        // whether that start tag has ended
+    QString m_rejected;                  // why the element being read is skipped, if it is
 };
 
 } // namespace uwpx
