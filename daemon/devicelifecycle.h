@@ -8,7 +8,7 @@ namespace uwpx {
 
 class Storage;
 
-// How long a device stays in the store (SPEC §4). A device lives while it is
+// How long a device stays in the store (docs/protocol.md). A device lives while it is
 // heard from: by its own registration requests, and by every notification
 // WNS accepts for it, since UWPX re-registers only when its channel or its
 // accounts change and may stay silent for months while its pushes work. It

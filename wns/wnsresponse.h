@@ -12,7 +12,7 @@
 
 namespace uwpx {
 
-// What Microsoft asks for in support cases (SPEC §6): logged with every failure.
+// What Microsoft asks for in support cases (docs/protocol.md): logged with every failure.
 struct WnsDiagnostics {
     QByteArray msgId;                  // X-WNS-Msg-ID
     QByteArray debugTrace;             // X-WNS-Debug-Trace

@@ -18,7 +18,7 @@ class QNetworkReply;
 
 namespace uwpx {
 
-// The OAuth client-credentials access token of SPEC §6. One fetch serves every
+// The OAuth client-credentials access token of docs/protocol.md. One fetch serves every
 // send waiting for it; the token is reused until shortly before it expires.
 // Refused credentials (HTTP 400/401 from the token endpoint) are an operator
 // problem: they are logged once per attempt and no new attempt is made for a

@@ -5,7 +5,7 @@
 
 namespace uwpx {
 
-// How one XEP-0357 publish ended; each maps to one reply of SPEC §5.
+// How one XEP-0357 publish ended; each maps to one reply of docs/protocol.md.
 enum class PublishOutcome {
     Delivered,   // WNS took it: result
     Coalesced,   // rate-limited into the node's next send: result

@@ -14,7 +14,7 @@ namespace uwpx {
 class Storage;
 class WnsClient;
 
-// The XMPP side of the daemon in one object (SPEC §5): the component link to
+// The XMPP side of the daemon in one object (docs/protocol.md): the component link to
 // the operator's server, the router answering its IQs and the publisher
 // turning publishes into WNS notifications.
 //

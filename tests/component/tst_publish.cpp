@@ -1,4 +1,4 @@
-// The XEP-0357 publish path and the IQ router: every row of SPEC §5's reply
+// The XEP-0357 publish path and the IQ router: every row of docs/protocol.md's reply
 // table, domain learning, the publish timeout, the per-node rate limit, and
 // the other IQs. First against a scripted WNS (exact control over verdicts
 // and their timing), then end to end: fake XMPP server -> component -> real
@@ -221,7 +221,7 @@ private Q_SLOTS:
         QCOMPARE(count(PublishOutcome::Delivered), 1u);
     }
 
-    // A delivered push keeps the device alive (SPEC §4); a refused one does not.
+    // A delivered push keeps the device alive (docs/protocol.md); a refused one does not.
     void reportsTheDevicesWnsAccepted() {
         QSignalSpy reached(m_publisher.get(), &PushPublisher::deviceReached);
         QCOMPARE(route(publishXml(m_v1.node, m_v1.secret)), QStringLiteral("result"));

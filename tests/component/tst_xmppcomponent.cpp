@@ -1,6 +1,6 @@
 // End to end: a fake XMPP server sends publishes over a real XEP-0114 link
 // to the component, which delivers through a real WnsClient to the fake WNS
-// and answers per SPEC §5.
+// and answers per docs/protocol.md.
 
 #include "fakewns.h"
 #include "fakexmppserver.h"

@@ -1,4 +1,4 @@
-// How long a device stays (SPEC §4): refreshed when WNS accepts a push for it
+// How long a device stays (docs/protocol.md): refreshed when WNS accepts a push for it
 // (at most once a day, so pushes do not cost a write each), removed when its
 // channel is gone or it has not been refreshed for expire_days.
 

@@ -11,7 +11,7 @@
 
 namespace uwpx {
 
-// Delivers raw notifications to WNS (SPEC §6): gets and caches the OAuth
+// Delivers raw notifications to WNS (docs/protocol.md): gets and caches the OAuth
 // token, posts with the documented headers, retries what is transient and
 // resolves each send to one WnsResult. Lives on the Qt event loop; every
 // callback runs on the thread that called send().
