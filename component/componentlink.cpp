@@ -38,8 +38,7 @@ QString pingTarget(const QString &componentJid) {
 
 ComponentLink::ComponentLink(const XmppSettings &settings, QObject *parent)
     : QObject(parent)
-    , m_settings(settings)
-    , m_maxStanzaBytes(StanzaReader::DefaultMaxStanzaBytes) {
+    , m_settings(settings) {
     m_settings.reconnectMinMs = qMax(1, m_settings.reconnectMinMs);
     m_settings.reconnectMaxMs = qMax(m_settings.reconnectMinMs, m_settings.reconnectMaxMs);
     m_settings.keepaliveIntervalMs = qMax(1, m_settings.keepaliveIntervalMs);
@@ -152,7 +151,7 @@ void ComponentLink::connectNow() {
     connect(m_socket, &QTcpSocket::readyRead, this, &ComponentLink::onReadyRead);
     connect(m_socket, &QTcpSocket::bytesWritten, this, &ComponentLink::onReadyRead);
     connect(m_socket, &QTcpSocket::errorOccurred, this, &ComponentLink::onSocketError);
-    m_reader = std::make_unique<StanzaReader>(m_maxStanzaBytes);
+    m_reader = std::make_unique<StanzaReader>();
     connect(m_reader.get(), &StanzaReader::streamOpened, this, &ComponentLink::onStreamOpened);
     connect(m_reader.get(), &StanzaReader::stanzaReceived, this, &ComponentLink::onStanza);
     connect(m_reader.get(), &StanzaReader::stanzaRejected, this,

@@ -68,11 +68,10 @@ public:
     // Sends a top-level stanza; false (and nothing sent) when not connected.
     bool send(const XmlElement &stanza);
 
-    // Stanza size limit for incoming data (default StanzaReader's).
-    void setMaxStanzaBytes(qsizetype bytes) { m_maxStanzaBytes = bytes; }
-
 Q_SIGNALS:
     void connected();
+    // Once per change: a standby that asks again every second stays a standby
+    // in between, so /health and the role metric do not flap.
     void roleChanged(uwpx::ComponentRole role);
     // close() is done.
     void closed();
@@ -106,7 +105,6 @@ private:
     Role m_role = Role::Disconnected;
     QTcpSocket *m_socket = nullptr;
     std::unique_ptr<StanzaReader> m_reader;
-    qsizetype m_maxStanzaBytes;
     QTimer m_retryTimer;
     QTimer m_keepaliveTimer;
     // Restarted by every byte received: firing means the server has been

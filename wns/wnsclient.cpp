@@ -113,7 +113,6 @@ public:
     // Results decided without any request, handed out from the event loop so
     // callers never see their callback run inside send().
     std::vector<std::pair<Completion, WnsResult>> immediate;
-    Stats stats;
 };
 
 void WnsClient::Private::resolveSoon(Completion done, const WnsResult &result) {
@@ -137,12 +136,10 @@ void WnsClient::Private::send(const WnsNotification &notification, Completion do
         // Never send the bearer token to a host a client named.
         qCWarning(lcWns).noquote()
             << "not sending to device" << deviceForLog(notification.deviceId) << "-" << why;
-        ++stats.permanent;
         resolveSoon(std::move(done), makeResult(WnsResult::Outcome::Permanent, 0, why));
         return;
     }
     if (notification.payload.isEmpty() || notification.payload.size() > kMaxPayloadBytes) {
-        ++stats.permanent;
         resolveSoon(std::move(done),
                     makeResult(WnsResult::Outcome::Permanent, 0,
                                QStringLiteral("notification payload must be 1 to %1 bytes, not %2")
@@ -158,7 +155,6 @@ void WnsClient::Private::send(const WnsNotification &notification, Completion do
         if (Job *followUp = find(followUps.value(key))) {
             followUp->notification = notification;
             followUp->waiters.push_back(std::move(done));
-            ++stats.coalesced;
         } else {
             followUps.insert(key, addJob(notification, std::move(done)));
         }
@@ -283,12 +279,10 @@ void WnsClient::Private::onReply(quint64 id, const HttpResult &http, qint64 elap
 
     switch (response.kind) {
     case Kind::Delivered:
-        ++stats.delivered;
         qCDebug(lcWns).noquote() << "delivered to device" << device << diagnostics;
         finish(id, makeResult(Outcome::Delivered, status, response.reason));
         return;
     case Kind::Dropped:
-        ++stats.dropped;
         qCInfo(lcWns).noquote() << "WNS accepted but dropped the notification for device" << device
                                 << "on" << where << "-" << diagnostics;
         finish(id, makeResult(Outcome::Delivered, status, response.reason));
@@ -300,7 +294,6 @@ void WnsClient::Private::onReply(quint64 id, const HttpResult &http, qint64 elap
         finish(id, makeResult(Outcome::Transient, status, response.reason));
         return;
     case Kind::Unauthorized:
-        ++stats.unauthorized;
         if (!job->reauthorized) {
             // Tokens expire daily; one fresh token and one resend, never more.
             job->reauthorized = true;
@@ -375,7 +368,6 @@ void WnsClient::Private::retryOrGiveUp(Job *job, const WnsResponse &response) {
                                   .arg((delay + 999) / 1000)));
         return;
     }
-    ++stats.retries;
     qCInfo(lcWns).noquote() << response.reason << "for device" << device << "- retrying in" << delay
                             << "ms -" << diagnostics;
     QTimer::singleShot(static_cast<int>(delay), Qt::PreciseTimer, q, [this, id] {
@@ -393,20 +385,6 @@ void WnsClient::Private::finish(quint64 id, const WnsResult &result) {
     jobs.erase(it);
     if (job->request) // it ended before its answer came
         pool.cancel(job->request);
-
-    switch (result.outcome) {
-    case WnsResult::Outcome::Delivered:
-        break; // counted in onReply(), which tells received from dropped
-    case WnsResult::Outcome::Gone:
-        ++stats.gone;
-        break;
-    case WnsResult::Outcome::Transient:
-        ++stats.transient;
-        break;
-    case WnsResult::Outcome::Permanent:
-        ++stats.permanent;
-        break;
-    }
 
     // The follow-up starts before any callback runs: a callback may destroy
     // the client, after which nothing here may be touched.
@@ -463,14 +441,6 @@ void WnsClient::send(const WnsNotification &notification, Completion done) {
 
 void WnsClient::restoreToken(const QString &accessToken, const QDateTime &expiresAt) {
     d->tokens.restore(accessToken, expiresAt);
-}
-
-WnsClient::Stats WnsClient::stats() const {
-    return d->stats;
-}
-
-int WnsClient::tokenFetches() const {
-    return d->tokens.fetches();
 }
 
 bool WnsClient::hasFreshToken() const {

@@ -45,7 +45,6 @@ public:
     void restore(const QString &token, const QDateTime &expiresAt);
 
     bool hasFreshToken() const;
-    int fetches() const { return m_fetches; }
 
 Q_SIGNALS:
     void tokenRefreshed(const QString &accessToken, const QDateTime &expiresAt);
@@ -68,7 +67,6 @@ private:
     bool m_answerTooLarge = false;
     bool m_timedOut = false;
     std::vector<Callback> m_waiters;
-    int m_fetches = 0;
 
     // Back-off after a failed fetch: withToken() fails fast until then.
     std::optional<QElapsedTimer> m_failedAt;
