@@ -27,11 +27,13 @@ constexpr qsizetype kMaxPayloadBytes = 5000;
 // A retry is only worth starting with at least this much of the budget left.
 constexpr qint64 kMinAttemptMs = 250;
 
-WnsResult makeResult(WnsResult::Outcome outcome, int httpStatus, const QString &reason) {
+WnsResult makeResult(WnsResult::Outcome outcome, int httpStatus, const QString &reason,
+                     bool throttled = false) {
     WnsResult result;
     result.outcome = outcome;
     result.httpStatus = httpStatus;
     result.reason = reason;
+    result.throttled = throttled;
     return result;
 }
 
@@ -291,7 +293,7 @@ void WnsClient::Private::onReply(quint64 id, const HttpResult &http, qint64 elap
         // Retrying soon would only meet the same throttle: the caller tries later.
         qCInfo(lcWns).noquote() << "WNS throttles the channel of device" << device << "on" << where
                                 << "-" << diagnostics;
-        finish(id, makeResult(Outcome::Transient, status, response.reason));
+        finish(id, makeResult(Outcome::Transient, status, response.reason, response.throttled));
         return;
     case Kind::Unauthorized:
         if (!job->reauthorized) {
@@ -347,7 +349,8 @@ void WnsClient::Private::retryOrGiveUp(Job *job, const WnsResponse &response) {
         finish(id, makeResult(WnsResult::Outcome::Transient, response.httpStatus,
                               QStringLiteral("%1 (after %2 attempts)")
                                   .arg(response.reason)
-                                  .arg(job->transientFailures)));
+                                  .arg(job->transientFailures),
+                              response.throttled));
         return;
     }
 
@@ -362,10 +365,12 @@ void WnsClient::Private::retryOrGiveUp(Job *job, const WnsResponse &response) {
     if (job->age.elapsed() + delay + kMinAttemptMs > settings.sendBudgetMs) {
         qCWarning(lcWns).noquote() << "not retrying device" << device << "- WNS asked to wait"
                                    << delay << "ms:" << response.reason << "-" << diagnostics;
-        finish(id, makeResult(WnsResult::Outcome::Transient, response.httpStatus,
-                              QStringLiteral("%1; retry in %2 s")
-                                  .arg(response.reason)
-                                  .arg((delay + 999) / 1000)));
+        finish(
+            id,
+            makeResult(
+                WnsResult::Outcome::Transient, response.httpStatus,
+                QStringLiteral("%1; retry in %2 s").arg(response.reason).arg((delay + 999) / 1000),
+                response.throttled));
         return;
     }
     qCInfo(lcWns).noquote() << response.reason << "for device" << device << "- retrying in" << delay

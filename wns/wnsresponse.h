@@ -40,6 +40,8 @@ struct WnsResponse {
     int httpStatus = 0;
     // Retry-After or X-WNS-CONTINUE-AFTER, when WNS sent one we can read.
     std::optional<qint64> retryAfterMs;
+    // WNS asks us to slow down: 406, 429, or ChannelThrottled.
+    bool throttled = false;
     QString reason; // safe to log and to show a client
     WnsDiagnostics diagnostics;
 };

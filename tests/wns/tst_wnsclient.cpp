@@ -459,6 +459,45 @@ private Q_SLOTS:
         QVERIFY(!more.wait(500));
     }
 
+    // WNS asking us to slow down is not WNS failing: the result says which,
+    // so the XMPP side can answer resource-constraint for the one and
+    // internal-server-error for the other.
+    void saysWhenWnsThrottles_data() {
+        QTest::addColumn<QList<FakeWns::Answer>>("answers");
+        QTest::addColumn<QString>("outcome");
+        QTest::addColumn<bool>("throttled");
+        QTest::newRow("406 on every attempt")
+            << QList<FakeWns::Answer>(3, FakeWns::answer(406)) << "Transient" << true;
+        QTest::newRow("429 asking for more time than the budget")
+            << QList<FakeWns::Answer>{FakeWns::answer(429, {{"Retry-After", "120"}})} << "Transient"
+            << true;
+        QTest::newRow("this channel throttled")
+            << QList<FakeWns::Answer>{FakeWns::answer(200, {{"X-WNS-Status", "channelthrottled"}})}
+            << "Transient" << true;
+        QTest::newRow("503 on every attempt")
+            << QList<FakeWns::Answer>(3, FakeWns::answer(503)) << "Transient" << false;
+        QTest::newRow("429, then 503")
+            << QList<FakeWns::Answer>{FakeWns::answer(429), FakeWns::answer(503),
+                                      FakeWns::answer(503)}
+            << "Transient" << false;
+        QTest::newRow("403") << QList<FakeWns::Answer>{FakeWns::answer(403)} << "Permanent"
+                             << false;
+        QTest::newRow("200") << QList<FakeWns::Answer>{FakeWns::answer(200)} << "Delivered"
+                             << false;
+    }
+    void saysWhenWnsThrottles() {
+        QFETCH(QList<FakeWns::Answer>, answers);
+        QFETCH(QString, outcome);
+        QFETCH(bool, throttled);
+        m_fake->scriptChannel(FakeWns::channelPath(QStringLiteral("a")), answers);
+        WnsClient client(settings());
+        Results results;
+        client.send(note(QStringLiteral("a")), results.add());
+        QTRY_COMPARE_WITH_TIMEOUT(results.list.size(), 1, 10000);
+        QCOMPARE(outcomeName(results.list[0].outcome), outcome);
+        QCOMPARE(results.list[0].throttled, throttled);
+    }
+
     void retryAfterBeyondTheBudgetIsNotAwaited() {
         m_fake->scriptChannel(FakeWns::channelPath(QStringLiteral("a")),
                               {FakeWns::answer(503, {{"Retry-After", "120"}})});
