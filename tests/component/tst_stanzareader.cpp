@@ -27,6 +27,13 @@ const QByteArray kPublish =
     "<field var='last-message-body'><value>Grüße &amp; &lt;3 — 😀</value></field>"
     "</x></notification></item></publish></pubsub></iq>";
 
+// The stream header, then `stanza` in pieces of 1,000 bytes.
+void readAfterHeader(StanzaReader &reader, const QByteArray &stanza) {
+    reader.addData(kHeader);
+    for (qsizetype offset = 0; offset < stanza.size(); offset += 1000)
+        reader.addData(stanza.mid(offset, 1000));
+}
+
 struct Collector {
     explicit Collector(StanzaReader *reader)
         : opened(reader, &StanzaReader::streamOpened)
@@ -205,9 +212,7 @@ private Q_SLOTS:
         QFETCH(QString, why);
         StanzaReader reader(4096);
         Collector c(&reader);
-        reader.addData(kHeader);
-        for (qsizetype offset = 0; offset < stanza.size(); offset += 1000)
-            reader.addData(stanza.mid(offset, 1000));
+        readAfterHeader(reader, stanza);
         QVERIFY2(c.failed.isEmpty(), qPrintable(c.failure()));
         QCOMPARE(c.rejected.size(), 1);
         QVERIFY2(c.rejectedWhy(0).contains(why), qPrintable(c.rejectedWhy(0)));
@@ -258,9 +263,7 @@ private Q_SLOTS:
         QFETCH(QByteArray, stanza);
         StanzaReader reader;
         Collector c(&reader);
-        reader.addData(kHeader);
-        for (qsizetype offset = 0; offset < stanza.size(); offset += 1000)
-            reader.addData(stanza.mid(offset, 1000));
+        readAfterHeader(reader, stanza);
         QVERIFY2(c.failed.isEmpty(), qPrintable(c.failure()));
         QCOMPARE(c.rejected.size(), 1);
         QVERIFY2(c.rejectedWhy(0).contains(QLatin1String("more than 64 attributes")),
