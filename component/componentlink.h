@@ -97,6 +97,18 @@ private:
     void drop(const QString &reason, const QString &streamError = {});
     void scheduleReconnect();
     void standBy();
+
+    enum class Goodbye {
+        Abort, // at once, nothing more written: the server refused us
+        Close, // our stream's end (after `streamError`, if any), then TCP's
+    };
+    // The one way a connection ends, whatever comes next (a retry, standing
+    // by, staying down): stops the link's timers and lets go of the socket and
+    // the reader. A socket closing politely is cut off after a grace and
+    // deleted once closed; it is returned for close() to watch, else null.
+    QTcpSocket *endConnection(Goodbye goodbye, const QString &streamError = {});
+    // Ends the connection politely and stays down; emits nothing.
+    QTcpSocket *stayDown();
     void setRole(Role role);
     void writeRaw(const QByteArray &bytes);
 
