@@ -11,7 +11,7 @@ namespace uwpx {
 namespace {
 
 const QByteArray kCdataStart = "[CDATA[";
-// An XML declaration before the stream header is short.
+// An XML declaration before the stream header, and the stream's end tag, are short.
 constexpr qsizetype kMaxDeclarationBytes = 256;
 
 bool isXmlSpace(char c) {
@@ -117,6 +117,7 @@ void StanzaReader::step(char c) {
                 return;
             }
             m_lexer = Lexer::EndTag;
+            m_markup.clear();
             if (m_depth >= 2) {
                 keep('<');
                 keep(c);
@@ -180,8 +181,14 @@ void StanzaReader::step(char c) {
         return;
 
     case Lexer::EndTag:
-        if (m_depth >= 2)
+        if (m_depth >= 2) {
             keep(c);
+        } else if ((m_markup += c).size() > kMaxDeclarationBytes) {
+            // The stream's own end tag is short; one that never ends would
+            // leave the link deaf.
+            fail(QStringLiteral("policy-violation"), QStringLiteral("a stream end tag too long"));
+            return;
+        }
         if (c == '>' && !m_failed)
             endTagEnded();
         return;

@@ -109,7 +109,7 @@ private:
     int m_attributes = 0; // in the start tag being read
     char m_quote = 0;     // the quote an attribute value in that tag is in, if any
     char m_previous = 0;  // the byte before, in tags ('/' before '>': empty element)
-    QByteArray m_markup;  // what follows "<!", to tell CDATA from the forbidden
+    QByteArray m_markup;  // what follows "<!" (CDATA or the forbidden), "<?" or "</stream"
     int m_cdataEnd = 0;   // how much of "]]>" was just seen
 
     QByteArray m_header;                 // the stream header's start tag, the stanzas' context

@@ -153,6 +153,9 @@ private Q_SLOTS:
             << QByteArray(kHeader + "<message><body>\xff\xfe</body></message>");
         QTest::newRow("a header of too many attributes")
             << QByteArray("<stream:stream" + QByteArray(" a='b'").repeated(100) + ">");
+        // It would leave the link deaf: nothing can follow it.
+        QTest::newRow("a stream end tag that never ends")
+            << QByteArray(kHeader + "</stream:stream" + QByteArray(100000, ' '));
     }
     void rejectsEntityDeclarationsAndUnknownReferences() {
         QFETCH(QByteArray, input);
