@@ -158,7 +158,11 @@ void ComponentLink::onReadyRead() {
     const QByteArray bytes = m_socket->readAll();
     if (bytes.isEmpty())
         return;
-    m_silenceTimer.start(); // anything at all proves the server alive
+    // Once connected, anything at all proves the server alive. Before, the
+    // timer is the handshake's deadline: bytes that do not complete it (a
+    // trickle of whitespace) buy no time.
+    if (m_state == State::Connected)
+        m_silenceTimer.start();
     // The reader's signals may drop this connection (and replace m_reader)
     // while it is still parsing: keep it alive until addData returns.
     StanzaReader *reader = m_reader.get();
@@ -196,6 +200,7 @@ void ComponentLink::onStanza(const XmlElement &stanza) {
             return;
         }
         m_state = State::Connected;
+        m_silenceTimer.start(); // from the handshake's deadline to the keepalive's
         m_nextDelayMs = m_settings.reconnectMinMs;
         if (m_everConnected)
             ++m_reconnects;

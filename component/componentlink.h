@@ -22,7 +22,8 @@ class StanzaReader;
 // It keeps itself up: any failure or loss reconnects after a capped,
 // exponentially growing, jittered delay (reset by a good handshake), and a
 // keepalive ping every keepaliveIntervalMs turns a silent server into a
-// reconnect after two unanswered intervals.
+// reconnect after two unanswered intervals. The handshake, from the TCP
+// connect on, must be done within two intervals as well.
 //
 // Several instances may serve one component JID. Prosody admits one
 // connection per component and refuses the others with a `conflict` stream
@@ -119,8 +120,9 @@ private:
     std::unique_ptr<StanzaReader> m_reader;
     QTimer m_retryTimer;
     QTimer m_keepaliveTimer;
-    // Restarted by every byte received: firing means the server has been
-    // silent for two keepalive intervals (or never finished the handshake).
+    // Restarted by every byte received once connected: firing means the
+    // server has been silent for two keepalive intervals. Before, started at
+    // the connect and left running: the handshake's deadline.
     QTimer m_silenceTimer;
     int m_nextDelayMs = 0;
     int m_lastDelayMs = 0;
