@@ -114,8 +114,10 @@ void ComponentLink::connectNow() {
     connect(m_reader.get(), &StanzaReader::stanzaReceived, this, &ComponentLink::onStanza);
     connect(m_reader.get(), &StanzaReader::stanzaRejected, this,
             [this](const XmlElement &stanza, const QString &condition, const QString &reason) {
-                if (m_state == State::Connected)
-                    Q_EMIT stanzaRejected(stanza, condition, reason);
+                if (m_state != State::Connected)
+                    return;
+                m_silenceTimer.start(); // a whole stanza, if a refused one
+                Q_EMIT stanzaRejected(stanza, condition, reason);
             });
     connect(m_reader.get(), &StanzaReader::streamErrorReceived, this,
             [this](const QString &condition, const QString &text) {
@@ -158,16 +160,18 @@ void ComponentLink::onReadyRead() {
     const QByteArray bytes = m_socket->readAll();
     if (bytes.isEmpty())
         return;
-    // Once connected, anything at all proves the server alive. Before, the
-    // timer is the handshake's deadline: bytes that do not complete it (a
-    // trickle of whitespace) buy no time.
-    if (m_state == State::Connected)
-        m_silenceTimer.start();
     // The reader's signals may drop this connection (and replace m_reader)
     // while it is still parsing: keep it alive until addData returns.
     StanzaReader *reader = m_reader.get();
     if (reader && !reader->hasFailed())
         reader->addData(bytes);
+    // Whitespace between stanzas proves the server alive; bytes inside a
+    // stanza do not (each whole stanza does, in onStanza): a server stuck in
+    // one that never ends is noticed like a silent one. Before the handshake
+    // the timer is its deadline, which no byte extends.
+    if (m_state == State::Connected && reader && reader == m_reader.get() &&
+        reader->isBetweenStanzas())
+        m_silenceTimer.start();
 }
 
 void ComponentLink::onSocketError() {
@@ -216,8 +220,10 @@ void ComponentLink::onStanza(const XmlElement &stanza) {
         Q_EMIT connected();
         return;
     }
-    if (m_state == State::Connected)
+    if (m_state == State::Connected) {
+        m_silenceTimer.start(); // the server is alive
         Q_EMIT stanzaReceived(stanza);
+    }
 }
 
 void ComponentLink::onKeepaliveTick() {

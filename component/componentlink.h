@@ -120,9 +120,10 @@ private:
     std::unique_ptr<StanzaReader> m_reader;
     QTimer m_retryTimer;
     QTimer m_keepaliveTimer;
-    // Restarted by every byte received once connected: firing means the
-    // server has been silent for two keepalive intervals. Before, started at
-    // the connect and left running: the handshake's deadline.
+    // Restarted by every whole stanza (or whitespace between them) once
+    // connected: firing means the server has sent none for two keepalive
+    // intervals, though it may have sent bytes. Before, started at the
+    // connect and left running: the handshake's deadline.
     QTimer m_silenceTimer;
     int m_nextDelayMs = 0;
     int m_lastDelayMs = 0;

@@ -54,6 +54,8 @@ public:
     void addData(const QByteArray &bytes);
     bool hasFailed() const { return m_failed; }
     bool isStreamOpen() const { return m_depth > 0; }
+    // In the open stream, outside any stanza: what was read so far ended one.
+    bool isBetweenStanzas() const { return m_depth == 1 && m_lexer == Lexer::Text; }
 
 Q_SIGNALS:
     // <stream:stream ...> has arrived; `header` carries its attributes (id, from).
