@@ -5,7 +5,6 @@
 #include "xmppnamespaces.h"
 
 #include <QCryptographicHash>
-#include <QPointer>
 #include <QRandomGenerator>
 
 #include <memory>
@@ -38,8 +37,7 @@ QString pingTarget(const QString &componentJid) {
 
 ComponentLink::ComponentLink(const XmppSettings &settings, QObject *parent)
     : QObject(parent)
-    , m_settings(settings)
-    , m_maxStanzaBytes(StanzaReader::DefaultMaxStanzaBytes) {
+    , m_settings(settings) {
     m_settings.reconnectMinMs = qMax(1, m_settings.reconnectMinMs);
     m_settings.reconnectMaxMs = qMax(m_settings.reconnectMinMs, m_settings.reconnectMaxMs);
     m_settings.keepaliveIntervalMs = qMax(1, m_settings.keepaliveIntervalMs);
@@ -60,10 +58,7 @@ ComponentLink::ComponentLink(const XmppSettings &settings, QObject *parent)
 }
 
 ComponentLink::~ComponentLink() {
-    if (m_socket) {
-        m_socket->disconnect(this);
-        m_socket->abort();
-    }
+    endConnection(Goodbye::Abort);
 }
 
 void ComponentLink::start() {
@@ -73,24 +68,8 @@ void ComponentLink::start() {
 }
 
 void ComponentLink::stop() {
-    if (m_state == State::Stopped)
-        return;
-    m_retryTimer.stop();
-    m_keepaliveTimer.stop();
-    m_silenceTimer.stop();
     const bool wasConnected = isConnected();
-    if (m_socket) {
-        QTcpSocket *socket = std::exchange(m_socket, nullptr);
-        socket->disconnect(this);
-        if (socket->state() == QAbstractSocket::ConnectedState) {
-            socket->write("</stream:stream>");
-            socket->disconnectFromHost();
-        }
-        socket->deleteLater();
-    }
-    m_reader.reset();
-    m_state = State::Stopped;
-    setRole(Role::Disconnected);
+    stayDown();
     if (wasConnected)
         Q_EMIT disconnected(QStringLiteral("stopped"));
 }
@@ -103,38 +82,16 @@ void ComponentLink::takeOverNow() {
 }
 
 void ComponentLink::close() {
-    if (!m_socket || m_state != State::Connected) {
-        stop();
-        QMetaObject::invokeMethod(this, &ComponentLink::closed, Qt::QueuedConnection);
-        return;
-    }
     // The end of our stream tells the server that this instance is gone: it
     // stops routing to us (ejabberd) or frees the component JID for a
     // standby (Prosody). Closed once the server closed too, or after a grace.
-    QTcpSocket *socket = m_socket;
-    m_retryTimer.stop();
-    m_keepaliveTimer.stop();
-    m_silenceTimer.stop();
-    socket->disconnect(this);
-    m_socket = nullptr;
-    m_reader.reset();
-    m_state = State::Stopped;
-    setRole(Role::Disconnected);
-    Q_EMIT disconnected(QStringLiteral("stopped"));
-    auto finish = [this, socket = QPointer<QTcpSocket>(socket),
-                   done = std::make_shared<bool>(false)] {
-        if (std::exchange(*done, true))
-            return;
-        if (socket) {
-            socket->abort();
-            socket->deleteLater();
-        }
-        Q_EMIT closed();
-    };
-    connect(socket, &QTcpSocket::disconnected, this, finish);
-    QTimer::singleShot(CloseGraceMs, this, finish);
-    socket->write("</stream:stream>");
-    socket->disconnectFromHost();
+    const bool wasConnected = isConnected();
+    if (QTcpSocket *closing = stayDown())
+        connect(closing, &QObject::destroyed, this, &ComponentLink::closed);
+    else
+        QMetaObject::invokeMethod(this, &ComponentLink::closed, Qt::QueuedConnection);
+    if (wasConnected)
+        Q_EMIT disconnected(QStringLiteral("stopped"));
 }
 
 bool ComponentLink::send(const XmlElement &stanza) {
@@ -152,13 +109,15 @@ void ComponentLink::connectNow() {
     connect(m_socket, &QTcpSocket::readyRead, this, &ComponentLink::onReadyRead);
     connect(m_socket, &QTcpSocket::bytesWritten, this, &ComponentLink::onReadyRead);
     connect(m_socket, &QTcpSocket::errorOccurred, this, &ComponentLink::onSocketError);
-    m_reader = std::make_unique<StanzaReader>(m_maxStanzaBytes);
+    m_reader = std::make_unique<StanzaReader>();
     connect(m_reader.get(), &StanzaReader::streamOpened, this, &ComponentLink::onStreamOpened);
     connect(m_reader.get(), &StanzaReader::stanzaReceived, this, &ComponentLink::onStanza);
     connect(m_reader.get(), &StanzaReader::stanzaRejected, this,
             [this](const XmlElement &stanza, const QString &condition, const QString &reason) {
-                if (m_state == State::Connected)
-                    Q_EMIT stanzaRejected(stanza, condition, reason);
+                if (m_state != State::Connected)
+                    return;
+                m_silenceTimer.start(); // a whole stanza, if a refused one
+                Q_EMIT stanzaRejected(stanza, condition, reason);
             });
     connect(m_reader.get(), &StanzaReader::streamErrorReceived, this,
             [this](const QString &condition, const QString &text) {
@@ -201,12 +160,18 @@ void ComponentLink::onReadyRead() {
     const QByteArray bytes = m_socket->readAll();
     if (bytes.isEmpty())
         return;
-    m_silenceTimer.start(); // anything at all proves the server alive
     // The reader's signals may drop this connection (and replace m_reader)
     // while it is still parsing: keep it alive until addData returns.
     StanzaReader *reader = m_reader.get();
     if (reader && !reader->hasFailed())
         reader->addData(bytes);
+    // Whitespace between stanzas proves the server alive; bytes inside a
+    // stanza do not (each whole stanza does, in onStanza): a server stuck in
+    // one that never ends is noticed like a silent one. Before the handshake
+    // the timer is its deadline, which no byte extends.
+    if (m_state == State::Connected && reader && reader == m_reader.get() &&
+        reader->isBetweenStanzas())
+        m_silenceTimer.start();
 }
 
 void ComponentLink::onSocketError() {
@@ -239,6 +204,7 @@ void ComponentLink::onStanza(const XmlElement &stanza) {
             return;
         }
         m_state = State::Connected;
+        m_silenceTimer.start(); // from the handshake's deadline to the keepalive's
         m_nextDelayMs = m_settings.reconnectMinMs;
         if (m_everConnected)
             ++m_reconnects;
@@ -254,8 +220,10 @@ void ComponentLink::onStanza(const XmlElement &stanza) {
         Q_EMIT connected();
         return;
     }
-    if (m_state == State::Connected)
+    if (m_state == State::Connected) {
+        m_silenceTimer.start(); // the server is alive
         Q_EMIT stanzaReceived(stanza);
+    }
 }
 
 void ComponentLink::onKeepaliveTick() {
@@ -274,36 +242,7 @@ void ComponentLink::drop(const QString &reason, const QString &streamError) {
     if (m_state == State::Stopped || m_state == State::Waiting)
         return;
     const bool wasConnected = isConnected();
-    m_keepaliveTimer.stop();
-    m_silenceTimer.stop();
-    if (QTcpSocket *socket = std::exchange(m_socket, nullptr)) {
-        socket->disconnect(this);
-        // A peer that already closed gets nothing more written: the socket is
-        // half gone and writing to it only trips Qt's notifier.
-        const bool peerClosed = socket->error() == QAbstractSocket::RemoteHostClosedError;
-        if (socket->state() == QAbstractSocket::ConnectedState && !peerClosed) {
-            if (!streamError.isEmpty()) {
-                socket->write(QByteArrayLiteral("<stream:error><") + streamError.toUtf8() +
-                              QByteArrayLiteral(" xmlns='") + ns::streamErrors.toUtf8() +
-                              QByteArrayLiteral("'/></stream:error>"));
-            }
-            if (m_state != State::Connecting)
-                socket->write("</stream:stream>");
-            socket->disconnectFromHost();
-            QTimer::singleShot(CloseGraceMs, socket, &QTcpSocket::abort);
-            connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
-            if (socket->state() == QAbstractSocket::UnconnectedState)
-                socket->deleteLater();
-        } else {
-            socket->abort();
-            socket->deleteLater();
-        }
-    }
-    // The reader may be the caller (a signal from inside addData): delete it later.
-    if (StanzaReader *reader = m_reader.release()) {
-        reader->disconnect(this);
-        reader->deleteLater();
-    }
+    endConnection(Goodbye::Close, streamError);
     scheduleReconnect();
     setRole(Role::Disconnected);
     if (wasConnected) {
@@ -334,17 +273,7 @@ void ComponentLink::scheduleReconnect() {
 // Another instance holds the component JID: ask again every second or so
 // until it is free. Logged once per change of role, not per attempt.
 void ComponentLink::standBy() {
-    if (QTcpSocket *socket = std::exchange(m_socket, nullptr)) {
-        socket->disconnect(this);
-        socket->abort();
-        socket->deleteLater();
-    }
-    if (StanzaReader *reader = m_reader.release()) {
-        reader->disconnect(this); // it may be the caller: deleted later
-        reader->deleteLater();
-    }
-    m_keepaliveTimer.stop();
-    m_silenceTimer.stop();
+    endConnection(Goodbye::Abort);
     const int retry = m_settings.standbyRetryMs;
     m_lastDelayMs = retry - retry / 5 + int(QRandomGenerator::global()->bounded(2 * retry / 5 + 1));
     m_nextDelayMs = m_settings.reconnectMinMs;
@@ -354,6 +283,58 @@ void ComponentLink::standBy() {
         qCInfo(lcXmpp).noquote() << "another instance is connected as" << m_settings.componentJid
                                  << "- standing by, asking again every second";
     setRole(Role::Standby);
+}
+
+QTcpSocket *ComponentLink::endConnection(Goodbye goodbye, const QString &streamError) {
+    m_retryTimer.stop();
+    m_keepaliveTimer.stop();
+    m_silenceTimer.stop();
+    // The reader may be the caller (a signal from inside addData): deleted
+    // later, and with this link at the latest.
+    if (StanzaReader *reader = m_reader.release()) {
+        reader->disconnect(this);
+        reader->setParent(this);
+        reader->deleteLater();
+    }
+    QTcpSocket *socket = std::exchange(m_socket, nullptr);
+    if (!socket)
+        return nullptr;
+    socket->disconnect(this);
+    // A peer that already closed gets nothing more written: the socket is
+    // half gone and writing to it only trips Qt's notifier.
+    const bool peerClosed = socket->error() == QAbstractSocket::RemoteHostClosedError;
+    if (goodbye == Goodbye::Abort || peerClosed ||
+        socket->state() != QAbstractSocket::ConnectedState) {
+        socket->abort();
+        socket->deleteLater();
+        return nullptr;
+    }
+    if (!streamError.isEmpty())
+        socket->write(QByteArrayLiteral("<stream:error><") + streamError.toUtf8() +
+                      QByteArrayLiteral(" xmlns='") + ns::streamErrors.toUtf8() +
+                      QByteArrayLiteral("'/></stream:error>"));
+    if (m_state != State::Connecting) // our stream header is out
+        socket->write("</stream:stream>");
+    socket->disconnectFromHost();
+    if (socket->state() == QAbstractSocket::UnconnectedState) {
+        socket->deleteLater();
+        return nullptr;
+    }
+    connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
+    QTimer::singleShot(CloseGraceMs, socket, [socket] {
+        socket->abort();
+        socket->deleteLater();
+    });
+    return socket;
+}
+
+QTcpSocket *ComponentLink::stayDown() {
+    if (m_state == State::Stopped)
+        return nullptr;
+    QTcpSocket *closing = endConnection(Goodbye::Close);
+    m_state = State::Stopped;
+    setRole(Role::Disconnected);
+    return closing;
 }
 
 void ComponentLink::setRole(Role role) {

@@ -22,7 +22,8 @@ class StanzaReader;
 // It keeps itself up: any failure or loss reconnects after a capped,
 // exponentially growing, jittered delay (reset by a good handshake), and a
 // keepalive ping every keepaliveIntervalMs turns a silent server into a
-// reconnect after two unanswered intervals.
+// reconnect after two unanswered intervals. The handshake, from the TCP
+// connect on, must be done within two intervals as well.
 //
 // Several instances may serve one component JID. Prosody admits one
 // connection per component and refuses the others with a `conflict` stream
@@ -68,11 +69,10 @@ public:
     // Sends a top-level stanza; false (and nothing sent) when not connected.
     bool send(const XmlElement &stanza);
 
-    // Stanza size limit for incoming data (default StanzaReader's).
-    void setMaxStanzaBytes(qsizetype bytes) { m_maxStanzaBytes = bytes; }
-
 Q_SIGNALS:
     void connected();
+    // Once per change: a standby that asks again every second stays a standby
+    // in between, so /health and the role metric do not flap.
     void roleChanged(uwpx::ComponentRole role);
     // close() is done.
     void closed();
@@ -98,6 +98,18 @@ private:
     void drop(const QString &reason, const QString &streamError = {});
     void scheduleReconnect();
     void standBy();
+
+    enum class Goodbye {
+        Abort, // at once, nothing more written: the server refused us
+        Close, // our stream's end (after `streamError`, if any), then TCP's
+    };
+    // The one way a connection ends, whatever comes next (a retry, standing
+    // by, staying down): stops the link's timers and lets go of the socket and
+    // the reader. A socket closing politely is cut off after a grace and
+    // deleted once closed; it is returned for close() to watch, else null.
+    QTcpSocket *endConnection(Goodbye goodbye, const QString &streamError = {});
+    // Ends the connection politely and stays down; emits nothing.
+    QTcpSocket *stayDown();
     void setRole(Role role);
     void writeRaw(const QByteArray &bytes);
 
@@ -106,11 +118,12 @@ private:
     Role m_role = Role::Disconnected;
     QTcpSocket *m_socket = nullptr;
     std::unique_ptr<StanzaReader> m_reader;
-    qsizetype m_maxStanzaBytes;
     QTimer m_retryTimer;
     QTimer m_keepaliveTimer;
-    // Restarted by every byte received: firing means the server has been
-    // silent for two keepalive intervals (or never finished the handshake).
+    // Restarted by every whole stanza (or whitespace between them) once
+    // connected: firing means the server has sent none for two keepalive
+    // intervals, though it may have sent bytes. Before, started at the
+    // connect and left running: the handshake's deadline.
     QTimer m_silenceTimer;
     int m_nextDelayMs = 0;
     int m_lastDelayMs = 0;

@@ -125,7 +125,7 @@ void IqRouter::answerPublish(const XmlElement &iq, const PublishVerdict &verdict
         return;
     case PublishOutcome::Transient:
         // `wait` is the only error that keeps the user's registration alive
-        // on both Prosody and ejabberd (interop-notes.md).
+        // on both Prosody and ejabberd (docs/xmpp-servers.md).
         Q_EMIT reply(errorFor(iq, QStringLiteral("wait"),
                               verdict.throttled ? QStringLiteral("resource-constraint")
                                                 : QStringLiteral("internal-server-error")));

@@ -8,8 +8,8 @@
 
 namespace uwpx {
 
-// What the publish path needs from an XEP-0357 publish (SPEC §5), read from
-// the shapes Prosody and ejabberd really send (interop-notes.md). The
+// What the publish path needs from an XEP-0357 publish (docs/protocol.md), read from
+// the shapes Prosody and ejabberd really send (docs/xmpp-servers.md). The
 // summary's last-message-body and last-message-sender are deliberately never
 // kept (only whether they are there): they must not reach WNS, and what is
 // not kept cannot leak.

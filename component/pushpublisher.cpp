@@ -22,12 +22,8 @@ PublishVerdict verdictFor(const WnsResult &result) {
         return {PublishOutcome::Delivered, false, result.reason};
     case WnsResult::Outcome::Gone:
         return {PublishOutcome::Gone, false, result.reason};
-    case WnsResult::Outcome::Transient: {
-        // 406/429, or a 200 saying channelthrottled: WNS asks us to slow down.
-        const bool throttled =
-            result.httpStatus == 406 || result.httpStatus == 429 || result.httpStatus == 200;
-        return {PublishOutcome::Transient, throttled, result.reason};
-    }
+    case WnsResult::Outcome::Transient:
+        return {PublishOutcome::Transient, result.throttled, result.reason};
     case WnsResult::Outcome::Permanent:
         // Our credentials or request are wrong, not the user's registration.
         // Any error type but `wait` makes ejabberd delete the registration at

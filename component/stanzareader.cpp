@@ -11,7 +11,7 @@ namespace uwpx {
 namespace {
 
 const QByteArray kCdataStart = "[CDATA[";
-// An XML declaration before the stream header is short.
+// An XML declaration before the stream header, and the stream's end tag, are short.
 constexpr qsizetype kMaxDeclarationBytes = 256;
 
 bool isXmlSpace(char c) {
@@ -75,9 +75,10 @@ XmlElement parseElement(QXmlStreamReader &reader, QString *why) {
 
 } // namespace
 
-StanzaReader::StanzaReader(qsizetype maxStanzaBytes, QObject *parent)
+StanzaReader::StanzaReader(qsizetype maxStanzaBytes, qsizetype maxSkippedBytes, QObject *parent)
     : QObject(parent)
-    , m_maxStanzaBytes(maxStanzaBytes) {}
+    , m_maxStanzaBytes(maxStanzaBytes)
+    , m_maxSkippedBytes(qMax(maxSkippedBytes, maxStanzaBytes)) {}
 
 StanzaReader::~StanzaReader() = default;
 
@@ -116,6 +117,7 @@ void StanzaReader::step(char c) {
                 return;
             }
             m_lexer = Lexer::EndTag;
+            m_markup.clear();
             if (m_depth >= 2) {
                 keep('<');
                 keep(c);
@@ -149,6 +151,8 @@ void StanzaReader::step(char c) {
 
     case Lexer::StartTag:
         keep(c);
+        if (m_failed)
+            return;
         if (m_quote) {
             if (c == m_quote)
                 m_quote = 0;
@@ -177,9 +181,15 @@ void StanzaReader::step(char c) {
         return;
 
     case Lexer::EndTag:
-        if (m_depth >= 2)
+        if (m_depth >= 2) {
             keep(c);
-        if (c == '>')
+        } else if ((m_markup += c).size() > kMaxDeclarationBytes) {
+            // The stream's own end tag is short; one that never ends would
+            // leave the link deaf.
+            fail(QStringLiteral("policy-violation"), QStringLiteral("a stream end tag too long"));
+            return;
+        }
+        if (c == '>' && !m_failed)
             endTagEnded();
         return;
 
@@ -221,6 +231,8 @@ void StanzaReader::step(char c) {
 // Where the bytes of tags and text go: into the header before the stream
 // is open, into the top-level element being read unless it is skipped.
 void StanzaReader::keep(char c) {
+    if (m_failed)
+        return;
     if (m_depth == 0) {
         m_header += c;
         if (m_header.size() > MaxHeaderBytes)
@@ -228,8 +240,12 @@ void StanzaReader::keep(char c) {
                  QStringLiteral("the stream header exceeds %1 bytes").arg(MaxHeaderBytes));
         return;
     }
-    if (m_lexer == Lexer::StartTag && m_depth == 1 && m_topTag.size() <= MaxHeaderBytes)
-        m_topTag += c;
+    if (m_lexer == Lexer::StartTag && m_depth == 1)
+        m_shell.add(c);
+    if (++m_stanzaBytes > m_maxSkippedBytes) {
+        overrun();
+        return;
+    }
     if (!m_rejected.isEmpty())
         return;
     m_stanza += c;
@@ -242,7 +258,9 @@ void StanzaReader::tagStarted() {
     m_quote = 0;
     if (m_depth == 1) { // a new top-level element
         m_stanza.clear();
-        m_topTag.clear();
+        m_stanzaBytes = 0;
+        m_shell.clear();
+        m_shellComplete = false;
         m_rejected.clear();
     }
 }
@@ -253,6 +271,8 @@ void StanzaReader::startTagEnded(bool empty) {
         openStream();
         return;
     }
+    if (m_depth == 1)
+        m_shellComplete = true;
     if (empty) {
         if (m_depth == 1)
             elementEnded();
@@ -278,9 +298,12 @@ void StanzaReader::elementEnded() {
     if (m_rejected.isEmpty())
         finishStanza();
     else
-        Q_EMIT stanzaRejected(shellOf(m_topTag), QStringLiteral("policy-violation"), m_rejected);
+        Q_EMIT stanzaRejected(shellOf(m_shell.startTag()), QStringLiteral("policy-violation"),
+                              m_rejected);
     m_stanza.clear();
-    m_topTag.clear();
+    m_stanzaBytes = 0;
+    m_shell.clear();
+    m_shellComplete = false;
     m_rejected.clear();
 }
 
@@ -317,7 +340,7 @@ void StanzaReader::finishStanza() {
     QString why;
     const XmlElement stanza = parseElement(reader, &why);
     if (stanza.isNull()) {
-        Q_EMIT stanzaRejected(shellOf(m_topTag), QStringLiteral("bad-request"),
+        Q_EMIT stanzaRejected(shellOf(m_shell.startTag()), QStringLiteral("bad-request"),
                               QStringLiteral("a stanza that is not well-formed: ") + why);
         return;
     }
@@ -372,6 +395,18 @@ void StanzaReader::reject(const QString &reason) {
         m_rejected = reason;
     m_stanza.clear();
     m_stanza.squeeze();
+}
+
+// The stanza has run past what is skipped: it is answered (when its start
+// tag is complete) and the stream fails, so that the link reconnects instead
+// of staying deaf for as long as the bytes run on.
+void StanzaReader::overrun() {
+    const QString reason =
+        QStringLiteral("a stanza that does not end within %1 bytes").arg(m_maxSkippedBytes);
+    const QString condition = QStringLiteral("policy-violation");
+    Q_EMIT stanzaRejected(m_shellComplete ? shellOf(m_shell.startTag()) : XmlElement(), condition,
+                          reason);
+    fail(condition, reason);
 }
 
 void StanzaReader::fail(const QString &condition, const QString &reason) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "stanzashell.h"
 #include "xmlelement.h"
 
 #include <QByteArray>
@@ -24,7 +25,12 @@ namespace uwpx {
 //   - the stream header: 4 KiB.
 // A stanza over a limit, or one that is not well-formed inside its tags, is
 // skipped: the stream goes on at its end, and stanzaRejected() hands over its
-// top-level element (attributes only) so that an IQ can still be answered.
+// top-level element (attributes only, however many it has) so that an IQ can
+// still be answered. Skipping is bounded too: a stanza that has not ended
+// within maxSkippedBytes (16 MiB) is taken for one that never will (a server
+// gone wrong: an attribute value opened and never closed), and the stream
+// fails, after its rejection, instead of staying deaf while the bytes run on.
+// Anything a user makes its server relay ends, and is skipped.
 //
 // The stream itself fails (failed(); the owner closes it and starts a new
 // reader) on what cannot be skipped: invalid UTF-8, text between stanzas,
@@ -35,17 +41,21 @@ class StanzaReader : public QObject {
     Q_OBJECT
 public:
     static constexpr qsizetype DefaultMaxStanzaBytes = 1024 * 1024;
+    static constexpr qsizetype DefaultMaxSkippedBytes = 16 * DefaultMaxStanzaBytes;
     static constexpr int MaxDepth = 32;
     static constexpr int MaxAttributes = 64;
     static constexpr qsizetype MaxHeaderBytes = 4096;
 
     explicit StanzaReader(qsizetype maxStanzaBytes = DefaultMaxStanzaBytes,
+                          qsizetype maxSkippedBytes = DefaultMaxSkippedBytes,
                           QObject *parent = nullptr);
     ~StanzaReader() override;
 
     void addData(const QByteArray &bytes);
     bool hasFailed() const { return m_failed; }
     bool isStreamOpen() const { return m_depth > 0; }
+    // In the open stream, outside any stanza: what was read so far ended one.
+    bool isBetweenStanzas() const { return m_depth == 1 && m_lexer == Lexer::Text; }
 
 Q_SIGNALS:
     // <stream:stream ...> has arrived; `header` carries its attributes (id, from).
@@ -53,6 +63,7 @@ Q_SIGNALS:
     void stanzaReceived(const uwpx::XmlElement &stanza);
     // A stanza was skipped: too large, too deep, too many attributes
     // (`condition` policy-violation), or not well-formed inside (bad-request).
+    // A stanza that never ends is reported here too, just before failed().
     // `stanza` is its top-level element without content (null when even that
     // could not be read); `reason` says what was wrong.
     void stanzaRejected(const uwpx::XmlElement &stanza, const QString &condition,
@@ -85,10 +96,12 @@ private:
     void openStream();
     void finishStanza();
     void reject(const QString &reason);
+    void overrun();
     XmlElement shellOf(const QByteArray &startTag) const;
     void fail(const QString &condition, const QString &reason);
 
     const qsizetype m_maxStanzaBytes;
+    const qsizetype m_maxSkippedBytes;
     QStringDecoder m_utf8{QStringDecoder::Utf8};
     bool m_failed = false;
 
@@ -98,13 +111,15 @@ private:
     int m_attributes = 0; // in the start tag being read
     char m_quote = 0;     // the quote an attribute value in that tag is in, if any
     char m_previous = 0;  // the byte before, in tags ('/' before '>': empty element)
-    QByteArray m_markup;  // what follows "<!", to tell CDATA from the forbidden
+    QByteArray m_markup;  // what follows "<!" (CDATA or the forbidden), "<?" or "</stream"
     int m_cdataEnd = 0;   // how much of "]]>" was just seen
 
-    QByteArray m_header; // the stream header's start tag, the stanzas' context
-    QByteArray m_stanza; // the top-level element being read, while it is kept
-    QByteArray m_topTag; // its start tag (for a reply when it is rejected)
-    QString m_rejected;  // why the element being read is skipped, if it is
+    QByteArray m_header;                 // the stream header's start tag, the stanzas' context
+    QByteArray m_stanza;                 // the top-level element being read, while it is kept
+    qsizetype m_stanzaBytes = 0;         // its size so far, kept or skipped
+    StanzaShell m_shell{MaxHeaderBytes}; // its start tag (for a reply when it is rejected)
+    bool m_shellComplete = false;        // whether that start tag has ended
+    QString m_rejected;                  // why the element being read is skipped, if it is
 };
 
 } // namespace uwpx

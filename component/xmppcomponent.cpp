@@ -53,7 +53,6 @@ XmppComponent::XmppComponent(const XmppSettings &settings, Storage &storage, Wns
     connect(link, &ComponentLink::disconnected, this, &XmppComponent::disconnected);
     connect(&d->router, &IqRouter::publishAnswered, this, &XmppComponent::publishAnswered);
     connect(&d->publisher, &PushPublisher::deviceReached, this, &XmppComponent::deviceReached);
-    connect(link, &ComponentLink::roleChanged, this, &XmppComponent::roleChanged);
     connect(link, &ComponentLink::closed, this, &XmppComponent::shutDown);
 }
 
@@ -61,10 +60,6 @@ XmppComponent::~XmppComponent() = default;
 
 void XmppComponent::start() {
     d->link.start();
-}
-
-void XmppComponent::stop() {
-    d->link.stop();
 }
 
 void XmppComponent::shutdown() {

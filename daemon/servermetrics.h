@@ -9,7 +9,7 @@
 
 namespace uwpx {
 
-// The operator's figures of SPEC §7. Dashboards and alerts are built on
+// The operator's figures of docs/operations.md. Dashboards and alerts are built on
 // these names, so they are spelled once, here, and never renamed or dropped;
 // the rest of the daemon reports events through the typed calls below.
 class ServerMetrics {

@@ -9,7 +9,7 @@ namespace uwpx {
 class Storage;
 class WnsClient;
 
-// Keeps the WNS access token across restarts: tokens live 24 h (SPEC §6), so
+// Keeps the WNS access token across restarts: tokens live 24 h (docs/protocol.md), so
 // a restart reuses the stored one instead of asking the token endpoint again.
 // A stored token belongs to one set of credentials at one token endpoint;
 // changing either in the configuration makes it unusable.

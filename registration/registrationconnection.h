@@ -12,7 +12,7 @@ class RegistrationService;
 
 // One client's TLS connection: splits the byte stream into NUL-terminated
 // messages, hands them to the service one at a time and writes the responses
-// back in request order (SPEC §3). Framing violations close the connection.
+// back in request order (docs/protocol.md). Framing violations close the connection.
 class RegistrationConnection : public QObject {
     Q_OBJECT
 public:

@@ -8,7 +8,7 @@
 
 namespace uwpx::registration {
 
-// The client <-> server messages of SPEC §3: parsing a request into a checked
+// The client <-> server messages of docs/protocol.md: parsing a request into a checked
 // struct, and writing responses. No I/O and no storage here.
 
 enum class Action { SetChannelUri, SetAccounts, RequestTestPush };

@@ -13,7 +13,7 @@ namespace uwpx {
 
 class RegistrationService;
 
-// The TLS endpoint UWPX clients register with (SPEC §3). Accepts connections
+// The TLS endpoint UWPX clients register with (docs/protocol.md). Accepts connections
 // on [registration] listen, holds each to the limits per client address and
 // overall, completes its TLS handshake within a deadline of its own, then
 // gives it to a RegistrationConnection.

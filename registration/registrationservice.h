@@ -20,7 +20,7 @@ struct Request;
 class Storage;
 class WnsClient;
 
-// Carries out registration requests (SPEC §3) against the store and WNS. It
+// Carries out registration requests (docs/protocol.md) against the store and WNS. It
 // knows nothing of sockets: RegistrationConnection hands it one message and
 // gets one response back.
 class RegistrationService : public QObject {

@@ -27,11 +27,13 @@ constexpr qsizetype kMaxPayloadBytes = 5000;
 // A retry is only worth starting with at least this much of the budget left.
 constexpr qint64 kMinAttemptMs = 250;
 
-WnsResult makeResult(WnsResult::Outcome outcome, int httpStatus, const QString &reason) {
+WnsResult makeResult(WnsResult::Outcome outcome, int httpStatus, const QString &reason,
+                     bool throttled = false) {
     WnsResult result;
     result.outcome = outcome;
     result.httpStatus = httpStatus;
     result.reason = reason;
+    result.throttled = throttled;
     return result;
 }
 
@@ -113,7 +115,6 @@ public:
     // Results decided without any request, handed out from the event loop so
     // callers never see their callback run inside send().
     std::vector<std::pair<Completion, WnsResult>> immediate;
-    Stats stats;
 };
 
 void WnsClient::Private::resolveSoon(Completion done, const WnsResult &result) {
@@ -137,12 +138,10 @@ void WnsClient::Private::send(const WnsNotification &notification, Completion do
         // Never send the bearer token to a host a client named.
         qCWarning(lcWns).noquote()
             << "not sending to device" << deviceForLog(notification.deviceId) << "-" << why;
-        ++stats.permanent;
         resolveSoon(std::move(done), makeResult(WnsResult::Outcome::Permanent, 0, why));
         return;
     }
     if (notification.payload.isEmpty() || notification.payload.size() > kMaxPayloadBytes) {
-        ++stats.permanent;
         resolveSoon(std::move(done),
                     makeResult(WnsResult::Outcome::Permanent, 0,
                                QStringLiteral("notification payload must be 1 to %1 bytes, not %2")
@@ -158,7 +157,6 @@ void WnsClient::Private::send(const WnsNotification &notification, Completion do
         if (Job *followUp = find(followUps.value(key))) {
             followUp->notification = notification;
             followUp->waiters.push_back(std::move(done));
-            ++stats.coalesced;
         } else {
             followUps.insert(key, addJob(notification, std::move(done)));
         }
@@ -284,12 +282,10 @@ void WnsClient::Private::onReply(quint64 id, const HttpResult &http, qint64 elap
 
     switch (response.kind) {
     case Kind::Delivered:
-        ++stats.delivered;
         qCDebug(lcWns).noquote() << "delivered to device" << device << diagnostics;
         finish(id, makeResult(Outcome::Delivered, status, response.reason));
         return;
     case Kind::Dropped:
-        ++stats.dropped;
         qCInfo(lcWns).noquote() << "WNS accepted but dropped the notification for device" << device
                                 << "on" << where << "-" << diagnostics;
         finish(id, makeResult(Outcome::Delivered, status, response.reason));
@@ -298,10 +294,9 @@ void WnsClient::Private::onReply(quint64 id, const HttpResult &http, qint64 elap
         // Retrying soon would only meet the same throttle: the caller tries later.
         qCInfo(lcWns).noquote() << "WNS throttles the channel of device" << device << "on" << where
                                 << "-" << diagnostics;
-        finish(id, makeResult(Outcome::Transient, status, response.reason));
+        finish(id, makeResult(Outcome::Transient, status, response.reason, response.throttled));
         return;
     case Kind::Unauthorized:
-        ++stats.unauthorized;
         if (!job->reauthorized) {
             // Tokens expire daily; one fresh token and one resend, never more.
             job->reauthorized = true;
@@ -355,7 +350,8 @@ void WnsClient::Private::retryOrGiveUp(Job *job, const WnsResponse &response) {
         finish(id, makeResult(WnsResult::Outcome::Transient, response.httpStatus,
                               QStringLiteral("%1 (after %2 attempts)")
                                   .arg(response.reason)
-                                  .arg(job->transientFailures)));
+                                  .arg(job->transientFailures),
+                              response.throttled));
         return;
     }
 
@@ -370,13 +366,14 @@ void WnsClient::Private::retryOrGiveUp(Job *job, const WnsResponse &response) {
     if (job->age.elapsed() + delay + kMinAttemptMs > settings.sendBudgetMs) {
         qCWarning(lcWns).noquote() << "not retrying device" << device << "- WNS asked to wait"
                                    << delay << "ms:" << response.reason << "-" << diagnostics;
-        finish(id, makeResult(WnsResult::Outcome::Transient, response.httpStatus,
-                              QStringLiteral("%1; retry in %2 s")
-                                  .arg(response.reason)
-                                  .arg((delay + 999) / 1000)));
+        finish(
+            id,
+            makeResult(
+                WnsResult::Outcome::Transient, response.httpStatus,
+                QStringLiteral("%1; retry in %2 s").arg(response.reason).arg((delay + 999) / 1000),
+                response.throttled));
         return;
     }
-    ++stats.retries;
     qCInfo(lcWns).noquote() << response.reason << "for device" << device << "- retrying in" << delay
                             << "ms -" << diagnostics;
     QTimer::singleShot(static_cast<int>(delay), Qt::PreciseTimer, q, [this, id] {
@@ -394,20 +391,6 @@ void WnsClient::Private::finish(quint64 id, const WnsResult &result) {
     jobs.erase(it);
     if (job->request) // it ended before its answer came
         pool.cancel(job->request);
-
-    switch (result.outcome) {
-    case WnsResult::Outcome::Delivered:
-        break; // counted in onReply(), which tells received from dropped
-    case WnsResult::Outcome::Gone:
-        ++stats.gone;
-        break;
-    case WnsResult::Outcome::Transient:
-        ++stats.transient;
-        break;
-    case WnsResult::Outcome::Permanent:
-        ++stats.permanent;
-        break;
-    }
 
     // The follow-up starts before any callback runs: a callback may destroy
     // the client, after which nothing here may be touched.
@@ -464,14 +447,6 @@ void WnsClient::send(const WnsNotification &notification, Completion done) {
 
 void WnsClient::restoreToken(const QString &accessToken, const QDateTime &expiresAt) {
     d->tokens.restore(accessToken, expiresAt);
-}
-
-WnsClient::Stats WnsClient::stats() const {
-    return d->stats;
-}
-
-int WnsClient::tokenFetches() const {
-    return d->tokens.fetches();
 }
 
 bool WnsClient::hasFreshToken() const {

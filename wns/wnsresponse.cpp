@@ -83,6 +83,7 @@ WnsResponse classifyWnsResponse(int httpStatus, const HttpHeaders &headers,
                                       .toLower();
         if (status.contains("channelthrottled")) {
             r.kind = Kind::ChannelThrottled;
+            r.throttled = true;
             r.reason = QStringLiteral("WNS throttled this device's channel; try later");
         } else if (status.contains("dropped")) {
             r.kind = Kind::Dropped;
@@ -133,9 +134,9 @@ WnsResponse classifyWnsResponse(int httpStatus, const HttpHeaders &headers,
         if (!wait)
             wait = parseRetryAfterMs(headerValue(headers, "X-WNS-CONTINUE-AFTER"), now);
         r.retryAfterMs = wait;
-        r.reason = (httpStatus == 406 || httpStatus == 429)
-                       ? QStringLiteral("WNS is throttling us (HTTP %1)").arg(httpStatus)
-                       : QStringLiteral("WNS is unavailable (HTTP %1)").arg(httpStatus);
+        r.throttled = httpStatus == 406 || httpStatus == 429;
+        r.reason = r.throttled ? QStringLiteral("WNS is throttling us (HTTP %1)").arg(httpStatus)
+                               : QStringLiteral("WNS is unavailable (HTTP %1)").arg(httpStatus);
         return r;
     }
 

@@ -12,7 +12,7 @@
 
 namespace uwpx {
 
-// What Microsoft asks for in support cases (SPEC §6): logged with every failure.
+// What Microsoft asks for in support cases (docs/protocol.md): logged with every failure.
 struct WnsDiagnostics {
     QByteArray msgId;                  // X-WNS-Msg-ID
     QByteArray debugTrace;             // X-WNS-Debug-Trace
@@ -40,6 +40,8 @@ struct WnsResponse {
     int httpStatus = 0;
     // Retry-After or X-WNS-CONTINUE-AFTER, when WNS sent one we can read.
     std::optional<qint64> retryAfterMs;
+    // WNS asks us to slow down: 406, 429, or ChannelThrottled.
+    bool throttled = false;
     QString reason; // safe to log and to show a client
     WnsDiagnostics diagnostics;
 };

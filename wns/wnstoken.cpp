@@ -140,7 +140,6 @@ void WnsTokenProvider::restore(const QString &token, const QDateTime &expiresAt)
 }
 
 void WnsTokenProvider::startFetch() {
-    ++m_fetches;
     QNetworkRequest request(m_settings.tokenUrl);
     request.setHeader(QNetworkRequest::ContentTypeHeader,
                       QByteArrayLiteral("application/x-www-form-urlencoded"));

@@ -18,7 +18,7 @@ class QNetworkReply;
 
 namespace uwpx {
 
-// The OAuth client-credentials access token of SPEC §6. One fetch serves every
+// The OAuth client-credentials access token of docs/protocol.md. One fetch serves every
 // send waiting for it; the token is reused until shortly before it expires.
 // Refused credentials (HTTP 400/401 from the token endpoint) are an operator
 // problem: they are logged once per attempt and no new attempt is made for a
@@ -45,7 +45,6 @@ public:
     void restore(const QString &token, const QDateTime &expiresAt);
 
     bool hasFreshToken() const;
-    int fetches() const { return m_fetches; }
 
 Q_SIGNALS:
     void tokenRefreshed(const QString &accessToken, const QDateTime &expiresAt);
@@ -68,7 +67,6 @@ private:
     bool m_answerTooLarge = false;
     bool m_timedOut = false;
     std::vector<Callback> m_waiters;
-    int m_fetches = 0;
 
     // Back-off after a failed fetch: withToken() fails fast until then.
     std::optional<QElapsedTimer> m_failedAt;

@@ -5,7 +5,7 @@
 
 namespace uwpx {
 
-// How one XEP-0357 publish ended; each maps to one reply of SPEC §5.
+// How one XEP-0357 publish ended; each maps to one reply of docs/protocol.md.
 // Gone and Suspended are `wait`, never an error that ends the user's push
 // registration: the device comes back with a new channel (docs/protocol.md,
 // "A device's life").

@@ -14,7 +14,7 @@ namespace uwpx {
 class Storage;
 class WnsClient;
 
-// The XMPP side of the daemon in one object (SPEC §5): the component link to
+// The XMPP side of the daemon in one object (docs/protocol.md): the component link to
 // the operator's server, the router answering its IQs and the publisher
 // turning publishes into WNS notifications.
 //
@@ -30,8 +30,6 @@ public:
     ~XmppComponent() override;
 
     void start();
-    // Closes the stream politely and stays down.
-    void stop();
     // A clean goodbye: publishes already accepted are answered (those still
     // waiting for WNS after a few seconds get `wait`), then the stream is
     // closed, so the XMPP server turns to another instance at once. Emits
@@ -48,7 +46,6 @@ public:
 Q_SIGNALS:
     void connected();
     void disconnected(const QString &reason);
-    void roleChanged(uwpx::ComponentRole role);
     void shutDown();
     // Something from outside was turned away: "stanza" (too large, too deep,
     // malformed), for the operator's metrics.

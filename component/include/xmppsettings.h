@@ -4,7 +4,7 @@
 
 namespace uwpx {
 
-// The [xmpp] section of the configuration (SPEC §2, §5).
+// The [xmpp] section of the configuration (docs/configuration.md).
 struct XmppSettings {
     QString componentJid; // also returned to clients as push_bare_jid
     QString host = QStringLiteral("127.0.0.1");

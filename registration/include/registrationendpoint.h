@@ -15,7 +15,7 @@ class RegistrationService;
 class Storage;
 class WnsClient;
 
-// The TLS endpoint UWPX clients register with (SPEC §3), in one object:
+// The TLS endpoint UWPX clients register with (docs/protocol.md), in one object:
 //
 //   socket bytes -> RegistrationServer (TLS, limits) -> RegistrationConnection
 //   (NUL framing, one request at a time) -> RegistrationService (parse,

@@ -5,7 +5,7 @@
 
 namespace uwpx {
 
-// The [registration] section (SPEC §2, §3).
+// The [registration] section (docs/configuration.md).
 struct RegistrationSettings {
     QHostAddress address = QHostAddress::AnyIPv4;
     quint16 port = 1997;

@@ -9,9 +9,9 @@ namespace uwpx {
 // they survive any XMPP server's form handling unchanged.
 namespace credentials {
 
-// 96 random bits (SPEC asks for at least 72).
+// 96 random bits (docs/protocol.md promises at least 72).
 QString newNode();
-// 192 random bits (SPEC asks for at least 128).
+// 192 random bits (docs/protocol.md promises at least 128).
 QString newSecret();
 
 // Compares without an early exit, so the time taken says nothing about how

@@ -4,7 +4,7 @@
 
 namespace uwpx {
 
-// How devices and accounts are named in the store (SPEC §4). Registration
+// How devices and accounts are named in the store (docs/protocol.md). Registration
 // computes these from what clients send and the publish path from what XMPP
 // servers send; the sender-domain check holds only because both use these.
 

@@ -6,7 +6,7 @@
 
 namespace uwpx {
 
-// What the store keeps and hands out (SPEC §4).
+// What the store keeps and hands out (docs/protocol.md).
 
 // What set_accounts asks for, one entry per account.
 struct AccountSpec {

@@ -4,7 +4,7 @@
 
 namespace uwpx {
 
-// The [storage] section of the configuration (SPEC §2, §4).
+// The [storage] section of the configuration (docs/configuration.md).
 struct StorageSettings {
     QString driver = QStringLiteral("sqlite"); // sqlite | postgresql
     QString path;                              // sqlite: the database file

@@ -364,7 +364,7 @@ bool runRegister(const Options &options, const QString &dir) {
 }
 
 QString accountKey(const QString &device, int account) {
-    // v1: SHA-256 of device id + bare JID (SPEC §4).
+    // v1: SHA-256 of device id + bare JID (docs/protocol.md).
     return QString::fromLatin1(
         QCryptographicHash::hash(
             (device + QStringLiteral("user%1@example.org").arg(account)).toUtf8(),

@@ -19,7 +19,7 @@ QByteArray attribute(const QByteArray &tag, const char *name) {
     return tag.mid(start, tag.indexOf(quote, start) - start);
 }
 
-// The publish Prosody sends (interop-notes.md), with summary and secret.
+// The publish Prosody sends (docs/xmpp-servers.md), with summary and secret.
 QByteArray publishXml(const PushTarget &target, const QByteArray &secret, quint64 id) {
     return QByteArrayLiteral("<iq from='example.org' to='push.bench' type='set' id='p") +
            QByteArray::number(id) +

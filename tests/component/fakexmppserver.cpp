@@ -82,6 +82,8 @@ void FakeXmppServer::onNewConnection() {
 }
 
 void FakeXmppServer::onStanza(const XmlElement &stanza) {
+    if (!m_authenticated && m_stalling)
+        return;
     if (!m_authenticated) {
         const QByteArray expected =
             QCryptographicHash::hash((m_streamId + m_secret).toUtf8(), QCryptographicHash::Sha1)

@@ -31,6 +31,8 @@ public:
     void setSilent(bool silent) { m_silent = silent; }
     // Accept TCP but never send a stream header.
     void setMute(bool mute) { m_mute = mute; }
+    // Send the stream header but never answer the handshake.
+    void setStalling(bool stalling) { m_stalling = stalling; }
     void setSecret(const QString &secret) { m_secret = secret; }
     // Stop reading what the component sends (a server that hangs, or one
     // flooding us without reading our replies), or read again.
@@ -74,6 +76,7 @@ private:
     bool m_authenticated = false;
     bool m_silent = false;
     bool m_mute = false;
+    bool m_stalling = false;
     bool m_occupied = false;
     bool m_reading = true;
     int m_conflicts = 0;

@@ -7,6 +7,7 @@
 #include <QElapsedTimer>
 #include <QSignalSpy>
 #include <QTest>
+#include <QTimer>
 
 using namespace uwpx;
 using uwpx::test::FakeXmppServer;
@@ -282,6 +283,50 @@ private Q_SLOTS:
 
         server.setSilent(false);
         QTRY_COMPARE(connected.size(), 2);
+    }
+
+    // A server stuck in a stanza that never ends sends bytes but no stanza,
+    // not even the answers to our pings (they queue behind it): the keepalive
+    // notices it like a silent one, however slowly the bytes come.
+    void noticesAServerStuckInAStanza() {
+        FakeXmppServer server(kSecret);
+        QVERIFY(server.listen());
+        XmppSettings settings = settingsFor(server);
+        settings.keepaliveIntervalMs = 50;
+        ComponentLink link(settings);
+        QSignalSpy connected(&link, &ComponentLink::connected);
+        QSignalSpy disconnected(&link, &ComponentLink::disconnected);
+        link.start();
+        QVERIFY(connected.wait());
+        server.sendRaw("<iq type='get' id='stuck' from='example.org' to='push.example.org'>"
+                       "<query xmlns='urn:example:q' a='");
+        QTimer trickle;
+        connect(&trickle, &QTimer::timeout, &server, [&server] { server.sendRaw("a"); });
+        trickle.start(10);
+        QVERIFY(disconnected.wait(2000));
+        QVERIFY2(disconnected.first().at(0).toString().contains(QStringLiteral("keepalive")),
+                 qPrintable(disconnected.first().at(0).toString()));
+        trickle.stop();
+        QTRY_COMPARE(connected.size(), 2);
+    }
+
+    // Bytes that do not complete the handshake (whitespace, a trickle) do not
+    // buy a server more time: the handshake has two keepalive intervals.
+    void givesUpOnAServerThatTricklesInsteadOfCompletingTheHandshake() {
+        FakeXmppServer server(kSecret);
+        QVERIFY(server.listen());
+        server.setStalling(true);
+        XmppSettings settings = settingsFor(server);
+        settings.keepaliveIntervalMs = 50;
+        ComponentLink link(settings);
+        QSignalSpy failed(&link, &ComponentLink::attemptFailed);
+        QTimer trickle;
+        connect(&trickle, &QTimer::timeout, &server, [&server] { server.sendRaw(" "); });
+        trickle.start(10);
+        link.start();
+        QVERIFY(failed.wait(2000));
+        QVERIFY(failed.first().at(0).toString().contains(QStringLiteral("handshake")));
+        QCOMPARE(server.handshakeCount(), 0);
     }
 
     void givesUpOnAServerThatNeverOpensTheStream() {

@@ -114,8 +114,8 @@ struct ScriptedWns {
                 waiting.append(std::move(done));
         };
     }
-    void answerNext(WnsResult::Outcome outcome, int status = 0) {
-        waiting.takeFirst()(WnsResult{outcome, status, QStringLiteral("scripted")});
+    void answerNext(WnsResult::Outcome outcome, int status = 0, bool throttled = false) {
+        waiting.takeFirst()(WnsResult{outcome, status, QStringLiteral("scripted"), throttled});
     }
 };
 
@@ -240,7 +240,7 @@ private Q_SLOTS:
         QCOMPARE(count(PublishOutcome::Delivered), 1u);
     }
 
-    // A delivered push keeps the device alive (SPEC §4); a refused one does not.
+    // A delivered push keeps the device alive (docs/protocol.md); a refused one does not.
     void reportsTheDevicesWnsAccepted() {
         QSignalSpy reached(m_publisher.get(), &PushPublisher::deviceReached);
         QCOMPARE(route(publishXml(m_v1.node, m_v1.secret)), QStringLiteral("result"));
@@ -333,40 +333,45 @@ private Q_SLOTS:
         QTest::addColumn<int>("status");
         QTest::addColumn<QString>("expected");
         QTest::addColumn<int>("counted");
+        QTest::addColumn<bool>("throttled"); // as WnsClient says it
         QTest::newRow("200") << int(WnsResult::Outcome::Delivered) << 200
-                             << QStringLiteral("result") << int(PublishOutcome::Delivered);
+                             << QStringLiteral("result") << int(PublishOutcome::Delivered) << false;
         // The device is suspended, not forgotten: `wait` keeps the user's
         // registration for the day it comes back with a new channel.
         QTest::newRow("410 gone") << int(WnsResult::Outcome::Gone) << 410
                                   << QStringLiteral("wait/recipient-unavailable")
-                                  << int(PublishOutcome::Gone);
+                                  << int(PublishOutcome::Gone) << false;
         QTest::newRow("503") << int(WnsResult::Outcome::Transient) << 503
                              << QStringLiteral("wait/internal-server-error")
-                             << int(PublishOutcome::Transient);
+                             << int(PublishOutcome::Transient) << false;
         QTest::newRow("no token") << int(WnsResult::Outcome::Transient) << 0
                                   << QStringLiteral("wait/internal-server-error")
-                                  << int(PublishOutcome::Transient);
+                                  << int(PublishOutcome::Transient) << false;
         QTest::newRow("429") << int(WnsResult::Outcome::Transient) << 429
                              << QStringLiteral("wait/resource-constraint")
-                             << int(PublishOutcome::Transient);
+                             << int(PublishOutcome::Transient) << true;
         QTest::newRow("406") << int(WnsResult::Outcome::Transient) << 406
                              << QStringLiteral("wait/resource-constraint")
-                             << int(PublishOutcome::Transient);
+                             << int(PublishOutcome::Transient) << true;
+        QTest::newRow("200 channelthrottled")
+            << int(WnsResult::Outcome::Transient) << 200
+            << QStringLiteral("wait/resource-constraint") << int(PublishOutcome::Transient) << true;
         // Our fault, never a reason for ejabberd to drop the user's push.
-        QTest::newRow("403 permanent")
-            << int(WnsResult::Outcome::Permanent) << 403
-            << QStringLiteral("wait/internal-server-error") << int(PublishOutcome::Transient);
+        QTest::newRow("403 permanent") << int(WnsResult::Outcome::Permanent) << 403
+                                       << QStringLiteral("wait/internal-server-error")
+                                       << int(PublishOutcome::Transient) << false;
     }
     void mapsEveryWnsVerdict() {
         QFETCH(int, outcome);
         QFETCH(int, status);
         QFETCH(QString, expected);
         QFETCH(int, counted);
+        QFETCH(bool, throttled);
         m_wns.autoAnswer.reset();
         m_router->route(parse(publishXml(m_v1.node, m_v1.secret)));
         QTRY_COMPARE(m_wns.waiting.size(), 1);
         QCOMPARE(m_replies->size(), 0); // waits for WNS
-        m_wns.answerNext(WnsResult::Outcome(outcome), status);
+        m_wns.answerNext(WnsResult::Outcome(outcome), status, throttled);
         QCOMPARE(m_replies->size(), 1);
         QCOMPARE(verdictOf(lastReply()), expected);
         QCOMPARE(count(PublishOutcome(counted)), 1u);

@@ -1,5 +1,5 @@
 // Reading XEP-0357 publishes in the shapes Prosody 0.12 and ejabberd 23.01
-// really send (interop-notes.md), and refusing malformed ones.
+// really send (docs/xmpp-servers.md), and refusing malformed ones.
 
 #include "publishrequest.h"
 #include "stanzareader.h"

@@ -27,6 +27,13 @@ const QByteArray kPublish =
     "<field var='last-message-body'><value>Grüße &amp; &lt;3 — 😀</value></field>"
     "</x></notification></item></publish></pubsub></iq>";
 
+// The stream header, then `stanza` in pieces of 1,000 bytes.
+void readAfterHeader(StanzaReader &reader, const QByteArray &stanza) {
+    reader.addData(kHeader);
+    for (qsizetype offset = 0; offset < stanza.size(); offset += 1000)
+        reader.addData(stanza.mid(offset, 1000));
+}
+
 struct Collector {
     explicit Collector(StanzaReader *reader)
         : opened(reader, &StanzaReader::streamOpened)
@@ -146,6 +153,9 @@ private Q_SLOTS:
             << QByteArray(kHeader + "<message><body>\xff\xfe</body></message>");
         QTest::newRow("a header of too many attributes")
             << QByteArray("<stream:stream" + QByteArray(" a='b'").repeated(100) + ">");
+        // It would leave the link deaf: nothing can follow it.
+        QTest::newRow("a stream end tag that never ends")
+            << QByteArray(kHeader + "</stream:stream" + QByteArray(100000, ' '));
     }
     void rejectsEntityDeclarationsAndUnknownReferences() {
         QFETCH(QByteArray, input);
@@ -205,9 +215,7 @@ private Q_SLOTS:
         QFETCH(QString, why);
         StanzaReader reader(4096);
         Collector c(&reader);
-        reader.addData(kHeader);
-        for (qsizetype offset = 0; offset < stanza.size(); offset += 1000)
-            reader.addData(stanza.mid(offset, 1000));
+        readAfterHeader(reader, stanza);
         QVERIFY2(c.failed.isEmpty(), qPrintable(c.failure()));
         QCOMPARE(c.rejected.size(), 1);
         QVERIFY2(c.rejectedWhy(0).contains(why), qPrintable(c.rejectedWhy(0)));
@@ -231,6 +239,99 @@ private Q_SLOTS:
         QCOMPARE(c.rejected.size(), 1);
         QVERIFY(c.rejectedStanza(0).isNull());
         QCOMPARE(c.stanzas.size(), 1);
+    }
+
+    // An element may declare any number of namespaces in its start tag.
+    // Over 64 attributes the stanza is skipped, but its IQ can still be
+    // answered: the reply needs only its name, id, type, from and to.
+    void answersAStanzaOfThousandsOfNamespaceDeclarations_data() {
+        QByteArray declarations;
+        for (int i = 0; i < 3000; ++i)
+            declarations +=
+                " xmlns:n" + QByteArray::number(i) + "='urn:example:" + QByteArray::number(i) + "'";
+        QTest::addColumn<QByteArray>("stanza");
+        QTest::newRow("declarations after the id")
+            << QByteArray("<iq type='get' id='ns3000' from='example.org' to='push.example.org'" +
+                          declarations + "><query xmlns='urn:example:q'/></iq>");
+        QTest::newRow("declarations before the id")
+            << QByteArray("<iq" + declarations +
+                          " type='get' id='ns3000' from='example.org' to='push.example.org'>"
+                          "<query xmlns='urn:example:q'/></iq>");
+        QTest::newRow("a prefixed stanza, an empty element")
+            << QByteArray("<c:iq xmlns:c='jabber:component:accept'" + declarations +
+                          "\n type = \"get\" id='ns3000' from='example.org' "
+                          "to='push.example.org'/>");
+    }
+    void answersAStanzaOfThousandsOfNamespaceDeclarations() {
+        QFETCH(QByteArray, stanza);
+        StanzaReader reader;
+        Collector c(&reader);
+        readAfterHeader(reader, stanza);
+        QVERIFY2(c.failed.isEmpty(), qPrintable(c.failure()));
+        QCOMPARE(c.rejected.size(), 1);
+        QVERIFY2(c.rejectedWhy(0).contains(QLatin1String("more than 64 attributes")),
+                 qPrintable(c.rejectedWhy(0)));
+        const XmlElement shell = c.rejectedStanza(0);
+        QCOMPARE(shell.name(), QStringLiteral("iq"));
+        QCOMPARE(shell.namespaceUri(), QStringLiteral("jabber:component:accept"));
+        QCOMPARE(shell.attribute(QStringLiteral("id")), QStringLiteral("ns3000"));
+        QCOMPARE(shell.attribute(QStringLiteral("type")), QStringLiteral("get"));
+        QCOMPARE(shell.attribute(QStringLiteral("from")), QStringLiteral("example.org"));
+        QCOMPARE(shell.attribute(QStringLiteral("to")), QStringLiteral("push.example.org"));
+        // The stream goes on.
+        reader.addData(kPublish);
+        QCOMPARE(c.stanzas.size(), 1);
+    }
+
+    // A stanza that never ends (a server gone wrong) is not skipped for ever:
+    // the link would stay deaf to everything behind it. One that has not
+    // ended within 16 MiB (docs/operations.md, "Limits") fails the stream,
+    // after it is reported for an answer; up to there it is skipped.
+    void failsTheStreamOnAStanzaThatNeverEnds_data() {
+        QTest::addColumn<QByteArray>("start");
+        QTest::addColumn<QByteArray>("filler");
+        QTest::addColumn<bool>("answerable");
+        QTest::newRow("an attribute value never closed")
+            << QByteArray("<iq type='get' id='e1'><q a='") << QByteArray("a") << true;
+        QTest::newRow("an attribute value of the stanza's own start tag")
+            << QByteArray("<iq type='get' id='e1' a='") << QByteArray("a") << false;
+        QTest::newRow("text") << QByteArray("<iq type='get' id='e1'><body>") << QByteArray("a")
+                              << true;
+        QTest::newRow("CDATA") << QByteArray("<iq type='get' id='e1'><![CDATA[") << QByteArray("a")
+                               << true;
+        QTest::newRow("elements that never close, skipped for their depth")
+            << QByteArray("<iq type='get' id='e1'>") << QByteArray("<a>") << true;
+    }
+    void failsTheStreamOnAStanzaThatNeverEnds() {
+        QFETCH(QByteArray, start);
+        QFETCH(QByteArray, filler);
+        QFETCH(bool, answerable);
+        constexpr qsizetype kSkippedAtMost = 16 * 1024 * 1024;
+        QByteArray stanza = start;
+        stanza += filler.repeated((kSkippedAtMost + 1 - start.size()) / filler.size() + 1);
+        stanza.truncate(kSkippedAtMost + 1);
+
+        StanzaReader reader(4096);
+        Collector c(&reader);
+        reader.addData(kHeader);
+        for (qsizetype offset = 0; offset < kSkippedAtMost; offset += 1024 * 1024)
+            reader.addData(
+                stanza.mid(offset, qMin<qsizetype>(1024 * 1024, kSkippedAtMost - offset)));
+        // Up to the limit it is skipped; one byte more fails the stream.
+        QVERIFY2(c.failed.isEmpty(), qPrintable(c.failure()));
+        QCOMPARE(c.rejected.size(), 0);
+        reader.addData(stanza.last(1));
+        QCOMPARE(c.failed.size(), 1);
+        QCOMPARE(c.failure(), QStringLiteral("policy-violation"));
+        QVERIFY2(c.failed.first().at(1).toString().contains(QLatin1String("does not end")),
+                 qPrintable(c.failed.first().at(1).toString()));
+        QCOMPARE(c.rejected.size(), 1);
+        const XmlElement shell = c.rejectedStanza(0);
+        QCOMPARE(shell.isNull(), !answerable);
+        if (answerable)
+            QCOMPARE(shell.attribute(QStringLiteral("id")), QStringLiteral("e1"));
+        reader.addData(kPublish);
+        QCOMPARE(c.stanzas.size(), 0);
     }
 
     void manySmallStanzasAreNotOneBigOne() {

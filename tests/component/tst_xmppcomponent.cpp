@@ -1,6 +1,6 @@
 // End to end: a fake XMPP server sends publishes over a real XEP-0114 link
 // to the component, which delivers through a real WnsClient to the fake WNS
-// and answers per SPEC §5.
+// and answers per docs/protocol.md.
 
 #include "fakewns.h"
 #include "fakexmppserver.h"
@@ -80,6 +80,19 @@ private:
                     return verdictOf(stanza);
             }
             if (!received.wait(15000))
+                return QStringLiteral("no reply");
+        }
+    }
+
+    // The verdict of the reply to the IQ `id` the server sent, once it is there.
+    QString answerTo(const QString &id) {
+        QSignalSpy received(m_server.get(), &FakeXmppServer::stanzaReceived);
+        for (;;) {
+            for (const XmlElement &stanza : m_server->received()) {
+                if (stanza.attribute(QStringLiteral("id")) == id)
+                    return verdictOf(stanza);
+            }
+            if (!received.wait(10000))
                 return QStringLiteral("no reply");
         }
     }
@@ -238,17 +251,6 @@ private Q_SLOTS:
     void answersLargeStanzasWithoutDroppingTheLink() {
         startComponent(10000);
         QSignalSpy disconnected(m_component.get(), &XmppComponent::disconnected);
-        QSignalSpy received(m_server.get(), &FakeXmppServer::stanzaReceived);
-        auto answerTo = [&](const QString &id) -> QString {
-            for (;;) {
-                for (const XmlElement &stanza : m_server->received()) {
-                    if (stanza.attribute(QStringLiteral("id")) == id)
-                        return verdictOf(stanza);
-                }
-                if (!received.wait(10000))
-                    return QStringLiteral("no reply");
-            }
-        };
         const QByteArray filler(500 * 1024, 'a');
         m_server->sendRaw("<iq type='get' id='big' from='example.org' to='push.example.org'>"
                           "<query xmlns='urn:example:big'>" +
@@ -264,6 +266,39 @@ private Q_SLOTS:
         QCOMPARE(answerTo(QStringLiteral("odd")), QStringLiteral("modify/bad-request"));
         QCOMPARE(publish(QStringLiteral("after")), QStringLiteral("result"));
         QCOMPARE(disconnected.size(), 0);
+    }
+
+    // A start tag may declare thousands of namespaces: over 64 attributes
+    // the IQ is skipped, but still answered, and the link stays up.
+    void answersAnIqOfThousandsOfNamespaceDeclarations() {
+        startComponent(10000);
+        QSignalSpy disconnected(m_component.get(), &XmppComponent::disconnected);
+        QByteArray declarations;
+        for (int i = 0; i < 3000; ++i)
+            declarations +=
+                " xmlns:n" + QByteArray::number(i) + "='urn:example:" + QByteArray::number(i) + "'";
+        m_server->sendRaw("<iq type='get' id='ns3000' from='example.org' to='push.example.org'" +
+                          declarations + "><query xmlns='urn:example:q'/></iq>");
+        QCOMPARE(answerTo(QStringLiteral("ns3000")), QStringLiteral("modify/policy-violation"));
+        QCOMPARE(publish(QStringLiteral("after")), QStringLiteral("result"));
+        QCOMPARE(disconnected.size(), 0);
+    }
+
+    // A server gone wrong starts an IQ and never ends it (an attribute value
+    // never closed). Skipping it for ever would leave the link deaf to every
+    // publish behind it: past 16 MiB it is answered, the stream fails and
+    // the link reconnects at once, and publishes are served again.
+    void reconnectsPastAStanzaThatNeverEnds() {
+        startComponent(10000);
+        QSignalSpy disconnected(m_component.get(), &XmppComponent::disconnected);
+        QSignalSpy connected(m_component.get(), &XmppComponent::connected);
+        m_server->sendRaw("<iq type='get' id='endless' from='example.org' to='push.example.org'>"
+                          "<query xmlns='urn:example:q' a='" +
+                          QByteArray(17 * 1024 * 1024, 'a'));
+        QVERIFY(disconnected.wait(10000));
+        QCOMPARE(answerTo(QStringLiteral("endless")), QStringLiteral("modify/policy-violation"));
+        QVERIFY(connected.size() == 1 || connected.wait(10000));
+        QCOMPARE(publish(QStringLiteral("after")), QStringLiteral("result"));
     }
 
     // A server that sends requests but does not read our answers: the

@@ -1,4 +1,4 @@
-// The configuration file (SPEC §2): every key checked, every problem named by
+// The configuration file (docs/configuration.md): every key checked, every problem named by
 // file, section and key, and the command line's --check-config.
 
 #include "config.h"
@@ -54,7 +54,7 @@ private Q_SLOTS:
     }
 
     // UWPX re-registers only when its channel or accounts change: a device
-    // may be silent for months while its pushes work (SPEC §4).
+    // may be silent for months while its pushes work (docs/protocol.md).
     void keepsDevicesHalfAYearByDefault() {
         const QString path =
             test::writeConfig(m_dir.path(), {{QStringLiteral("storage/expire_days"), QString()}});
@@ -85,7 +85,7 @@ private Q_SLOTS:
     }
 
     void readsTheSpecsInlineComments() {
-        // The layout of SPEC §2: values followed by "; comment".
+        // The layout of docs/configuration.md: values followed by "; comment".
         const QString base = test::writeConfig(m_dir.path());
         QFile file(base);
         QVERIFY(file.open(QIODevice::ReadOnly));

@@ -27,10 +27,12 @@ const QByteArray kServerHeader =
     "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' "
     "xmlns='jabber:component:accept' from='push.example.org' id='a1b2c3'>";
 
-// The daemon's limit is 1 MiB, which no fuzzer input reaches; the limit is
-// counted the same way whatever it is, so the inputs are read with one they
-// can reach. What we send back is read with the daemon's.
+// The daemon's limits are 1 MiB a stanza and 16 MiB skipped, which no
+// fuzzer input reaches; the limits are counted the same way whatever they
+// are, so the inputs are read with ones they can reach, in the same ratio.
+// What we send back is read with the daemon's.
 constexpr qsizetype kInputMaxStanzaBytes = 4096;
+constexpr qsizetype kInputMaxSkippedBytes = 16 * kInputMaxStanzaBytes;
 
 struct Reading {
     QList<QByteArray> events;
@@ -40,9 +42,10 @@ struct Reading {
 };
 
 Reading read(const QList<QByteArray> &pieces,
-             qsizetype maxStanzaBytes = StanzaReader::DefaultMaxStanzaBytes) {
+             qsizetype maxStanzaBytes = StanzaReader::DefaultMaxStanzaBytes,
+             qsizetype maxSkippedBytes = StanzaReader::DefaultMaxSkippedBytes) {
     Reading out;
-    StanzaReader reader(maxStanzaBytes);
+    StanzaReader reader(maxStanzaBytes, maxSkippedBytes);
     QObject::connect(&reader, &StanzaReader::streamOpened, [&out](const XmlElement &header) {
         out.events << "opened " + header.toXml();
     });
@@ -161,8 +164,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     const bool ownHeader = input.startsWith("<?xml") || input.startsWith("<stream:stream");
     const QByteArray stream = ownHeader ? input : kServerHeader + input;
 
-    const Reading whole = read({stream}, kInputMaxStanzaBytes);
-    const Reading pieced = read(fuzz::pieces(stream), kInputMaxStanzaBytes);
+    const Reading whole = read({stream}, kInputMaxStanzaBytes, kInputMaxSkippedBytes);
+    const Reading pieced = read(fuzz::pieces(stream), kInputMaxStanzaBytes, kInputMaxSkippedBytes);
     const QByteArray valid = validUtf8Prefix(stream);
     if (valid.size() == stream.size()) {
         check(whole.events == pieced.events, "reading in pieces gives what reading whole gives",
@@ -174,7 +177,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         // the valid bytes before it give.
         check(whole.failed && pieced.failed, "invalid UTF-8 fails the stream",
               whole.events.join('\n') + "\n---\n" + pieced.events.join('\n'));
-        const Reading validPart = read({valid}, kInputMaxStanzaBytes);
+        const Reading validPart = read({valid}, kInputMaxStanzaBytes, kInputMaxSkippedBytes);
         check(isPrefix(withoutFailure(whole), validPart.events) &&
                   isPrefix(withoutFailure(pieced), validPart.events),
               "before invalid UTF-8 fails the stream, the reader reports only what precedes it",

@@ -132,7 +132,7 @@ class Interop(StackTest):
         return (1, 0) if server_name() == 'prosody' else (0, 0)
 
     def assert_notification(self, request, client):
-        """The request WNS got is the raw notification of SPEC §6 for the
+        """The request WNS got is the raw notification of docs/protocol.md for the
         client's one account, and the client shows it for that account."""
         headers = {k.lower(): v for k, v in request['headers'].items()}
         jid = client.bare_jids[0]
@@ -343,7 +343,7 @@ class Interop(StackTest):
         error_type = self.wait(lambda: self.server.push_error(since, 'internal-server-error'), 30,
                                '%s to log the wait error' % server_name())
         self.assertEqual(error_type, 'wait')
-        self.assertLess(answered, 25, 'SPEC §5: every publish is answered within 25 s')
+        self.assertLess(answered, 25, 'docs/protocol.md: every publish is answered within 25 s')
         failed = len(self.wns.requests(path))
         self.assertGreaterEqual(failed, 1)
         delivered = self.counter('delivered')
@@ -356,7 +356,7 @@ class Interop(StackTest):
 
     def test_i_silent_server_is_noticed_by_keepalive(self):
         """The server stops answering but closes nothing (frozen, or the path
-        to it died): the keepalive notices within a minute (SPEC §5), and once
+        to it died): the keepalive notices within a minute (docs/protocol.md), and once
         the server answers again the component is back and pushes."""
         client, path, push = self.register_device('i', 'judy_frozen')
         self.users.enable_push('judy_frozen', push['node'], push['secret'])
@@ -380,7 +380,7 @@ class Interop(StackTest):
         self.assert_notification(requests[0], client)
 
     def test_z_logs_keep_secrets(self):
-        """SPEC §2/§4: no secret, token or bare JID in the daemon's log (debug
+        """docs/operations.md: no secret, token or bare JID in the daemon's log (debug
         output included)."""
         text = self.daemon.log()
         tokens = {r['headers'].get('Authorization', r['headers'].get('authorization', ''))

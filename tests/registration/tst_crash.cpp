@@ -197,7 +197,7 @@ private Q_SLOTS:
             QVERIFY(!haystack.contains("@" + kJidDomain.toUtf8()));
             QVERIFY(!haystack.contains("user0x0"));
         }
-        // The domain itself is stored (SPEC §4), so the grep above could find it.
+        // The domain itself is stored (docs/protocol.md), so the grep above could find it.
         QVERIFY(stored.contains(kJidDomain.toUtf8()));
     }
 };

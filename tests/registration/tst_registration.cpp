@@ -1,4 +1,4 @@
-// The registration endpoint over a real TLS socket (SPEC §3): every message
+// The registration endpoint over a real TLS socket (docs/protocol.md): every message
 // kind in v1 and v2, several requests on one connection, and bad input of
 // every kind answered with a clear error while the server keeps serving.
 

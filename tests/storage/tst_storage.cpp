@@ -469,7 +469,7 @@ private Q_SLOTS:
     }
 
     void makesNodesAndSecretsOfTheSpecifiedStrength() {
-        // SPEC §3: node >= 72 bits, secret >= 128 bits, URL-safe characters.
+        // docs/protocol.md: node >= 72 bits, secret >= 128 bits, URL-safe characters.
         static const QRegularExpression urlSafe(QStringLiteral("^[A-Za-z0-9_-]+$"));
         QSet<QString> seen;
         for (int i = 0; i < 1000; ++i) {

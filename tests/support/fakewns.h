@@ -1,6 +1,6 @@
 #pragma once
 
-// A local stand-in for Windows Push Notification Services (SPEC §6), for tests.
+// A local stand-in for Windows Push Notification Services (docs/protocol.md), for tests.
 //
 // One HTTPS server (QSslServer + a small HTTP/1.1 parser: keep-alive,
 // Content-Length bodies, no chunking) at https://127.0.0.1:<port> offering:

@@ -413,7 +413,7 @@ class Daemon:
         return self.health()[1].get('xmpp')
 
     def stop(self):
-        """SIGTERM: SPEC §2 says it then shuts down cleanly, with exit 0."""
+        """SIGTERM: the README says it then shuts down cleanly, with exit 0."""
         if not self.killed:
             self.process.stop()
 

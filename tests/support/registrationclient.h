@@ -8,7 +8,7 @@
 
 namespace uwpx::test {
 
-// A UWPX client's side of the registration protocol (SPEC §3) for tests: TLS
+// A UWPX client's side of the registration protocol (docs/protocol.md) for tests: TLS
 // to the endpoint, NUL-framed JSON. Waiting runs the event loop, so the
 // server may live in the same thread.
 class RegistrationClient {

@@ -5,7 +5,7 @@
 
 namespace uwpx::payload {
 
-// The raw notification bodies of SPEC §6. None of them ever carries a
+// The raw notification bodies of docs/protocol.md. None of them ever carries a
 // message body or sender: WNS is not end-to-end encrypted.
 
 // v2: {"version":2,"action":"push","account_id":"…","message_count":N,

@@ -11,7 +11,7 @@
 
 namespace uwpx {
 
-// Delivers raw notifications to WNS (SPEC §6): gets and caches the OAuth
+// Delivers raw notifications to WNS (docs/protocol.md): gets and caches the OAuth
 // token, posts with the documented headers, retries what is transient and
 // resolves each send to one WnsResult. Lives on the Qt event loop; every
 // callback runs on the thread that called send().
@@ -31,20 +31,6 @@ public:
     // about to expire.
     void restoreToken(const QString &accessToken, const QDateTime &expiresAt);
 
-    // Counters for metrics and tests, since this client was made.
-    struct Stats {
-        quint64 delivered = 0; // 200 received (dropped not included)
-        quint64 dropped = 0;   // 200 dropped
-        quint64 gone = 0;
-        quint64 transient = 0;
-        quint64 permanent = 0;
-        quint64 retries = 0;      // HTTP attempts repeated after a transient failure
-        quint64 coalesced = 0;    // sends folded into another one's follow-up
-        quint64 unauthorized = 0; // 401s answered by WNS
-    };
-    Stats stats() const;
-    // Token requests made (successful or not).
-    int tokenFetches() const;
     // Whether a token is cached that is not due for refresh.
     bool hasFreshToken() const;
 

@@ -37,6 +37,10 @@ struct WnsResult {
     Outcome outcome = Outcome::Transient;
     int httpStatus = 0; // 0 when no HTTP response was involved
     QString reason;     // human-readable, safe to log and to show a client
+    // Transient because WNS asks us to slow down (406, 429, or a 200 saying
+    // the channel is throttled), not because it failed: the XMPP side answers
+    // resource-constraint instead of internal-server-error.
+    bool throttled = false;
 };
 
 // How every log line names a device: enough of its id to follow it through

@@ -6,7 +6,7 @@
 
 namespace uwpx {
 
-// The [wns] section of the configuration (SPEC §2, §6).
+// The [wns] section of the configuration (docs/configuration.md).
 //
 // Pacing, in two layers, so that a burst for one device becomes at most a
 // couple of WNS requests (WNS throttles channels that are sent to too often):
@@ -48,7 +48,7 @@ struct WnsSettings {
     int retryBaseDelayMs = 1000;
     int maxRetryDelayMs = 8000;
     // All the work for one send (token, attempts, waits) ends within this: the
-    // XMPP side must answer a publish within 25 s (SPEC §5), so a wait WNS asks
+    // XMPP side must answer a publish within 25 s (docs/protocol.md), so a wait WNS asks
     // for that does not fit makes the send Transient instead.
     int sendBudgetMs = 15000;
     // After the token endpoint refused the credentials (HTTP 400/401), no new

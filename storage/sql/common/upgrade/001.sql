@@ -1,4 +1,4 @@
--- Devices and the accounts registered on them (SPEC §4), and the WNS token.
+-- Devices and the accounts registered on them (docs/protocol.md), and the WNS token.
 -- Times are milliseconds since the Unix epoch, UTC.
 CREATE TABLE devices (
     device_id        TEXT PRIMARY KEY,
