@@ -473,6 +473,11 @@ int WnsClient::tokenFetches() const {
     return d->tokens.fetches();
 }
 
+void WnsClient::obtainToken(std::function<void(const QString &error)> done) {
+    d->tokens.withToken(
+        [done = std::move(done)](const QString &, const QString &error) { done(error); });
+}
+
 bool WnsClient::hasFreshToken() const {
     return d->tokens.hasFreshToken();
 }
