@@ -40,7 +40,10 @@ from harness import (COMPONENT_JID, DOMAIN, SENDER, Process, Prosody, StackTest,
                      Users, free_port, log, port_open, sha256_hex, tail, wait_for)
 
 USERS = [SENDER, 'py_alice', 'py_bob', 'cpp_carol', 'cpp_dave', 'forget_me', 'keep_me',
-         'backup_user', 'old_jid_user']
+         'backup_user', 'old_jid_user', 'old_jid_bad']
+OLD_DOMAIN = 'old.localhost'
+OLD_PUSH_JID = 'push@' + OLD_DOMAIN  # as push@xmpp.uwpx.org was
+OLD_JID_MODULES = os.path.join(harness.SOURCE_ROOT, 'resources', 'prosody')
 
 
 def sha256(text):
@@ -166,6 +169,7 @@ class Pushctl(StackTest):
     def setUpClass(cls):
         cls.begin('pushctl')
         cls.server = cls.keep(Prosody(cls.tmp))
+        cls.add_old_push_host()
         cls.server.register(USERS)
         cls.server.start()
         cls.users = Users(cls.server.c2s_port)
@@ -173,6 +177,26 @@ class Pushctl(StackTest):
         cls.daemon.wait_log(r'component %s connected to' % re.escape(COMPONENT_JID), 0, 60,
                             'the component to connect')
         cls.redis = cls.keep(Redis(cls.tmp))
+
+    @classmethod
+    def add_old_push_host(cls):
+        """The host of the old push JID, with mod_uwpx_old_push_jid configured
+        as docs/migration.md says, next to the operator snippet."""
+        snippet = os.path.join(cls.tmp, 'uwpx-push.cfg.lua')
+        with open(snippet) as f:
+            text = f.read()
+        paths = 'plugin_paths = { "/usr/lib/prosody/modules" }'
+        assert paths in text, 'the snippet no longer sets plugin_paths: update the test'
+        text = text.replace(paths, 'plugin_paths = { "/usr/lib/prosody/modules", "%s" }'
+                            % OLD_JID_MODULES)
+        text += '''
+VirtualHost "%s"
+    modules_enabled = { "uwpx_old_push_jid" }
+    uwpx_old_push_jid = "%s"
+    uwpx_push_component = "%s"
+''' % (OLD_DOMAIN, OLD_PUSH_JID, COMPONENT_JID)
+        with open(snippet, 'w') as f:
+            f.write(text)
 
     @classmethod
     def stop_everything(cls):
@@ -360,6 +384,39 @@ class Pushctl(StackTest):
         # Not the Python server's database at all: the daemon's own.
         self.fails(['import', 'sqlite:' + self.daemon.db_path], 1, r'no table channeluri')
         self.assertEqual(self.store_rows(), before)
+
+    def test_old_push_jid(self):
+        """After the switch, a user whose push registration names the old push
+        JID and an imported node is woken through our component, and our
+        answers reach their server as the old JID's: a wrong secret is an
+        error Prosody counts for that registration."""
+        path = os.path.join(self.tmp, 'old-jid.db')
+        db, ChannelUri, PushAccount, _ = python_server_models(path)
+        accounts = {}
+        for user in ('old_jid_user', 'old_jid_bad'):
+            channel = ChannelUri.create(deviceId=uwpx_client.new_device_id(),
+                                        channelUri=self.wns.url('/channel/old-jid-' + user))
+            accounts[user] = python_server_account(ChannelUri, PushAccount, channel,
+                                                   '%s@%s' % (user, DOMAIN))
+        db.close()
+        self.assertEqual(self.json_of('import', 'sqlite:' + path)['imported'],
+                         {'devices': 2, 'accounts': 2})
+
+        since = self.server.mark()
+        good = accounts['old_jid_user']
+        self.publish('old_jid_user', good.node, good.secret, jid=OLD_PUSH_JID)
+        body = self.notification('/channel/old-jid-old_jid_user')
+        self.assertEqual(json.loads(body)['account'], good.bareJidHash)
+
+        bad = accounts['old_jid_bad']
+        forbidden = self.daemon.publishes('forbidden')
+        self.publish('old_jid_bad', bad.node, 'not-' + bad.secret, jid=OLD_PUSH_JID)
+        self.wait(lambda: self.daemon.publishes('forbidden') > forbidden, 30,
+                  'the publish with a wrong secret to be refused')
+        self.assertEqual(self.wait(lambda: self.server.push_error(since, 'forbidden'), 30,
+                                   'Prosody to take the answer as the old JID\'s'), 'auth')
+        self.assertNotIn('Unhandled push error', self.server.log()[since:])
+        self.assertEqual(self.wns.requests('/channel/old-jid-old_jid_bad'), [])
 
     # --- the store while the daemon serves ---------------------------------
 
