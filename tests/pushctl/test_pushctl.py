@@ -173,7 +173,11 @@ class Pushctl(StackTest):
         cls.server.register(USERS)
         cls.server.start()
         cls.users = Users(cls.server.c2s_port)
-        cls.daemon = cls.start_daemon(cls.server.component_port)
+        cls.storage = None
+        if harness.ARGS.store == 'postgresql':
+            cls.storage = harness.postgresql_storage('pushctl')
+        cls.daemon = cls.start_daemon(cls.server.component_port,
+                                      overrides={'storage': cls.storage} if cls.storage else None)
         cls.daemon.wait_log(r'component %s connected to' % re.escape(COMPONENT_JID), 0, 60,
                             'the component to connect')
         cls.redis = cls.keep(Redis(cls.tmp))
@@ -232,7 +236,17 @@ VirtualHost "%s"
         return lines[0]
 
     def store_rows(self):
-        """Every device and account row, read from the daemon's SQLite file."""
+        """Every device and account row, read from the daemon's store."""
+        if self.storage:
+            def rows(table):
+                done = subprocess.run(
+                    ['psql', '-h', self.storage['host'], '-p', str(self.storage['port']),
+                     '-U', self.storage['user'], '-d', self.storage['database'], '-At',
+                     '-v', 'ON_ERROR_STOP=1', '-c', 'SELECT * FROM %s' % table],
+                    check=True, capture_output=True, text=True, timeout=60,
+                    env=dict(os.environ, PGPASSWORD=self.storage['password']))
+                return sorted(done.stdout.splitlines())
+            return rows('devices'), rows('accounts')
         with sqlite3.connect('file:%s?mode=ro' % self.daemon.db_path, uri=True) as db:
             return (sorted(db.execute('SELECT * FROM devices').fetchall()),
                     sorted(db.execute('SELECT * FROM accounts').fetchall()))
@@ -381,8 +395,11 @@ VirtualHost "%s"
             db.execute("UPDATE pushaccount SET secret = 'x' WHERE id = 2")
             db.execute("UPDATE channeluri SET timeStamp = 'yesterday' WHERE id = 1")
         self.fails(['import', 'sqlite:' + path], 1, r'channeluri id=1: timeStamp')
-        # Not the Python server's database at all: the daemon's own.
-        self.fails(['import', 'sqlite:' + self.daemon.db_path], 1, r'no table channeluri')
+        # Not the Python server's database at all: a store of this server.
+        ours = os.path.join(self.tmp, 'ours.db')
+        with sqlite3.connect(ours) as db:
+            db.execute('CREATE TABLE devices (device_id TEXT PRIMARY KEY)')
+        self.fails(['import', 'sqlite:' + ours], 1, r'no table channeluri')
         self.assertEqual(self.store_rows(), before)
 
     def test_old_push_jid(self):
@@ -457,7 +474,11 @@ VirtualHost "%s"
 
     def test_backup_while_publishing(self):
         """backup gives a 0600 copy that opens and holds what was acknowledged
-        before it, while registrations go on."""
+        before it, while registrations go on; on PostgreSQL it names pg_dump."""
+        if self.storage:
+            self.fails(['backup', os.path.join(self.tmp, 'pg-copy.db')], 1, r'pg_dump')
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, 'pg-copy.db')))
+            return
         stop = threading.Event()
         running = threading.Event()
         errors = []
@@ -562,7 +583,7 @@ VirtualHost "%s"
             (['device', 'explode', 'ab' * 16], 2, r'device show'),
             (['forget-jid', 'no-at-sign'], 2, r'not a bare JID'),
             (['forget-jid', 'user@%s/resource' % DOMAIN], 2, r'not a bare JID'),
-            (['backup', os.path.join(self.tmp, 'no', 'such', 'dir', 'x.db')], 1, r'backup to'),
+            (['backup', os.path.join(self.tmp, 'no', 'such', 'dir', 'x.db')], 1, r'backup to|pg_dump'),
             (['import', 'ftp://example.org'], 2, r'unknown import source'),
             (['import', 'redis://127.0.0.1'], 2, r'redis://HOST:PORT'),
             (['import', 'sqlite:' + missing], 1, r'cannot read the file'),
@@ -591,6 +612,9 @@ VirtualHost "%s"
 
 def add_arguments(parser):
     parser.add_argument('--pushctl', required=True, help='the uwpx-pushctl binary')
+    parser.add_argument('--store', choices=('sqlite', 'postgresql'), default='sqlite',
+                        help='the daemon\'s store (postgresql: run under '
+                             'tests/storage/with-postgresql.sh)')
 
 
 if __name__ == '__main__':
@@ -600,4 +624,5 @@ if __name__ == '__main__':
         print('python3-peewee is not installed (apt-get install python3-peewee)')
         print('0 passed, 1 failed')
         sys.exit(1)
-    sys.exit(harness.main(Pushctl, __doc__.split('\n')[0], add_arguments))
+    sys.exit(harness.main(Pushctl, __doc__.split('\n')[0], add_arguments,
+                          lambda args: 'Pushctl on ' + args.store))
