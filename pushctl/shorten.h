@@ -5,7 +5,7 @@
 namespace uwpx::pushctl {
 
 // What the tool prints of ids, nodes and keys: enough to tell them apart,
-// not enough to use a node (docs/operations.md). Control characters from a
+// not enough to use a node (docs/uwpx-pushctl.8). Control characters from a
 // foreign store are shown as '?'.
 inline QString shorten(const QString &text, qsizetype keep = 8) {
     QString shown = text.left(keep);

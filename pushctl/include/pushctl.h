@@ -5,7 +5,7 @@
 
 namespace uwpx::pushctl {
 
-// Exit statuses of uwpx-pushctl (docs/operations.md).
+// Exit statuses of uwpx-pushctl (docs/uwpx-pushctl.8).
 enum ExitStatus { Success = 0, Failure = 1, UsageError = 2 };
 
 // Runs one command line (arguments without the program's name): results go

@@ -14,7 +14,7 @@ namespace uwpx {
 
 class StorageConnection;
 
-// What the operator's tool (uwpx-pushctl, docs/operations.md) reads and
+// What the operator's tool (uwpx-pushctl, docs/uwpx-pushctl.8) reads and
 // changes. Unlike Storage, which the daemon drives from its event loop, every
 // call here is synchronous: the tool does one thing and exits.
 
