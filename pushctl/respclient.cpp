@@ -107,8 +107,10 @@ std::optional<RespClient::Reply> RespClient::readReply(int depth, QString *error
         break;
     case '$': {
         const qint64 size = rest.toLongLong(&ok);
-        if (!ok || size < -1 || size > kMaxBulkBytes)
+        if (!ok || size < -1 || size > kMaxBulkBytes) {
+            ok = false;
             break;
+        }
         if (size == -1) {
             reply.type = Reply::Nil;
             return reply;
