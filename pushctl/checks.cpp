@@ -209,10 +209,11 @@ CheckResult checkCertificate(const RegistrationSettings &settings) {
     const QString detail = QStringLiteral("%1 goes with its key and is valid until %2")
                                .arg(settings.certificate, leaf.expiryDate().toString(Qt::ISODate));
     if (daysLeft < kWarnDays)
-        return warning(name, QStringLiteral("%1 expires in %2 days (on %3)")
-                                 .arg(settings.certificate)
-                                 .arg(daysLeft)
-                                 .arg(leaf.expiryDate().toString(Qt::ISODate)));
+        return warning(name, QStringLiteral("%1 expires in %2 (on %3): renew it")
+                                 .arg(settings.certificate,
+                                      daysLeft == 1 ? QStringLiteral("1 day")
+                                                    : QStringLiteral("%1 days").arg(daysLeft),
+                                      leaf.expiryDate().toString(Qt::ISODate)));
     return ok(name, detail);
 }
 

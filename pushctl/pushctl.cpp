@@ -16,6 +16,8 @@
 
 #include <algorithm>
 
+#include <unistd.h>
+
 namespace uwpx::pushctl {
 
 namespace {
@@ -120,7 +122,27 @@ bool loadConfig(const Invocation &invocation, const QStringList &sections, Confi
     return relevant.isEmpty();
 }
 
+// A new SQLite store made by root in the daemon's directory would belong to
+// root, and the daemon (its own user) could not write it.
+bool wouldCreateForeignStore(const StorageSettings &settings, QString *why) {
+    if (settings.driver != QLatin1String("sqlite") || ::geteuid() != 0 ||
+        QFileInfo::exists(settings.path))
+        return false;
+    const QFileInfo directory(QFileInfo(settings.path).absolutePath());
+    if (!directory.exists() || directory.ownerId() == 0)
+        return false;
+    *why = QStringLiteral("%1 does not exist yet, and root would own the new store: run as "
+                          "the daemon's user (sudo -u %2 uwpx-pushctl ...)")
+               .arg(settings.path, directory.owner());
+    return true;
+}
+
 std::unique_ptr<StoreAdmin> openStore(const Config &config, Output &output) {
+    QString why;
+    if (wouldCreateForeignStore(config.storage, &why)) {
+        output.fail(why);
+        return nullptr;
+    }
     StorageSettings settings = config.storage;
     // A tool run by hand may wait a little longer than the daemon does for
     // the write lock the daemon holds for a moment.

@@ -546,6 +546,10 @@ VirtualHost "%s"
         self.assertTrue(report['ok'], report)
         self.assertEqual(sorted(c['name'] for c in report['checks']),
                          ['certificate', 'configuration', 'store', 'wns', 'xmpp'])
+        # The test certificate lives two days: within the 14 days' warning.
+        certificate = [c for c in report['checks'] if c['name'] == 'certificate'][0]
+        self.assertEqual(certificate['status'], 'warning', certificate)
+        self.assertRegex(certificate['detail'], r'expires in 1 day')
 
         wrong = self.config_with('wrong-secret', wns__client_secret='not-the-secret')
         line = self.fails(['check'], 1, r'^uwpx-pushctl: wns: .*refused the credentials',
@@ -583,7 +587,8 @@ VirtualHost "%s"
             (['device', 'explode', 'ab' * 16], 2, r'device show'),
             (['forget-jid', 'no-at-sign'], 2, r'not a bare JID'),
             (['forget-jid', 'user@%s/resource' % DOMAIN], 2, r'not a bare JID'),
-            (['backup', os.path.join(self.tmp, 'no', 'such', 'dir', 'x.db')], 1, r'backup to|pg_dump'),
+            (['backup', os.path.join(self.tmp, 'no', 'such', 'dir', 'x.db')], 1,
+             r'backup to|pg_dump'),
             (['import', 'ftp://example.org'], 2, r'unknown import source'),
             (['import', 'redis://127.0.0.1'], 2, r'redis://HOST:PORT'),
             (['import', 'sqlite:' + missing], 1, r'cannot read the file'),
@@ -595,6 +600,15 @@ VirtualHost "%s"
                 self.fails(args, status, pattern)
         self.fails(['stats'], 1, r'cannot read the configuration file',
                    config=os.path.join(self.tmp, 'nope.ini'))
+        if os.geteuid() == 0 and not self.storage:
+            # root would make a new store the daemon's user cannot write.
+            directory = os.path.join(self.tmp, 'daemon-owned')
+            os.makedirs(directory)
+            os.chown(directory, 65534, 65534)
+            store = os.path.join(directory, 'push.db')
+            config = self.config_with('daemon-owned', storage__path=store)
+            self.fails(['stats'], 1, r'root would own the new store: run as the daemon', config)
+            self.assertFalse(os.path.exists(store))
         self.assertEqual(self.store_rows(), before)
 
     def test_stats(self):
