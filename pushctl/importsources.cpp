@@ -368,6 +368,15 @@ bool readCppServer(const QString &host, quint16 port, int database, const QStrin
                 QString::fromUtf8(fields[0]), QString(), nodeText, secret,
                 QStringLiteral("%1 (node %2)").arg(where, keyName(*node))};
         }
+        if (device.protocolVersion == 1 && !device.accounts.isEmpty()) {
+            // Version 1 with account ids is UWPX 0.35 to 0.38, which expects
+            // XML notifications: not supported here (docs/protocol.md), and
+            // refused if it registered here.
+            skipDevice(source, device,
+                       QStringLiteral("protocol version 1 with account ids (UWPX 0.35 to "
+                                      "0.38), which this server does not support"));
+            continue;
+        }
         offer(source, device, channelHosts);
     }
     for (auto it = nodes.cbegin(); it != nodes.cend(); ++it) {

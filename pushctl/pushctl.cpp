@@ -357,6 +357,7 @@ int import(const Config &config, const QString &sourceName, bool dryRun, Output 
     QList<ImportReport::Item> items = source.skipped + result->items;
     int devices = 0;
     int accounts = 0;
+    int alreadyThere = 0;
     QJsonArray skipped;
     QStringList skippedLines;
     for (const ImportReport::Item &item : std::as_const(items)) {
@@ -367,9 +368,14 @@ int import(const Config &config, const QString &sourceName, bool dryRun, Output 
         }
         const QString kind = device ? QStringLiteral("device") : QStringLiteral("account");
         const QString id = shorten(item.id, device ? 12 : 8);
-        skippedLines << QStringLiteral("  %1 %2 (%3): %4").arg(kind, id, item.where, item.reason);
         skipped.append(QJsonObject{
             {"kind", kind}, {"id", id}, {"where", item.where}, {"reason", item.reason}});
+        // A second run finds everything there: counted, not listed, in text.
+        if (item.reason == QLatin1String(ImportReport::kAlreadyImported)) {
+            ++alreadyThere;
+            continue;
+        }
+        skippedLines << QStringLiteral("  %1 %2 (%3): %4").arg(kind, id, item.where, item.reason);
     }
     // A Redis URL may carry a password: never shown.
     const QString shownSource = QUrl(sourceName).scheme() == QLatin1String("redis")
@@ -380,6 +386,8 @@ int import(const Config &config, const QString &sourceName, bool dryRun, Output 
                     .arg(devices)
                     .arg(accounts)
                     .arg(shownSource));
+    if (alreadyThere > 0)
+        output.line(QStringLiteral("already imported: %1 devices and accounts").arg(alreadyThere));
     if (!skippedLines.isEmpty()) {
         output.line(QStringLiteral("skipped %1:").arg(skippedLines.size()));
         for (const QString &line : std::as_const(skippedLines))

@@ -251,7 +251,7 @@ bool StorageConnection::importDevice(const ImportedDevice &imported, qint64 now,
         // client re-sends its accounts only when they change.
         const bool same = known.value(0).toString() == imported.channelUri;
         report->items << Item{Item::Device, device, imported.where, false,
-                              same ? QStringLiteral("already imported")
+                              same ? QLatin1String(ImportReport::kAlreadyImported)
                                    : QStringLiteral("known here with another channel; kept")};
     } else {
         QSqlQuery insert(m_db);
@@ -277,7 +277,7 @@ bool StorageConnection::importDevice(const ImportedDevice &imported, qint64 now,
             const bool same = mine.value(0).toString() == account.node &&
                               mine.value(1).toString() == account.secret;
             report->items << Item{Item::Account, account.node, account.where, false,
-                                  same ? QStringLiteral("already imported")
+                                  same ? QLatin1String(ImportReport::kAlreadyImported)
                                        : QStringLiteral("the device registered this account "
                                                         "here since; kept")};
             continue;

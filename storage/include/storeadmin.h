@@ -66,6 +66,9 @@ struct ImportedDevice {
 
 // What an import did (or, dry, would do), item by item.
 struct ImportReport {
+    // The reason of an item found exactly as the source has it.
+    static constexpr const char *kAlreadyImported = "already imported";
+
     struct Item {
         enum Kind { Device, Account } kind = Device;
         QString id; // device id, or account node; shortened by whoever prints it

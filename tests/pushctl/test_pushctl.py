@@ -95,10 +95,10 @@ class Redis:
         self.process.stop()
 
 
-def write_cpp_server_device(redis, device_id, channel_uri, accounts, db=0):
+def write_cpp_server_device(redis, device_id, channel_uri, accounts, db=0, version=2):
     """What the C++ server's RedisClient::set_push_accounts leaves in Redis
     for one device: accounts are (account_id, node, secret)."""
-    keys = [channel_uri, '2']
+    keys = [channel_uri, str(version)]
     for account_id, node, secret in accounts:
         account = sha256(device_id + '_' + account_id)
         keys.append(account)
@@ -345,19 +345,33 @@ VirtualHost "%s"
                                     [(account_id, node, secret)], db=2)
             made[user] = (device_id, bare_jid, account_id, node, secret)
         self.redis.command('RPUSH', 'WNS', 'old-token', 'bearer', '1700000000', db=2)
+        # UWPX 0.35 to 0.38: version 1 with account ids, not supported here.
+        old_client = uwpx_client.new_device_id()
+        write_cpp_server_device(self.redis, old_client, self.wns.url('/channel/cpp-v1'),
+                                [(sha256(old_client + 'x@' + DOMAIN), cpp_token(), cpp_token())],
+                                db=2, version=1)
+        # A device that only sent its channel: kept, so accounts it sends later
+        # find it.
+        channel_only = uwpx_client.new_device_id()
+        self.redis.command('RPUSH', channel_only, self.wns.url('/channel/cpp-channel-only'), db=2)
         source = 'redis://127.0.0.1:%d/2' % self.redis.port
 
         before = self.store_rows()
         dry = self.json_of('import', source, '--dry-run')
-        self.assertEqual(dry['imported'], {'devices': 2, 'accounts': 2}, dry)
+        self.assertEqual(dry['imported'], {'devices': 3, 'accounts': 2}, dry)
         self.assertEqual(self.store_rows(), before, '--dry-run wrote to the store')
         report = self.json_of('import', source)
-        self.assertEqual(report['imported'], {'devices': 2, 'accounts': 2}, report)
-        self.assertEqual(report['skipped'], [], report)
+        self.assertEqual(report['imported'], {'devices': 3, 'accounts': 2}, report)
+        self.assertEqual(sorted((s['kind'], s['reason'][:28]) for s in report['skipped']),
+                         [('account', 'its device is skipped'),
+                          ('device', 'protocol version 1 with acco')], report)
         after = self.store_rows()
-        again = self.json_of('import', source)
-        self.assertEqual(again['imported'], {'devices': 0, 'accounts': 0}, again)
+        code, text, _ = self.pushctl('import', source)
+        self.assertEqual(code, 0)
+        self.assertIn('imported 0 devices and 0 accounts', text)
+        self.assertIn('already imported: 5 devices and accounts', text)
         self.assertEqual(self.store_rows(), after, 'importing twice changed the store')
+        self.assertEqual(self.json_of('device', 'show', channel_only)['accounts'], [])
 
         for user, (device_id, bare_jid, account_id, node, secret) in made.items():
             self.publish(user, node, secret)
