@@ -40,7 +40,7 @@ from harness import (COMPONENT_JID, DOMAIN, SENDER, Process, Prosody, StackTest,
                      Users, free_port, log, port_open, sha256_hex, tail, wait_for)
 
 USERS = [SENDER, 'py_alice', 'py_bob', 'cpp_carol', 'cpp_dave', 'forget_me', 'keep_me',
-         'backup_user', 'old_jid_user', 'old_jid_bad']
+         'backup_user', 'old_jid_user', 'old_jid_bad', 'early_user']
 OLD_DOMAIN = 'old.localhost'
 OLD_PUSH_JID = 'push@' + OLD_DOMAIN  # as push@xmpp.uwpx.org was
 OLD_JID_MODULES = os.path.join(harness.SOURCE_ROOT, 'resources', 'prosody')
@@ -383,6 +383,33 @@ VirtualHost "%s"
             # The domain was learned from the accepted publish.
             shown = self.json_of('device', 'show', device_id)
             self.assertEqual([a['domain'] for a in shown['accounts']], [DOMAIN])
+
+    def test_import_keeps_what_registered_here(self):
+        """A device that reached this server first (UWPX sends its new channel
+        at start, its accounts only when they change) keeps that channel and
+        gains its imported accounts; a node this store already gives to
+        another account is skipped, never taken over."""
+        bare_jid = 'early_user@' + DOMAIN
+        early = uwpx_client.Client(self.daemon.port, self.ca, [bare_jid], 2)
+        early.send_channel_uri(self.wns.url('/channel/early-new'))
+        account_id = uwpx_client.account_id(early.device_id, bare_jid)
+        node, secret = cpp_token(), cpp_token()
+        write_cpp_server_device(self.redis, early.device_id, self.wns.url('/channel/early-old'),
+                                [(account_id, node, secret)], db=5)
+        taken = self.register('early-taken', ['keep_me'], 2).push['keep_me@' + DOMAIN]
+        other = uwpx_client.new_device_id()
+        write_cpp_server_device(self.redis, other, self.wns.url('/channel/early-other'),
+                                [(sha256(other + 'y@' + DOMAIN), taken['node'], cpp_token())],
+                                db=5)
+        report = self.json_of('import', 'redis://127.0.0.1:%d/5' % self.redis.port)
+        self.assertEqual(report['imported'], {'devices': 1, 'accounts': 1}, report)
+        self.assertEqual(sorted(s['reason'] for s in report['skipped']),
+                         ['another account here has this node',
+                          'known here with another channel; kept'], report)
+        self.publish('early_user', node, secret)
+        body = self.notification('/channel/early-new')
+        self.assertEqual(json.loads(body)['account_id'], account_id)
+        self.assertEqual(self.wns.requests('/channel/early-old'), [])
 
     def test_malformed_sources_write_nothing(self):
         """A source that is not the old layout is refused, saying where, and
