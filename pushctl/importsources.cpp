@@ -139,6 +139,7 @@ bool readPythonServer(const QString &path, const QStringList &channelHosts, Impo
     if (!db.transaction())
         return malformed(QStringLiteral("reading"), db.lastError().text());
     QSqlQuery devices(db);
+    devices.setForwardOnly(true);
     if (!devices.exec(QStringLiteral("SELECT \"id\", \"deviceId\", \"channelUri\", \"timeStamp\" "
                                      "FROM \"channeluri\" ORDER BY \"id\"")))
         return malformed(QStringLiteral("table channeluri"), devices.lastError().text());
@@ -166,6 +167,7 @@ bool readPythonServer(const QString &path, const QStringList &channelHosts, Impo
     }
 
     QSqlQuery accounts(db);
+    accounts.setForwardOnly(true);
     if (!accounts.exec(QStringLiteral("SELECT \"id\", \"channelUri_id\", \"bareJidHash\", "
                                       "\"domainPart\", \"node\", \"secret\" FROM \"pushaccount\" "
                                       "ORDER BY \"id\"")))

@@ -145,25 +145,27 @@ StorageResult<int> StorageConnection::forgetBareJid(const QString &bareJid) {
         // device id takes a while on a large store, and the daemon's writes
         // would wait for it); deleting exact pairs afterwards is safe.
         QSqlQuery select(m_db);
+        select.setForwardOnly(true); // rows are not kept: a store has millions
         if (!run(select, QStringLiteral("admin_select_account_devices"), {}, &error))
             return Result::failed(error);
-        QHash<QString, QSet<QString>> keysOfDevice;
+        // Rows come by device: the address is hashed once per device, and
+        // only that device's candidates are held (a store has millions).
+        QString current;
+        QSet<QString> candidates;
         QList<std::pair<QString, QString>> doomed;
         while (select.next()) {
             const QString device = select.value(0).toString();
-            auto keys = keysOfDevice.find(device);
-            if (keys == keysOfDevice.end()) {
+            if (device != current) {
+                current = device;
                 // The daemon and UWPX hash the lowercased JID; the Python
                 // server hashed it as the client sent it. Device ids are
                 // stored lowercase; a client may have hashed its own spelling.
-                QSet<QString> candidates;
-                for (const QString &id : {device, device.toUpper()}) {
+                candidates.clear();
+                for (const QString &id : {device, device.toUpper()})
                     candidates << accountKeyForBareJid(id, bareJid) << sha256Hex(id + bareJid);
-                }
-                keys = keysOfDevice.insert(device, candidates);
             }
             const QString key = select.value(1).toString();
-            if (keys->contains(key))
+            if (candidates.contains(key))
                 doomed.append({device, key});
         }
         select.finish();
