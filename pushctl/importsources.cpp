@@ -270,58 +270,73 @@ bool readCppServer(const QString &host, quint16 port, int database, const QStrin
     QHash<QByteArray, QByteArray> nodeOfAccountKey; // account key -> node
     QHash<QByteArray, QByteArrayList> nodes;        // node -> [account id, device id, secret]
     QList<std::pair<QByteArray, QByteArrayList>> deviceLists;
-    constexpr qint64 kMaxListItems = 1000; // a device has 2 + at most 100 accounts
-    for (const QByteArray &key : std::as_const(keys)) {
-        if (key == "WNS")
-            continue; // the old server's WNS token: ours fetches its own
-        const auto type = redis.command({"TYPE", key}, &why);
-        if (!type)
+    constexpr qsizetype kMaxListItems = 1000; // a device has 2 + at most 100 accounts
+    constexpr qsizetype kBatch = 1000;
+    keys.removeAll(QByteArrayLiteral("WNS")); // the old server's WNS token: ours gets its own
+    for (qsizetype start = 0; start < keys.size(); start += kBatch) {
+        const QList<QByteArray> batch = keys.mid(start, kBatch);
+        QList<QByteArrayList> typeCommands;
+        for (const QByteArray &key : batch)
+            typeCommands.append({"TYPE", key});
+        const auto types = redis.pipeline(typeCommands, &why);
+        if (!types)
             return fail(why);
-        if (type->text == "none")
-            continue; // expired meanwhile
-        if (type->text == "string") {
-            const auto value = redis.command({"GET", key}, &why);
-            if (!value)
-                return fail(why);
-            if (value->type == RespClient::Reply::Bulk)
-                nodeOfAccountKey.insert(key, value->text);
-            continue;
+        QList<QByteArray> wanted;
+        QList<QByteArrayList> valueCommands;
+        for (qsizetype i = 0; i < batch.size(); ++i) {
+            const QByteArray &key = batch[i];
+            const QByteArray &type = (*types)[i].text;
+            if (type == "none")
+                continue; // expired meanwhile
+            if (type == "string") {
+                valueCommands.append({"GET", key});
+            } else if (type == "list") {
+                // One more than a list of the old layout may hold, to see it is longer.
+                valueCommands.append({"LRANGE", key, "0", QByteArray::number(kMaxListItems)});
+            } else {
+                return fail(QStringLiteral("%1 is a %2; the old push server stored only "
+                                           "strings and lists: is this its database?")
+                                .arg(keyName(key), QString::fromUtf8(type.left(20))));
+            }
+            wanted << key;
         }
-        if (type->text != "list")
-            return fail(QStringLiteral("%1 is a %2; the old push server stored only strings and "
-                                       "lists: is this its database?")
-                            .arg(keyName(key), QString::fromUtf8(type->text.left(20))));
-        const auto length = redis.command({"LLEN", key}, &why);
-        if (!length)
+        const auto values = redis.pipeline(valueCommands, &why);
+        if (!values)
             return fail(why);
-        if (length->integer > kMaxListItems)
-            return fail(QStringLiteral("%1 is a list of %2 items: not the old push server's")
-                            .arg(keyName(key))
-                            .arg(length->integer));
-        const auto list = redis.command({"LRANGE", key, "0", "-1"}, &why);
-        if (!list)
-            return fail(why);
-        QByteArrayList items;
-        for (const RespClient::Reply &item : list->items)
-            items << item.text;
-        if (items.isEmpty())
-            continue; // emptied meanwhile
-        // A device's list starts with its channel URI; a node's with the
-        // account id (a hash), never a URI.
-        if (items[0].contains("://")) {
-            if (items.size() >= 2 && items[1] != "1" && items[1] != "2")
-                return fail(QStringLiteral("%1: a device whose second item (the protocol "
-                                           "version) is not 1 or 2")
-                                .arg(keyName(key)));
-            deviceLists.append({key, items});
-        } else if (items.size() == 3) {
-            nodes.insert(key, items);
-        } else {
-            return fail(QStringLiteral("%1 is a list of %2 items that is neither a device "
-                                       "([channel URI, version, account keys...]) nor a node "
-                                       "([account id, device id, secret])")
-                            .arg(keyName(key))
-                            .arg(items.size()));
+        for (qsizetype i = 0; i < wanted.size(); ++i) {
+            const QByteArray &key = wanted[i];
+            const RespClient::Reply &value = (*values)[i];
+            if (value.type == RespClient::Reply::Bulk) {
+                nodeOfAccountKey.insert(key, value.text);
+                continue;
+            }
+            if (value.type != RespClient::Reply::List || value.items.isEmpty())
+                continue; // expired or emptied meanwhile
+            if (value.items.size() > kMaxListItems)
+                return fail(QStringLiteral("%1 is a list of over %2 items: not the old push "
+                                           "server's")
+                                .arg(keyName(key))
+                                .arg(kMaxListItems));
+            QByteArrayList items;
+            for (const RespClient::Reply &item : value.items)
+                items << item.text;
+            // A device's list starts with its channel URI; a node's with the
+            // account id (a hash), never a URI.
+            if (items[0].contains("://")) {
+                if (items.size() >= 2 && items[1] != "1" && items[1] != "2")
+                    return fail(QStringLiteral("%1: a device whose second item (the protocol "
+                                               "version) is not 1 or 2")
+                                    .arg(keyName(key)));
+                deviceLists.append({key, items});
+            } else if (items.size() == 3) {
+                nodes.insert(key, items);
+            } else {
+                return fail(QStringLiteral("%1 is a list of %2 items that is neither a device "
+                                           "([channel URI, version, account keys...]) nor a "
+                                           "node ([account id, device id, secret])")
+                                .arg(keyName(key))
+                                .arg(items.size()));
+            }
         }
     }
 

@@ -29,14 +29,32 @@ bool RespClient::connectTo(const QString &host, quint16 port, QString *error) {
 
 std::optional<RespClient::Reply> RespClient::command(const QByteArrayList &arguments,
                                                      QString *error) {
-    QByteArray request = '*' + QByteArray::number(arguments.size()) + "\r\n";
-    for (const QByteArray &argument : arguments)
-        request += '$' + QByteArray::number(argument.size()) + "\r\n" + argument + "\r\n";
+    std::optional<QList<Reply>> replies = pipeline({arguments}, error);
+    if (!replies)
+        return std::nullopt;
+    return replies->first();
+}
+
+std::optional<QList<RespClient::Reply>> RespClient::pipeline(const QList<QByteArrayList> &commands,
+                                                             QString *error) {
+    QByteArray request;
+    for (const QByteArrayList &arguments : commands) {
+        request += '*' + QByteArray::number(arguments.size()) + "\r\n";
+        for (const QByteArray &argument : arguments)
+            request += '$' + QByteArray::number(argument.size()) + "\r\n" + argument + "\r\n";
+    }
     m_socket.write(request);
-    std::optional<Reply> reply = readReply(0, error);
-    if (!reply)
-        m_socket.abort();
-    return reply;
+    QList<Reply> replies;
+    replies.reserve(commands.size());
+    for (qsizetype i = 0; i < commands.size(); ++i) {
+        std::optional<Reply> reply = readReply(0, error);
+        if (!reply) {
+            m_socket.abort(); // the rest of the replies would be out of step
+            return std::nullopt;
+        }
+        replies.append(std::move(*reply));
+    }
+    return replies;
 }
 
 std::optional<QByteArray> RespClient::readLine(QString *error) {

@@ -34,6 +34,9 @@ public:
     // nullopt on any failure (then *error says why, and the connection is
     // no longer usable); a Redis error reply ("-ERR ...") is a failure too.
     std::optional<Reply> command(const QByteArrayList &arguments, QString *error);
+    // Several commands in one write, their replies in order: a round trip
+    // for a whole batch instead of one per key.
+    std::optional<QList<Reply>> pipeline(const QList<QByteArrayList> &commands, QString *error);
 
     // Bounds on what we accept from the server.
     static constexpr qint64 kMaxBulkBytes = 1 << 20;

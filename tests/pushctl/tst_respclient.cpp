@@ -88,6 +88,20 @@ private Q_SLOTS:
         QCOMPARE(reply->items[1].items[2].type, RespClient::Reply::Nil);
     }
 
+    void pipelinesInOrder() {
+        ScriptedServer server("+string\r\n:5\r\n$2\r\nab\r\n", false);
+        RespClient client(2000);
+        QString error;
+        QVERIFY2(client.connectTo(QStringLiteral("127.0.0.1"), server.port(), &error),
+                 qPrintable(error));
+        const auto replies = client.pipeline({{"TYPE", "a"}, {"LLEN", "b"}, {"GET", "c"}}, &error);
+        QVERIFY2(replies.has_value(), qPrintable(error));
+        QCOMPARE(replies->size(), 3);
+        QCOMPARE((*replies)[0].text, QByteArray("string"));
+        QCOMPARE((*replies)[1].integer, 5);
+        QCOMPARE((*replies)[2].text, QByteArray("ab"));
+    }
+
     void refusesWhatIsNotRedis_data() {
         QTest::addColumn<QByteArray>("reply");
         QTest::addColumn<bool>("closeAfter");
