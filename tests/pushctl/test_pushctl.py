@@ -411,6 +411,25 @@ VirtualHost "%s"
         self.assertEqual(json.loads(body)['account_id'], account_id)
         self.assertEqual(self.wns.requests('/channel/early-old'), [])
 
+    def test_import_before_the_first_start(self):
+        """An operator imports before the daemon ever ran: the tool creates
+        the store and its schema as the daemon would."""
+        if self.storage:
+            fresh = harness.postgresql_storage('pushctl_fresh')
+            config = self.config_with('fresh', storage__database=fresh['database'])
+        else:
+            config = self.config_with('fresh',
+                                      storage__path=os.path.join(self.tmp, 'fresh', 'push.db'))
+        path, _ = self.write_python_server_db('fresh-source.db')
+        report = json.loads(self.ok('--json', 'import', 'sqlite:' + path, config=config))
+        self.assertEqual(report['imported'], {'devices': 3, 'accounts': 2}, report)
+        stats = json.loads(self.ok('--json', 'stats', config=config))
+        self.assertEqual(stats['devices'], {'active': 3, 'suspended': 0})
+        self.assertEqual(stats['by_version']['1']['accounts'], 2)
+        check = json.loads(self.ok('--json', 'check', config=config))
+        store = [c for c in check['checks'] if c['name'] == 'store'][0]
+        self.assertEqual(store['status'], 'ok', store)
+
     def test_malformed_sources_write_nothing(self):
         """A source that is not the old layout is refused, saying where, and
         the store is left as it was."""
