@@ -324,17 +324,18 @@ int check(const Invocation &invocation, Output &output) {
     bool allOk = true;
     QJsonArray checks;
     for (const CheckResult &result : std::as_const(results)) {
-        static const char *const kWords[] = {"ok", "warning", "FAILED"};
-        static const char *const kJsonWords[] = {"ok", "warning", "failed"};
-        output.line(QStringLiteral("%1 %2: %3")
-                        .arg(QLatin1String(kWords[result.status]), result.name, result.detail));
+        static const char *const kWords[] = {"ok", "warning", "failed"};
         checks.append(QJsonObject{{"name", result.name},
-                                  {"status", QLatin1String(kJsonWords[result.status])},
+                                  {"status", QLatin1String(kWords[result.status])},
                                   {"detail", result.detail}});
+        // A failure is said once, on stderr, where scripts and people look.
         if (result.status == CheckResult::Failed) {
             allOk = false;
             output.fail(QStringLiteral("%1: %2").arg(result.name, result.detail));
+            continue;
         }
+        output.line(QStringLiteral("%1 %2: %3")
+                        .arg(QLatin1String(kWords[result.status]), result.name, result.detail));
     }
     output.document(QJsonObject{{"ok", allOk}, {"checks", checks}});
     return allOk ? Success : Failure;
