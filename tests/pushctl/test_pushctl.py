@@ -40,9 +40,11 @@ from harness import (COMPONENT_JID, DOMAIN, SENDER, Process, Prosody, StackTest,
                      Users, free_port, log, port_open, sha256_hex, tail, wait_for)
 
 USERS = [SENDER, 'py_alice', 'py_bob', 'cpp_carol', 'cpp_dave', 'forget_me', 'keep_me',
-         'backup_user', 'old_jid_user', 'old_jid_bad', 'early_user']
+         'backup_user', 'old_jid_user', 'old_jid_bad', 'early_user',
+         'old_jid_away']
 OLD_DOMAIN = 'old.localhost'
 OLD_PUSH_JID = 'push@' + OLD_DOMAIN  # as push@xmpp.uwpx.org was
+AWAY_DOMAIN = 'old-away.localhost'
 OLD_JID_MODULES = os.path.join(harness.SOURCE_ROOT, 'resources', 'prosody')
 
 
@@ -198,7 +200,15 @@ VirtualHost "%s"
     modules_enabled = { "uwpx_old_push_jid" }
     uwpx_old_push_jid = "%s"
     uwpx_push_component = "%s"
-''' % (OLD_DOMAIN, OLD_PUSH_JID, COMPONENT_JID)
+
+-- An old JID relayed to a component that never connects.
+VirtualHost "%s"
+    modules_enabled = { "uwpx_old_push_jid" }
+    uwpx_old_push_jid = "push@%s"
+    uwpx_push_component = "unconnected.localhost"
+Component "unconnected.localhost"
+    component_secret = "never-used"
+''' % (OLD_DOMAIN, OLD_PUSH_JID, COMPONENT_JID, AWAY_DOMAIN, AWAY_DOMAIN)
         with open(snippet, 'w') as f:
             f.write(text)
 
@@ -494,6 +504,17 @@ VirtualHost "%s"
                                    'Prosody to take the answer as the old JID\'s'), 'auth')
         self.assertNotIn('Unhandled push error', self.server.log()[since:])
         self.assertEqual(self.wns.requests('/channel/old-jid-old_jid_bad'), [])
+
+    def test_old_push_jid_component_away(self):
+        """While the component is not connected Prosody answers the relayed
+        publish itself (wait): that answer, too, reaches the user's server as
+        the old JID's, so it keeps the user's push."""
+        since = self.server.mark()
+        self.publish('old_jid_away', 'some-node', 'some-secret', jid='push@' + AWAY_DOMAIN)
+        self.assertIn(('wait', 'remote-server-timeout'),
+                      self.wait(lambda: self.server.push_errors(since), 30,
+                                'Prosody to answer the publish itself'))
+        self.assertNotIn('Unhandled push error', self.server.log()[since:])
 
     # --- the store while the daemon serves ---------------------------------
 
