@@ -27,7 +27,8 @@ if not old_jid or not component then
 	return;
 end
 if jid.host(old_jid) ~= module.host then
-	module:log("error", "uwpx_old_push_jid %s is not on this host (%s); not relaying", old_jid, module.host);
+	module:log("error", "uwpx_old_push_jid %s is not on this host (%s); not relaying",
+		old_jid, module.host);
 	return;
 end
 

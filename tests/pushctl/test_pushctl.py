@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import harness  # noqa: E402
 import uwpx_client  # noqa: E402
 from harness import (COMPONENT_JID, DOMAIN, SENDER, Process, Prosody, StackTest,  # noqa: E402
-                     Users, free_port, log, port_open, sha256_hex, tail, wait_for)
+                     Users, free_port, port_open, tail, wait_for)
 
 USERS = [SENDER, 'py_alice', 'py_bob', 'cpp_carol', 'cpp_dave', 'forget_me', 'keep_me',
          'backup_user', 'old_jid_user', 'old_jid_bad', 'early_user',
