@@ -19,7 +19,9 @@ struct CheckResult {
 CheckResult checkStore(const StorageSettings &settings);
 // The component port accepts a connection and answers a stream header for
 // the component's JID (no handshake: a second component connection would
-// take publishes from the running daemon on ejabberd).
+// take publishes from the running daemon on ejabberd). Prosody refuses an
+// unknown component name here (host-unknown); ejabberd would only at the
+// handshake, so there a wrong name or secret is not found.
 CheckResult checkXmpp(const XmppSettings &settings);
 // The token endpoint issues a token for the configured credentials.
 CheckResult checkWnsToken(const WnsSettings &settings);

@@ -637,6 +637,10 @@ Component "unconnected.localhost"
                           config=wrong)
         self.assertNotIn('not-the-secret', line)
 
+        unknown = self.config_with('unknown-component', xmpp__component_jid='nobody.localhost')
+        self.fails(['check'], 1, r'^uwpx-pushctl: xmpp: .*refused the component '
+                   r'nobody\.localhost: host-unknown', config=unknown)
+
         closed = self.config_with('closed-port', xmpp__port=free_port())
         self.fails(['check'], 1, r'^uwpx-pushctl: xmpp: .*does not accept a connection',
                    config=closed)
