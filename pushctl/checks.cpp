@@ -6,6 +6,7 @@
 
 #include <QDeadlineTimer>
 #include <QEventLoop>
+#include <QFileInfo>
 #include <QRegularExpression>
 #include <QSslServer>
 #include <QSslSocket>
@@ -34,6 +35,11 @@ CheckResult failed(const QString &name, const QString &detail) {
 
 CheckResult checkStore(const StorageSettings &settings) {
     const QString name = QStringLiteral("store");
+    // Opening would create the file (owned by whoever runs the check).
+    if (settings.driver == QLatin1String("sqlite") && !QFileInfo::exists(settings.path))
+        return warning(name, QStringLiteral("%1 does not exist yet; the daemon's first start "
+                                            "(or uwpx-pushctl import) creates it")
+                                 .arg(settings.path));
     QString error;
     auto store = StoreAdmin::openAsIs(settings, &error);
     if (!store)

@@ -430,6 +430,12 @@ Component "unconnected.localhost"
         else:
             config = self.config_with('fresh',
                                       storage__path=os.path.join(self.tmp, 'fresh', 'push.db'))
+        if not self.storage:
+            # check only looks: it leaves a store that does not exist alone.
+            before = json.loads(self.pushctl('--json', 'check', config=config)[1])
+            store = [c for c in before['checks'] if c['name'] == 'store'][0]
+            self.assertEqual(store['status'], 'warning', store)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, 'fresh', 'push.db')))
         path, _ = self.write_python_server_db('fresh-source.db')
         report = json.loads(self.ok('--json', 'import', 'sqlite:' + path, config=config))
         self.assertEqual(report['imported'], {'devices': 3, 'accounts': 2}, report)
