@@ -230,8 +230,9 @@ QString keyName(const QByteArray &key) {
 
 } // namespace
 
-bool readCppServer(const QString &host, quint16 port, int database, const QString &password,
-                   const QStringList &channelHosts, ImportSource *source, QString *error) {
+bool readCppServer(const QString &host, quint16 port, int database, const QString &user,
+                   const QString &password, const QStringList &channelHosts, ImportSource *source,
+                   QString *error) {
     const QString name = QStringLiteral("redis://%1:%2/%3").arg(host).arg(port).arg(database);
     RespClient redis;
     QString why;
@@ -241,7 +242,11 @@ bool readCppServer(const QString &host, quint16 port, int database, const QStrin
     };
     if (!redis.connectTo(host, port, &why))
         return fail(why);
-    if (!password.isEmpty() && !redis.command({"AUTH", password.toUtf8()}, &why))
+    QByteArrayList auth{"AUTH"};
+    if (!user.isEmpty())
+        auth << user.toUtf8();
+    auth << password.toUtf8();
+    if (!password.isEmpty() && !redis.command(auth, &why))
         return fail(why);
     if (!redis.command({"SELECT", QByteArray::number(database)}, &why))
         return fail(why);
@@ -428,8 +433,8 @@ bool readImportSource(const QString &name, const QStringList &channelHosts, Impo
             *error = QStringLiteral("a Redis source is redis://HOST:PORT[/DB]");
             return false;
         }
-        return readCppServer(url.host(), quint16(url.port()), database, url.password(),
-                             channelHosts, source, error);
+        return readCppServer(url.host(), quint16(url.port()), database, url.userName(),
+                             url.password(), channelHosts, source, error);
     }
     *usage = true;
     *error = QStringLiteral("unknown import source '%1': sqlite:PATH (the Python server) or "

@@ -29,7 +29,9 @@ bool readPythonServer(const QString &path, const QStringList &channelHosts, Impo
 
 // The C++ server (Redis): device id -> list [channel URI, version, account
 // keys...]; account key -> node; node -> list [account id, device id, secret].
-bool readCppServer(const QString &host, quint16 port, int database, const QString &password,
-                   const QStringList &channelHosts, ImportSource *source, QString *error);
+// `user` and `password` as Redis's AUTH takes them (no user: the default one).
+bool readCppServer(const QString &host, quint16 port, int database, const QString &user,
+                   const QString &password, const QStringList &channelHosts, ImportSource *source,
+                   QString *error);
 
 } // namespace uwpx::pushctl

@@ -691,6 +691,10 @@ Component "unconnected.localhost"
                 self.fails(args, status, pattern)
         self.fails(['stats'], 1, r'cannot read the configuration file',
                    config=os.path.join(self.tmp, 'nope.ini'))
+        # A password Redis does not take: refused, and never repeated.
+        line = self.fails(['import', 'redis://:hunter2@127.0.0.1:%d/2' % self.redis.port], 1,
+                          r'^uwpx-pushctl: redis://127\.0\.0\.1:\d+/2: Redis answered: ')
+        self.assertNotIn('hunter2', line)
         if os.geteuid() == 0 and not self.storage:
             # root would make a new store the daemon's user cannot write.
             directory = os.path.join(self.tmp, 'daemon-owned')
