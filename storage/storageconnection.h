@@ -27,7 +27,8 @@ struct Dialect;
 // One connection to the store, synchronous: each call is a round trip to the
 // database (or a read and write of the SQLite file) on the calling thread.
 // Storage runs these on its worker threads, one connection each; nothing
-// else in the daemon calls them. Callers never see SQL or the dialect; every
+// else in the daemon calls them (the operator's tool does, through
+// StoreAdmin). Callers never see SQL or the dialect; every
 // write is a single transaction, durable once the call returned Ok. Every
 // operation returns a StorageResult; failures are logged here, once.
 //
