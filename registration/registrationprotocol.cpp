@@ -13,12 +13,6 @@ namespace uwpx::registration {
 
 namespace {
 
-bool isHexDeviceId(const QString &id) {
-    // \z, not $: $ also matches before a final newline.
-    static const QRegularExpression hex(QStringLiteral("\\A[0-9A-Fa-f]{16,128}\\z"));
-    return hex.match(id).hasMatch();
-}
-
 // A bare JID as RFC 7622 shapes it: local@domain, no resource, and no '/'
 // in the local part either (RFC 7622 forbids it there; jidDomain() would cut
 // "victim.org/x@example.org" at the slash and store the wrong domain). We do
@@ -130,7 +124,7 @@ bool parseRequest(const QByteArray &json, const QStringList &channelHosts, Reque
     request->actionName = actionName;
 
     const QJsonValue deviceId = object.value(QLatin1String("device_id"));
-    if (!deviceId.isString() || !isHexDeviceId(deviceId.toString())) {
+    if (!deviceId.isString() || !isWellFormedDeviceId(deviceId.toString())) {
         *error = QStringLiteral("device_id must be a hex string of 16 to 128 characters.");
         return false;
     }

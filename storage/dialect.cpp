@@ -46,9 +46,9 @@ bool neverBusy(const QSqlError &) {
 
 const Dialect kDialects[] = {
     {QStringLiteral("sqlite"), QStringLiteral("QSQLITE"), false, false, true, pointSqlite,
-     sqliteBusy},
+     sqliteBusy, true},
     {QStringLiteral("postgresql"), QStringLiteral("QPSQL"), true, true, false, pointPostgresql,
-     neverBusy},
+     neverBusy, false},
 };
 
 } // namespace

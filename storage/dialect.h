@@ -31,6 +31,9 @@ struct Dialect {
     // Whether a statement failed only because another connection held a
     // lock it does not wait for, so that trying again shortly may succeed.
     bool (*isBusy)(const QSqlError &error) = nullptr;
+    // The database is one file the operator's tool can copy consistently
+    // (sql/<name>/admin_copy_into.sql); a server database has its own tools.
+    bool copiesToFile = false;
 
     // nullptr for a name no dialect has.
     static const Dialect *find(const QString &name);

@@ -1,8 +1,15 @@
 #include "identity.h"
 
 #include <QCryptographicHash>
+#include <QRegularExpression>
 
 namespace uwpx {
+
+bool isWellFormedDeviceId(const QString &deviceId) {
+    // \z, not $: $ also matches before a final newline.
+    static const QRegularExpression hex(QStringLiteral("\\A[0-9A-Fa-f]{16,128}\\z"));
+    return hex.match(deviceId).hasMatch();
+}
 
 QString normalizedDeviceId(const QString &deviceId) {
     return deviceId.toLower();

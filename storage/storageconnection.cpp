@@ -74,7 +74,7 @@ QString notNull(const QString &text) {
 } // namespace
 
 std::unique_ptr<StorageConnection> StorageConnection::open(const StorageSettings &settings,
-                                                           QString *error) {
+                                                           QString *error, bool upgrade) {
     const Dialect *dialect = Dialect::find(settings.driver);
     if (!dialect) {
         *error = QStringLiteral("unknown storage driver '%1'").arg(settings.driver);
@@ -100,7 +100,7 @@ std::unique_ptr<StorageConnection> StorageConnection::open(const StorageSettings
     // Storage must hold the only handle: it removes the connection when it goes.
     std::unique_ptr<StorageConnection> storage(new StorageConnection(db, *dialect));
     db = QSqlDatabase(); // QSqlDatabase has no move in Qt 6.4
-    if (!storage->configure(error) || !storage->upgradeSchema(error))
+    if (!storage->configure(error) || (upgrade && !storage->upgradeSchema(error)))
         return nullptr;
     return storage;
 }

@@ -3,6 +3,7 @@
 #include "storagerecords.h"
 #include "storageresult.h"
 #include "storagesettings.h"
+#include "storeadmin.h"
 
 #include <QDateTime>
 #include <QList>
@@ -26,7 +27,8 @@ struct Dialect;
 // One connection to the store, synchronous: each call is a round trip to the
 // database (or a read and write of the SQLite file) on the calling thread.
 // Storage runs these on its worker threads, one connection each; nothing
-// else in the daemon calls them. Callers never see SQL or the dialect; every
+// else in the daemon calls them (the operator's tool does, through
+// StoreAdmin). Callers never see SQL or the dialect; every
 // write is a single transaction, durable once the call returned Ok. Every
 // operation returns a StorageResult; failures are logged here, once.
 //
@@ -34,9 +36,11 @@ struct Dialect;
 // per thread). Several connections may use one database at once.
 class StorageConnection {
 public:
-    // Opens the database and brings its schema up to date. On failure returns
-    // nullptr and says why in *error.
-    static std::unique_ptr<StorageConnection> open(const StorageSettings &settings, QString *error);
+    // Opens the database and brings its schema up to date (unless `upgrade`
+    // is false: the operator's check only looks). On failure returns nullptr
+    // and says why in *error.
+    static std::unique_ptr<StorageConnection> open(const StorageSettings &settings, QString *error,
+                                                   bool upgrade = true);
     ~StorageConnection();
 
     StorageConnection(const StorageConnection &) = delete;
@@ -107,6 +111,14 @@ public:
     // The configuration's name of the database kind: "sqlite" or "postgresql".
     QString driverName() const;
 
+    // The operator's tool (StoreAdmin, storeadmin.cpp), one call per command.
+    StorageResult<StoreStats> stats();
+    StorageResult<StoredDevice> device(const QString &deviceId);
+    StorageResult<int> forgetDevice(const QString &deviceId);
+    StorageResult<int> forgetBareJid(const QString &bareJid);
+    StorageResult<> backupTo(const QString &path);
+    StorageResult<ImportReport> importDevices(const QList<ImportedDevice> &devices, bool dryRun);
+
 private:
     StorageConnection(QSqlDatabase db, const Dialect &dialect);
 
@@ -124,6 +136,9 @@ private:
                                                            const QList<AccountSpec> &accounts,
                                                            qint64 now);
     StorageResult<qint64> count(const QString &table);
+    // importDevices' work inside the transaction it holds.
+    bool importDevice(const ImportedDevice &device, qint64 now, ImportReport *report,
+                      QString *error);
     bool reconnectIfLost();
 
     // Runs one public operation; if it failed because the database

@@ -449,6 +449,11 @@ void WnsClient::restoreToken(const QString &accessToken, const QDateTime &expire
     d->tokens.restore(accessToken, expiresAt);
 }
 
+void WnsClient::obtainToken(std::function<void(const QString &error)> done) {
+    d->tokens.withToken(
+        [done = std::move(done)](const QString &, const QString &error) { done(error); });
+}
+
 bool WnsClient::hasFreshToken() const {
     return d->tokens.hasFreshToken();
 }

@@ -8,6 +8,10 @@ namespace uwpx {
 // computes these from what clients send and the publish path from what XMPP
 // servers send; the sender-domain check holds only because both use these.
 
+// A device id as clients send it: 16 to 128 hex digits, any case
+// (docs/protocol.md).
+bool isWellFormedDeviceId(const QString &deviceId);
+
 // Device ids are stored lowercase: clients compare them case-insensitively.
 QString normalizedDeviceId(const QString &deviceId);
 

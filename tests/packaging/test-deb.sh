@@ -43,6 +43,8 @@ fi
 deb=$(ls "$work"/pkg/uwpx-push-server_*.deb)
 contents=$(dpkg-deb -c "$deb")
 check "binary in /usr/bin" grep -q '\./usr/bin/uwpx-push-server$' <<<"$contents"
+check "uwpx-pushctl in /usr/bin" grep -q '\./usr/bin/uwpx-pushctl$' <<<"$contents"
+check "uwpx-pushctl(8)" grep -q '\./usr/share/man/man8/uwpx-pushctl\.8\.gz$' <<<"$contents"
 check "example config under /etc" grep -q '\./etc/uwpx-push-server/uwpx-push-server.ini$' <<<"$contents"
 check "systemd unit" grep -q '\./lib/systemd/system/uwpx-push-server.service$' <<<"$contents"
 check "config is a conffile" grep -qx '/etc/uwpx-push-server/uwpx-push-server.ini' \
@@ -56,6 +58,8 @@ done
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >/dev/null
 check "installed binary reports its version" \
     bash -c "/usr/bin/uwpx-push-server --version | grep -q 'uwpx-push-server'"
+check "installed uwpx-pushctl reports its version" \
+    bash -c "/usr/bin/uwpx-pushctl --version | grep -q 'uwpx-pushctl'"
 set +e
 check_output=$(/usr/bin/uwpx-push-server --config /etc/uwpx-push-server/uwpx-push-server.ini \
     --check-config 2>&1)

@@ -34,6 +34,11 @@ public:
     // Whether a token is cached that is not due for refresh.
     bool hasFreshToken() const;
 
+    // Gets a token now, or uses the cached one (the operator's check that the
+    // credentials work). `done` gets an empty string on success, else why not
+    // (never the token or the client secret); it runs once.
+    void obtainToken(std::function<void(const QString &error)> done);
+
 Q_SIGNALS:
     // A new access token: the owner persists it so restarts need not fetch one.
     void tokenRefreshed(const QString &accessToken, const QDateTime &expiresAt);
