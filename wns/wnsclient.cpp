@@ -465,6 +465,10 @@ void WnsClient::restoreToken(const QString &accessToken, const QDateTime &expire
     d->tokens.restore(accessToken, expiresAt);
 }
 
+bool WnsClient::setCredentials(const WnsSettings &settings) {
+    return d->tokens.setCredentials(settings);
+}
+
 WnsClient::Stats WnsClient::stats() const {
     return d->stats;
 }
