@@ -88,6 +88,8 @@ public:
     }
 
     QSettings::Status status() const { return m_settings.status(); }
+    // The value in effect of `key`, when it is not the text as written.
+    void record(const QString &key, const QString &value) { m_values.insert(key, value); }
     const QMap<QString, QString> &values() const { return m_values; }
 
     QStringList unknownKeys() const {
@@ -276,6 +278,7 @@ void readLog(ConfigReader &in, LogSettings *log) {
                                                 {QStringLiteral("warning"), LogLevel::Warning},
                                                 {QStringLiteral("error"), LogLevel::Error}};
     const QString level = in.string(QStringLiteral("log/level"), QStringLiteral("info")).toLower();
+    in.record(QStringLiteral("log/level"), level);
     if (!levels.contains(level))
         in.problem(QStringLiteral("log/level"),
                    QStringLiteral("must be debug, info, warning or error, not '%1'").arg(level));
