@@ -3,11 +3,13 @@
 #include "config.h"
 #include "logging.h"
 #include "pushserver.h"
+#include "startbackoff.h"
 #include "systemdnotifier.h"
 #include "unixsignals.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QTimer>
 
 #include <cstdio>
 #include <utility>
@@ -95,12 +97,27 @@ int main(int argc, char *argv[]) {
 
     UnixSignals unixSignals;
     SystemdNotifier systemd;
+    StartBackoff backoff;
     PushServer server(config);
     QString error;
     if (!server.start(&error)) {
         qCCritical(lcServer).noquote() << "cannot start:" << error;
+        const int waitMs = backoff.failed();
+        if (waitMs > 0) {
+            // systemd restarts us when we exit: waiting here spaces the tries.
+            qCInfo(lcServer).noquote()
+                << "failed to start several times in a row: waiting" << waitMs / 1000
+                << "s before exiting, so that the next try comes later";
+            systemd.status(
+                QStringLiteral("cannot start: %1; next try in %2 s").arg(error).arg(waitMs / 1000));
+            QTimer::singleShot(waitMs, &app, &QCoreApplication::quit);
+            QObject::connect(&unixSignals, &UnixSignals::terminateRequested, &app,
+                             &QCoreApplication::quit);
+            app.exec();
+        }
         return kExitCannotStart;
     }
+    backoff.succeeded();
     // The first SIGTERM or SIGINT hands over cleanly (PushServer::shutdown);
     // a second one stops at once.
     QObject::connect(&unixSignals, &UnixSignals::terminateRequested, &server,

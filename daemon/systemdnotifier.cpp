@@ -62,6 +62,10 @@ void SystemdNotifier::reloading() {
          QByteArray::number(usec));
 }
 
+void SystemdNotifier::status(const QString &text) {
+    send("STATUS=" + escapeForLog(text).toUtf8());
+}
+
 void SystemdNotifier::stopping() {
     send("STOPPING=1\nSTATUS=shutting down");
 }

@@ -29,6 +29,8 @@ public:
     void reloading();
     // Shutting down (SIGTERM).
     void stopping();
+    // What `systemctl status` shows, nothing else.
+    void status(const QString &text);
 
     // Pings the watchdog at half the interval systemd asks for
     // (WATCHDOG_USEC, when WATCHDOG_PID is this process or unset).

@@ -10,6 +10,7 @@
 #include <QFile>
 #include <QProcess>
 #include <QRegularExpression>
+#include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -261,6 +262,46 @@ private Q_SLOTS:
         RegistrationClient second;
         QVERIFY2(!second.connectTo(port, caFile(), 5000), "a second connection was served");
         QVERIFY(stop(daemon));
+    }
+
+    // systemd restarts a start that failed after a fixed 5 s; the daemon
+    // spaces further tries itself, counting failures in a row in its runtime
+    // directory, and a start that succeeds resets the count.
+    void failedStartsInARowBackOff() {
+        QTcpServer occupier;
+        QVERIFY(occupier.listen(QHostAddress::LocalHost));
+        const QString busy = QStringLiteral("127.0.0.1:%1").arg(occupier.serverPort());
+        QVERIFY(
+            !writeConfig(m_dir->path(), {{QStringLiteral("registration/listen"), busy}}).isEmpty());
+        const QString runtime = m_dir->filePath(QStringLiteral("run"));
+        QVERIFY(QDir().mkpath(runtime));
+        const QMap<QString, QString> environment{{QStringLiteral("RUNTIME_DIRECTORY"), runtime}};
+        const auto failOnce = [&](const QString &name, bool expectWait) {
+            QProcess daemon;
+            const QString log = m_dir->filePath(name);
+            start(daemon, log, environment);
+            if (expectWait) {
+                if (!QTest::qWaitFor(
+                        [&] { return readLog(log).contains(QStringLiteral("waiting 5 s")); },
+                        20000))
+                    return false;
+                daemon.terminate(); // ends the wait at once
+            }
+            return finished(daemon) && daemon.exitCode() == 69 &&
+                   readLog(log).contains(QStringLiteral("cannot start: cannot listen")) &&
+                   readLog(log).contains(QStringLiteral("waiting")) == expectWait;
+        };
+        QVERIFY(failOnce(QStringLiteral("first.log"), false));
+        QVERIFY(failOnce(QStringLiteral("second.log"), true));
+
+        QVERIFY(!writeConfig(m_dir->path()).isEmpty());
+        QProcess daemon;
+        const QString log = m_dir->filePath(QStringLiteral("started.log"));
+        QVERIFY2(start(daemon, log, environment), qPrintable(readLog(log)));
+        QVERIFY(stop(daemon));
+        QVERIFY(
+            !writeConfig(m_dir->path(), {{QStringLiteral("registration/listen"), busy}}).isEmpty());
+        QVERIFY(failOnce(QStringLiteral("again.log"), false));
     }
 
     // A private key that is not the certificate's loads without complaint
