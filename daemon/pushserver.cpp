@@ -109,6 +109,15 @@ bool PushServer::start(QString *error) {
 
     wireMetrics();
     if (m_config.metrics.enabled) {
+        // Nobody reads the counts without the endpoint: no COUNT(*) then.
+        m_counts = std::make_unique<StoreCounts>(*m_storage);
+        connect(m_registration.get(), &RegistrationEndpoint::requestHandled, m_counts.get(),
+                [counts = m_counts.get()](const QString &, bool success) {
+                    if (success)
+                        counts->changed();
+                });
+        connect(m_wns.get(), &WnsClient::channelGone, m_counts.get(), &StoreCounts::changed);
+        m_counts->start();
         m_operatorEndpoint = std::make_unique<OperatorEndpoint>();
         m_operatorEndpoint->route("/health", [this](const OperatorEndpoint::Respond &respond) {
             respond(health(*m_storage, *m_xmpp));
@@ -124,22 +133,16 @@ bool PushServer::start(QString *error) {
     }
     m_xmpp->start();
     m_devices->start();
-    m_counts->start();
     return true;
 }
 
 void PushServer::wireMetrics() {
     m_metrics = std::make_unique<ServerMetrics>();
-    m_counts = std::make_unique<StoreCounts>(*m_storage);
     ServerMetrics *metrics = m_metrics.get();
-    StoreCounts *counts = m_counts.get();
     connect(m_registration.get(), &RegistrationEndpoint::requestHandled, this,
-            [metrics, counts](const QString &action, bool success) {
+            [metrics](const QString &action, bool success) {
                 metrics->registrationHandled(action, success);
-                if (success)
-                    counts->changed();
             });
-    connect(m_wns.get(), &WnsClient::channelGone, counts, &StoreCounts::changed);
     connect(m_xmpp.get(), &XmppComponent::publishAnswered, this,
             [metrics](PublishOutcome outcome) { metrics->publishAnswered(outcome); });
     connect(m_wns.get(), &WnsClient::requestFinished, this,
