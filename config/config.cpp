@@ -7,6 +7,7 @@
 #include <QSet>
 #include <QSettings>
 #include <QSslCertificate>
+#include <QSslKey>
 #include <QUrl>
 
 namespace uwpx {
@@ -30,12 +31,14 @@ public:
     QString string(const QString &key, const QString &fallback = QString()) {
         m_known.insert(key);
         const QVariant value = m_settings.value(key);
-        if (!value.isValid())
-            return fallback;
+        QString text = fallback;
         // QSettings splits unquoted values at commas; a value is one string.
         if (value.userType() == QMetaType::QStringList)
-            return value.toStringList().join(QLatin1Char(','));
-        return value.toString().trimmed();
+            text = value.toStringList().join(QLatin1Char(','));
+        else if (value.isValid())
+            text = value.toString().trimmed();
+        m_values.insert(key, text);
+        return text;
     }
 
     QString required(const QString &key, const QString &placeholder = QString()) {
@@ -51,8 +54,10 @@ public:
 
     int integer(const QString &key, int fallback, int min, int max) {
         const QString text = string(key);
-        if (text.isEmpty())
+        if (text.isEmpty()) {
+            m_values.insert(key, QString::number(fallback)); // the default is in effect
             return fallback;
+        }
         bool ok = false;
         const int value = text.toInt(&ok);
         if (!ok || value < min || value > max) {
@@ -62,6 +67,7 @@ public:
                              .arg(text));
             return fallback;
         }
+        m_values.insert(key, QString::number(value)); // "060" is 60
         return value;
     }
 
@@ -82,6 +88,9 @@ public:
     }
 
     QSettings::Status status() const { return m_settings.status(); }
+    // The value in effect of `key`, when it is not the text as written.
+    void record(const QString &key, const QString &value) { m_values.insert(key, value); }
+    const QMap<QString, QString> &values() const { return m_values; }
 
     QStringList unknownKeys() const {
         QStringList unknown;
@@ -97,6 +106,7 @@ private:
     QSettings m_settings;
     QStringList *m_errors;
     QSet<QString> m_known;
+    QMap<QString, QString> m_values;
 };
 
 // Whether a TLS file may be read. QSslCertificate::fromPath (wns.ca_file),
@@ -262,6 +272,19 @@ void readMetrics(ConfigReader &in, MetricsSettings *metrics) {
             QStringLiteral("must be a port (on loopback) or address:port, not '%1'").arg(listen));
 }
 
+void readLog(ConfigReader &in, LogSettings *log) {
+    static const QMap<QString, LogLevel> levels{{QStringLiteral("debug"), LogLevel::Debug},
+                                                {QStringLiteral("info"), LogLevel::Info},
+                                                {QStringLiteral("warning"), LogLevel::Warning},
+                                                {QStringLiteral("error"), LogLevel::Error}};
+    const QString level = in.string(QStringLiteral("log/level"), QStringLiteral("info")).toLower();
+    in.record(QStringLiteral("log/level"), level);
+    if (!levels.contains(level))
+        in.problem(QStringLiteral("log/level"),
+                   QStringLiteral("must be debug, info, warning or error, not '%1'").arg(level));
+    log->level = levels.value(level, LogLevel::Info);
+}
+
 // The endpoint's own reader, so that what passes here also loads at start
 // and on SIGHUP. A file that is missing or no regular file was reported by
 // readableFile() already.
@@ -270,14 +293,36 @@ void checkTlsFiles(ConfigReader &in, const RegistrationSettings &registration) {
         tls::readCertificateChain(registration.certificate).isEmpty())
         in.problem(QStringLiteral("registration/certificate"),
                    QStringLiteral("holds no PEM certificate: '%1'").arg(registration.certificate));
-    if (isReadableFile(registration.privateKey) &&
-        tls::readPrivateKey(registration.privateKey).isNull())
+    if (!isReadableFile(registration.privateKey))
+        return;
+    const QSslKey key = tls::readPrivateKey(registration.privateKey);
+    if (key.isNull()) {
         in.problem(QStringLiteral("registration/private_key"),
                    QStringLiteral("holds no unencrypted PEM RSA or EC key: '%1'")
                        .arg(registration.privateKey));
+        return;
+    }
+    const QList<QSslCertificate> chain = isReadableFile(registration.certificate)
+                                             ? tls::readCertificateChain(registration.certificate)
+                                             : QList<QSslCertificate>();
+    if (!chain.isEmpty() && !tls::keyMatchesCertificate(key, chain.first()))
+        in.problem(QStringLiteral("registration/private_key"),
+                   QStringLiteral("'%1' is not the key of the certificate '%2'")
+                       .arg(registration.privateKey, registration.certificate));
 }
 
 } // namespace
+
+QStringList Config::changedKeys(const Config &a, const Config &b) {
+    QStringList changed;
+    QMap<QString, QString> all = a.values;
+    all.insert(b.values);
+    for (auto it = all.cbegin(); it != all.cend(); ++it) {
+        if (a.values.value(it.key()) != b.values.value(it.key()))
+            changed << it.key();
+    }
+    return changed;
+}
 
 QString Config::defaultPath() {
     return QStringLiteral("/etc/uwpx-push-server/uwpx-push-server.ini");
@@ -300,7 +345,9 @@ bool Config::load(const QString &path, Config *config, QStringList *errors, QStr
     readStorage(in, &config->storage);
     readWns(in, &config->wns);
     readMetrics(in, &config->metrics);
+    readLog(in, &config->log);
     checkTlsFiles(in, config->registration);
+    config->values = in.values();
     for (const QString &key : in.unknownKeys()) {
         const qsizetype slash = key.indexOf(QLatin1Char('/'));
         *warnings << QStringLiteral("%1: [%2] %3: unknown key, ignored")

@@ -32,6 +32,10 @@ public:
 
     void removeExpiredDevices();
 
+    // [storage] expire_days changed (a configuration reload): the next hourly
+    // run removes by the new figure.
+    void setExpireDays(int days) { m_expireDays = days; }
+
 private:
     Storage &m_storage;
     int m_expireDays;

@@ -3,6 +3,9 @@
 #include <QDateTime>
 
 #include <cstdio>
+#include <cstdlib>
+
+#include <sys/stat.h>
 
 Q_LOGGING_CATEGORY(lcServer, "uwpx.server")
 
@@ -24,6 +27,8 @@ QString escapeForLog(const QString &text) {
 
 namespace {
 
+bool g_journal = false;
+
 const char *levelName(QtMsgType type) {
     switch (type) {
     case QtDebugMsg:
@@ -40,21 +45,88 @@ const char *levelName(QtMsgType type) {
     return "?";
 }
 
-void writeLine(QtMsgType type, const QMessageLogContext &context, const QString &message) {
-    const QByteArray line = QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs).toUtf8() +
-                            ' ' + levelName(type) + ' ' +
-                            (context.category ? context.category : "default") + ": " +
-                            escapeForLog(message).toUtf8() + '\n';
+// syslog(3) priorities, as sd-daemon(3) prefixes take them.
+const char *journalPrefix(QtMsgType type) {
+    switch (type) {
+    case QtDebugMsg:
+        return "<7>";
+    case QtInfoMsg:
+        return "<6>";
+    case QtWarningMsg:
+        return "<4>";
+    case QtCriticalMsg:
+        return "<3>";
+    case QtFatalMsg:
+        return "<2>";
+    }
+    return "<6>";
+}
+
+// systemd hands a service's stderr to journald and says so in JOURNAL_STREAM
+// ("device:inode" of that stream). A stderr redirected elsewhere by the
+// service itself (or a child that inherited the variable) does not match.
+bool stderrIsJournal() {
+    const char *stream = std::getenv("JOURNAL_STREAM");
+    if (!stream)
+        return false;
+    unsigned long long device = 0;
+    unsigned long long inode = 0;
+    if (std::sscanf(stream, "%llu:%llu", &device, &inode) != 2)
+        return false;
+    struct stat info = {};
+    return ::fstat(fileno(stderr), &info) == 0 && info.st_dev == device && info.st_ino == inode;
+}
+
+void write(const QByteArray &line) {
     std::fwrite(line.constData(), 1, size_t(line.size()), stderr);
     std::fflush(stderr);
+}
+
+void writeEvent(QtMsgType type, const QMessageLogContext &context, const QString &message) {
+    const QByteArray text = QByteArray(context.category ? context.category : "default") + ": " +
+                            escapeForLog(message).toUtf8() + '\n';
+    if (g_journal)
+        write(journalPrefix(type) + text);
+    else
+        write(QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs).toUtf8() + ' ' +
+              levelName(type) + ' ' + text);
 }
 
 } // namespace
 
 void installLogHandler() {
-    qInstallMessageHandler(writeLine);
-    // Debug output is for developers; operators turn it on with QT_LOGGING_RULES.
-    QLoggingCategory::setFilterRules(QStringLiteral("uwpx.*.debug=false"));
+    g_journal = stderrIsJournal();
+    qInstallMessageHandler(writeEvent);
+    setLogLevel(LogLevel::Info);
+}
+
+bool logsToJournal() {
+    return g_journal;
+}
+
+void setLogLevel(LogLevel level) {
+    // Debug output is for developers; Qt's own categories (qt.*) keep their
+    // debug output off whatever the level.
+    switch (level) {
+    case LogLevel::Debug:
+        QLoggingCategory::setFilterRules(QStringLiteral("uwpx.*.debug=true"));
+        return;
+    case LogLevel::Info:
+        QLoggingCategory::setFilterRules(QStringLiteral("uwpx.*.debug=false"));
+        return;
+    case LogLevel::Warning:
+        QLoggingCategory::setFilterRules(QStringLiteral("*.debug=false\n*.info=false"));
+        return;
+    case LogLevel::Error:
+        QLoggingCategory::setFilterRules(
+            QStringLiteral("*.debug=false\n*.info=false\n*.warning=false"));
+        return;
+    }
+}
+
+void writeLogLine(QtMsgType type, const QString &line) {
+    const QByteArray text = escapeForLog(line).toUtf8() + '\n';
+    write(g_journal ? journalPrefix(type) + text : text);
 }
 
 } // namespace uwpx

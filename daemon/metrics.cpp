@@ -36,6 +36,11 @@ void Metrics::set(const QString &name, double value, const QString &labels) {
     m_families[name].series[labels] = value;
 }
 
+void Metrics::remove(const QString &name, const QString &labels) {
+    Q_ASSERT(m_families.contains(name));
+    m_families[name].series.remove(labels);
+}
+
 void Metrics::observe(const QString &name, double value) {
     Q_ASSERT(m_families.contains(name));
     Family &family = m_families[name];

@@ -19,6 +19,8 @@ public:
 
     void increment(const QString &name, const QString &labels = {}, double by = 1);
     void set(const QString &name, double value, const QString &labels = {});
+    // Leaves the series out of render() (a figure that is unknown now).
+    void remove(const QString &name, const QString &labels = {});
     void observe(const QString &name, double value);
 
     double value(const QString &name, const QString &labels = {}) const;

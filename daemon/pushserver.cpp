@@ -7,12 +7,14 @@
 #include "registrationendpoint.h"
 #include "servermetrics.h"
 #include "storage.h"
+#include "storecounts.h"
 #include "wnsclient.h"
 #include "wnstokenpersistence.h"
 #include "xmppcomponent.h"
 
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QSet>
 
 namespace uwpx {
 
@@ -36,29 +38,23 @@ OperatorEndpoint::Response health(const Storage &storage, const XmppComponent &x
             QJsonDocument(body).toJson(QJsonDocument::Compact)};
 }
 
-// The store's counts are asked for at scrape time, off the event loop; the
-// answer waits for them (at most the store's timeout).
-void scrapeMetrics(Storage &storage, const XmppComponent &xmpp,
-                   const RegistrationEndpoint &registration, ServerMetrics &metrics,
-                   const OperatorEndpoint::Respond &respond) {
-    auto gauges = std::make_shared<ServerMetrics::Gauges>();
-    gauges->componentConnected = xmpp.isConnected();
-    gauges->componentRole = xmpp.role();
-    gauges->registrationConnections = registration.connectionCount();
-    gauges->componentReconnects = xmpp.reconnectCount();
-    auto render = [&metrics, gauges, respond] {
-        respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(*gauges)});
-    };
-    storage.deviceCount([&storage, gauges, render](const StorageResult<qint64> &devices) {
-        gauges->devices = devices.isOk() ? devices.value() : -1;
-        storage.accountCount([&storage, gauges, render](const StorageResult<qint64> &accounts) {
-            gauges->accounts = accounts.isOk() ? accounts.value() : -1;
-            storage.suspendedDeviceCount([gauges, render](const StorageResult<qint64> &suspended) {
-                gauges->suspendedDevices = suspended.isOk() ? suspended.value() : -1;
-                render();
-            });
-        });
-    });
+// Everything is at hand: the store's counts are StoreCounts' last ones, so a
+// scrape never waits for the database.
+OperatorEndpoint::Response scrapeMetrics(const Storage &storage, const StoreCounts &counts,
+                                         const XmppComponent &xmpp,
+                                         const RegistrationEndpoint &registration,
+                                         ServerMetrics &metrics) {
+    ServerMetrics::Gauges gauges;
+    gauges.componentConnected = xmpp.isConnected();
+    gauges.componentRole = xmpp.role();
+    gauges.registrationConnections = registration.connectionCount();
+    gauges.componentReconnects = xmpp.reconnectCount();
+    gauges.storageAvailable = storage.isAvailable();
+    gauges.devices = counts.devices();
+    gauges.accounts = counts.accounts();
+    gauges.suspendedDevices = counts.suspendedDevices();
+    gauges.certificateExpiry = registration.certificateExpiry();
+    return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(gauges)};
 }
 
 } // namespace
@@ -71,6 +67,7 @@ PushServer::PushServer(const Config &config, QObject *parent)
 // client go before them.
 PushServer::~PushServer() {
     m_operatorEndpoint.reset();
+    m_counts.reset();
     m_xmpp.reset();
     m_registration.reset();
     m_devices.reset();
@@ -113,12 +110,21 @@ bool PushServer::start(QString *error) {
 
     wireMetrics();
     if (m_config.metrics.enabled) {
+        // Nobody reads the counts without the endpoint: no COUNT(*) then.
+        m_counts = std::make_unique<StoreCounts>(*m_storage);
+        connect(m_registration.get(), &RegistrationEndpoint::requestHandled, m_counts.get(),
+                [counts = m_counts.get()](const QString &, bool success) {
+                    if (success)
+                        counts->changed();
+                });
+        connect(m_wns.get(), &WnsClient::channelGone, m_counts.get(), &StoreCounts::changed);
+        m_counts->start();
         m_operatorEndpoint = std::make_unique<OperatorEndpoint>();
         m_operatorEndpoint->route("/health", [this](const OperatorEndpoint::Respond &respond) {
             respond(health(*m_storage, *m_xmpp));
         });
         m_operatorEndpoint->route("/metrics", [this](const OperatorEndpoint::Respond &respond) {
-            scrapeMetrics(*m_storage, *m_xmpp, *m_registration, *m_metrics, respond);
+            respond(scrapeMetrics(*m_storage, *m_counts, *m_xmpp, *m_registration, *m_metrics));
         });
         connect(
             m_operatorEndpoint.get(), &OperatorEndpoint::requestRefused, this,
@@ -163,7 +169,60 @@ void PushServer::shutdown() {
     m_xmpp->shutdown();
 }
 
-void PushServer::reload() {
+namespace {
+
+// What PushServer::reload() applies while running; every other key of the
+// file takes effect at the next start.
+const QSet<QString> kLiveKeys{
+    QStringLiteral("log/level"),
+    QStringLiteral("registration/certificate"),
+    QStringLiteral("registration/private_key"),
+    QStringLiteral("registration/idle_timeout"),
+    QStringLiteral("registration/max_connections"),
+    QStringLiteral("registration/max_connections_per_address"),
+    QStringLiteral("registration/rate_per_address"),
+    QStringLiteral("registration/rate_per_device"),
+    QStringLiteral("registration/test_push_interval"),
+    QStringLiteral("registration/handshake_timeout"),
+    QStringLiteral("registration/max_handshakes"),
+    QStringLiteral("wns/package_sid"),
+    QStringLiteral("wns/client_secret"),
+    QStringLiteral("wns/token_url"),
+    QStringLiteral("wns/scope"),
+    QStringLiteral("storage/expire_days"),
+};
+
+QString keyForLog(const QString &key) {
+    const qsizetype slash = key.indexOf(QLatin1Char('/'));
+    return QStringLiteral("[%1] %2").arg(key.left(slash), key.mid(slash + 1));
+}
+
+} // namespace
+
+void PushServer::reload(const Config &next) {
+    if (!m_registration)
+        return;
+    setLogLevel(next.log.level);
+    m_registration->reconfigure(next.registration);
+    if (m_wns->setCredentials(next.wns))
+        qCInfo(lcServer).noquote() << "new WNS credentials: the next notification fetches a "
+                                      "token with them";
+    m_devices->setExpireDays(next.storage.expireDays);
+
+    // Compared with what this process started with: a key changed and then
+    // changed back needs no restart.
+    QStringList restart;
+    for (const QString &key : Config::changedKeys(m_config, next)) {
+        if (!kLiveKeys.contains(key))
+            restart << keyForLog(key);
+    }
+    qCInfo(lcServer).noquote() << "reloaded the configuration";
+    if (!restart.isEmpty())
+        qCWarning(lcServer).noquote() << "changed, but takes effect only after a restart:"
+                                      << restart.join(QStringLiteral(", "));
+}
+
+void PushServer::reloadTls() {
     if (m_registration)
         m_registration->reloadTls();
 }

@@ -17,6 +17,16 @@ const QString kAccounts = QStringLiteral("uwpx_accounts");
 const QString kDevicesSuspended = QStringLiteral("uwpx_devices_suspended");
 const QString kRefused = QStringLiteral("uwpx_refused_total");
 const QString kRegistrationConnections = QStringLiteral("uwpx_registration_connections");
+const QString kBuildInfo = QStringLiteral("uwpx_build_info");
+const QString kStorageAvailable = QStringLiteral("uwpx_storage_available");
+const QString kCertificateExpiry = QStringLiteral("uwpx_certificate_expiry_timestamp_seconds");
+
+void setOrRemove(Metrics &metrics, const QString &name, const std::optional<qint64> &value) {
+    if (value)
+        metrics.set(name, double(*value));
+    else
+        metrics.remove(name);
+}
 
 QString outcomeLabel(PublishOutcome outcome) {
     return QStringLiteral("outcome=\"%1\"").arg(publishOutcomeName(outcome));
@@ -47,11 +57,25 @@ ServerMetrics::ServerMetrics() {
                                      "(connected, standby, disconnected), 0 for the others."));
     m_metrics.declare(kComponentReconnects, Type::Counter,
                       QStringLiteral("Reconnect attempts of the XEP-0114 link."));
-    m_metrics.declare(kDevices, Type::Gauge, QStringLiteral("Devices stored."));
-    m_metrics.declare(kAccounts, Type::Gauge, QStringLiteral("Accounts stored."));
+    // Counted off the scrape (StoreCounts): at most about 5 s behind this
+    // instance's writes, 60 s behind others'; absent while the store is down.
+    m_metrics.declare(kDevices, Type::Gauge,
+                      QStringLiteral("Devices stored (counted every minute and shortly after "
+                                     "this instance's writes; absent while the store is down)."));
+    m_metrics.declare(kAccounts, Type::Gauge,
+                      QStringLiteral("Accounts stored (counted as uwpx_devices)."));
+    m_metrics.declare(kStorageAvailable, Type::Gauge,
+                      QStringLiteral("1 while the database answers and takes writes, else 0."));
+    m_metrics.declare(kBuildInfo, Type::Gauge,
+                      QStringLiteral("Always 1; the version label names the running release."));
+    m_metrics.set(kBuildInfo, 1,
+                  QStringLiteral("version=\"%1\"").arg(QStringLiteral(UWPX_VERSION)));
+    m_metrics.declare(kCertificateExpiry, Type::Gauge,
+                      QStringLiteral("When the registration certificate in use expires "
+                                     "(notAfter, Unix time)."));
     m_metrics.declare(kDevicesSuspended, Type::Gauge,
                       QStringLiteral("Devices stored whose channel WNS reported gone, waiting "
-                                     "for a new one (counted in uwpx_devices too)."));
+                                     "for a new one (included in uwpx_devices, counted as it)."));
     m_metrics.declare(kRegistrationConnections, Type::Gauge,
                       QStringLiteral("Client connections to the registration endpoint open now."));
     m_metrics.declare(kRefused, Type::Counter,
@@ -90,9 +114,14 @@ QByteArray ServerMetrics::render(const Gauges &gauges) {
         m_metrics.set(kComponentRole, gauges.componentRole == role ? 1 : 0,
                       QStringLiteral("role=\"%1\"").arg(componentRoleName(role)));
     m_metrics.set(kRegistrationConnections, gauges.registrationConnections);
-    m_metrics.set(kDevices, double(gauges.devices));
-    m_metrics.set(kAccounts, double(gauges.accounts));
-    m_metrics.set(kDevicesSuspended, double(gauges.suspendedDevices));
+    m_metrics.set(kStorageAvailable, gauges.storageAvailable ? 1 : 0);
+    setOrRemove(m_metrics, kDevices, gauges.devices);
+    setOrRemove(m_metrics, kAccounts, gauges.accounts);
+    setOrRemove(m_metrics, kDevicesSuspended, gauges.suspendedDevices);
+    setOrRemove(m_metrics, kCertificateExpiry,
+                gauges.certificateExpiry.isValid()
+                    ? std::optional<qint64>(gauges.certificateExpiry.toSecsSinceEpoch())
+                    : std::nullopt);
     return m_metrics.render();
 }
 

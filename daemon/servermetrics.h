@@ -5,7 +5,10 @@
 #include "publishoutcome.h"
 
 #include <QByteArray>
+#include <QDateTime>
 #include <QString>
+
+#include <optional>
 
 namespace uwpx {
 
@@ -29,9 +32,12 @@ public:
         ComponentRole componentRole = ComponentRole::Disconnected;
         int componentReconnects = 0;
         int registrationConnections = 0;
-        qint64 devices = -1; // -1: the store could not count them
-        qint64 accounts = -1;
-        qint64 suspendedDevices = -1;
+        bool storageAvailable = false;
+        // Unknown (left out of /metrics) while the store cannot count them.
+        std::optional<qint64> devices;
+        std::optional<qint64> accounts;
+        std::optional<qint64> suspendedDevices;
+        QDateTime certificateExpiry; // the registration certificate's notAfter
     };
     QByteArray render(const Gauges &gauges);
 

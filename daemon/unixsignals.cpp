@@ -1,5 +1,7 @@
 #include "unixsignals.h"
 
+#include "logging.h"
+
 #include <csignal>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,6 +11,7 @@ namespace uwpx {
 namespace {
 
 int g_signalSockets[2] = {-1, -1};
+bool g_busErrorToJournal = false;
 
 void onSignal(int number) {
     const char byte = char(number);
@@ -16,10 +19,13 @@ void onSignal(int number) {
 }
 
 void onBusError(int number) {
+    // "<2>": critical, for the journal (see logging.h).
     static const char kLine[] =
-        "uwpx-push-server: fatal: SIGBUS: a memory-mapped file lost its storage (usually the "
+        "<2>uwpx-push-server: fatal: SIGBUS: a memory-mapped file lost its storage (usually the "
         "SQLite database's -shm file was truncated or its disk is full); stopping\n";
-    [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, kLine, sizeof kLine - 1);
+    const int skip = g_busErrorToJournal ? 0 : 3;
+    [[maybe_unused]] const ssize_t written =
+        ::write(STDERR_FILENO, kLine + skip, sizeof kLine - 1 - skip);
     // Ends the process with SIGBUS as if no handler had run: the pending
     // signal is delivered when this handler returns.
     ::signal(number, SIG_DFL);
@@ -29,6 +35,7 @@ void onBusError(int number) {
 } // namespace
 
 void explainBusErrors() {
+    g_busErrorToJournal = logsToJournal();
     struct sigaction action = {};
     action.sa_handler = onBusError;
     sigemptyset(&action.sa_mask);

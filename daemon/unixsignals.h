@@ -29,7 +29,7 @@ private:
 // process without a word. This installs a handler that writes one line saying
 // so to stderr (the journal) and then lets SIGBUS end the process as before:
 // nothing can be trusted once a mapping is gone, and the service manager
-// restarts it.
+// restarts it. Call it after installLogHandler().
 void explainBusErrors();
 
 } // namespace uwpx

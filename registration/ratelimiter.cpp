@@ -29,6 +29,11 @@ bool RateLimiter::allow(const QString &key) {
     return true;
 }
 
+void RateLimiter::setRate(double rate, double burst) {
+    m_rate = rate;
+    m_burst = std::max(1.0, burst);
+}
+
 // A bucket that has filled up again says nothing a new one would not.
 // Scanning costs O(keys), so it happens at most once a second.
 void RateLimiter::prune(qint64 nowMs) {

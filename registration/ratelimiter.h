@@ -17,6 +17,11 @@ public:
     // Takes one token for `key`; false when there is none (too many requests).
     bool allow(const QString &key);
 
+    // New limits (a configuration reload). Buckets are kept: a client that
+    // used its burst does not get a fresh one, and one holding more than the
+    // new burst is cut down to it at its next request.
+    void setRate(double rate, double burst);
+
 private:
     struct Bucket {
         double tokens = 0;
@@ -24,8 +29,8 @@ private:
     };
     void prune(qint64 nowMs);
 
-    const double m_rate;
-    const double m_burst;
+    double m_rate;
+    double m_burst;
     const int m_maxKeys;
     QElapsedTimer m_clock;
     QHash<QString, Bucket> m_buckets;

@@ -31,6 +31,15 @@ bool RegistrationEndpoint::reloadTls() {
     return m_server->reloadTls();
 }
 
+bool RegistrationEndpoint::reconfigure(const RegistrationSettings &settings) {
+    m_service->setLimits(settings);
+    return m_server->reconfigure(settings);
+}
+
+QDateTime RegistrationEndpoint::certificateExpiry() const {
+    return m_server->certificateExpiry();
+}
+
 void RegistrationEndpoint::close() {
     m_server->close();
 }

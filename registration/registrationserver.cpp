@@ -61,6 +61,11 @@ bool RegistrationServer::loadTls(QString *error) {
         *error = QStringLiteral("cannot load the private key %1").arg(m_settings.privateKey);
         return false;
     }
+    if (!tls::keyMatchesCertificate(key, chain.first())) {
+        *error = QStringLiteral("the private key %1 does not belong to the certificate %2")
+                     .arg(m_settings.privateKey, m_settings.certificate);
+        return false;
+    }
 
     QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
     configuration.setLocalCertificateChain(chain);
@@ -70,6 +75,7 @@ bool RegistrationServer::loadTls(QString *error) {
         QSslSocket::VerifyNone); // clients are not asked for certificates
     // Only new connections see the new configuration; open ones keep theirs.
     m_tls = configuration;
+    m_certificateExpiry = chain.first().expiryDate();
     return true;
 }
 
@@ -81,6 +87,15 @@ bool RegistrationServer::reloadTls() {
     }
     qCInfo(lcRegistration).noquote() << "reloaded the TLS certificate and key";
     return true;
+}
+
+bool RegistrationServer::reconfigure(const RegistrationSettings &settings) {
+    const QHostAddress address = m_settings.address;
+    const quint16 port = m_settings.port;
+    m_settings = settings;
+    m_settings.address = address;
+    m_settings.port = port;
+    return reloadTls();
 }
 
 bool RegistrationServer::listen(QString *error) {

@@ -3,6 +3,7 @@
 #include "registrationsettings.h"
 #include "tcplistener.h"
 
+#include <QDateTime>
 #include <QHash>
 #include <QObject>
 #include <QSslConfiguration>
@@ -35,6 +36,12 @@ public:
     // Reads certificate and key again (SIGHUP after a renewal); on failure
     // keeps serving with the old ones.
     bool reloadTls();
+    // A configuration reload: the limits of `settings` apply to connections
+    // accepted from now on, and its certificate and key are loaded as by
+    // reloadTls(). The listening address stays (that needs a restart).
+    bool reconfigure(const RegistrationSettings &settings);
+    // The notAfter of the certificate in use.
+    QDateTime certificateExpiry() const { return m_certificateExpiry; }
     quint16 port() const;
     void close();
     // Connections open now, handshaking or not.
@@ -58,6 +65,7 @@ private:
     RegistrationSettings m_settings;
     RegistrationService &m_service;
     QSslConfiguration m_tls;
+    QDateTime m_certificateExpiry;
     TcpListener m_listener;
     int m_connections = 0; // open, handshaking or not
     int m_handshakes = 0;

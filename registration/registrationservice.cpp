@@ -37,9 +37,17 @@ RegistrationService::RegistrationService(Storage &storage, WnsClient &wns,
     , m_wns(wns)
     , m_componentJid(componentJid)
     , m_channelHosts(channelHosts)
-    , m_perClient(limits.requestsPerSecondPerAddress, 4 * limits.requestsPerSecondPerAddress)
-    , m_perDevice(limits.requestsPerMinutePerDevice / 60, limits.requestsPerMinutePerDevice)
-    , m_testPushes(1000.0 / std::max(1, limits.testPushIntervalMs), 2) {}
+    , m_perClient(0, 1)
+    , m_perDevice(0, 1)
+    , m_testPushes(0, 1) {
+    setLimits(limits);
+}
+
+void RegistrationService::setLimits(const RegistrationSettings &limits) {
+    m_perClient.setRate(limits.requestsPerSecondPerAddress, 4 * limits.requestsPerSecondPerAddress);
+    m_perDevice.setRate(limits.requestsPerMinutePerDevice / 60, limits.requestsPerMinutePerDevice);
+    m_testPushes.setRate(1000.0 / std::max(1, limits.testPushIntervalMs), 2);
+}
 
 void RegistrationService::handle(const QByteArray &message, const QString &client,
                                  const Reply &reply) {

@@ -38,6 +38,9 @@ public:
     // limits (RegistrationServer::clientKey).
     void handle(const QByteArray &message, const QString &client, const Reply &reply);
 
+    // The request rates of `limits` from now on (a configuration reload).
+    void setLimits(const RegistrationSettings &limits);
+
 Q_SIGNALS:
     // One per request: action as the client named it ("set_channel_uri",
     // "set_push_accounts", "set_accounts", ...; "invalid" when unreadable) and outcome

@@ -3,6 +3,12 @@
 #include <QFile>
 #include <QFileInfo>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <memory>
+
 namespace uwpx::tls {
 
 namespace {
@@ -29,6 +35,24 @@ QSslKey readPrivateKey(const QString &path) {
         return {};
     const QSslKey rsa(pem, QSsl::Rsa);
     return rsa.isNull() ? QSslKey(pem, QSsl::Ec) : rsa;
+}
+
+bool keyMatchesCertificate(const QSslKey &key, const QSslCertificate &certificate) {
+    if (key.isNull() || certificate.isNull())
+        return false;
+    const QByteArray certificateDer = certificate.toDer();
+    const QByteArray keyDer = key.toDer();
+    const auto *certificateBytes =
+        reinterpret_cast<const unsigned char *>(certificateDer.constData());
+    const auto *keyBytes = reinterpret_cast<const unsigned char *>(keyDer.constData());
+    const std::unique_ptr<X509, decltype(&X509_free)> x509(
+        d2i_X509(nullptr, &certificateBytes, long(certificateDer.size())), X509_free);
+    const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(
+        d2i_AutoPrivateKey(nullptr, &keyBytes, long(keyDer.size())), EVP_PKEY_free);
+    const bool matches = x509 && pkey && X509_check_private_key(x509.get(), pkey.get()) == 1;
+    // Qt's TLS reads OpenSSL's thread-local error queue too: leave it empty.
+    ERR_clear_error();
+    return matches;
 }
 
 } // namespace uwpx::tls

@@ -209,11 +209,27 @@ StorageResult<> StorageConnection::checkWritable() {
     });
 }
 
+// A newer release changed the schema in ways this one does not know (a
+// column it must fill, a meaning it must keep): writing to it could lose or
+// corrupt registrations, so this release does not use it at all.
+bool StorageConnection::newerSchema(int version, QString *error) {
+    *error = QStringLiteral("the database is at schema version %1, but this uwpx-push-server (%2) "
+                            "knows versions up to %3 only: it was used by a newer release. Run "
+                            "that release (or newer), or restore a backup taken before the "
+                            "upgrade")
+                 .arg(version)
+                 .arg(QStringLiteral(UWPX_VERSION))
+                 .arg(latestSchemaVersion());
+    return false;
+}
+
 bool StorageConnection::upgradeSchema(QString *error) {
     const int latest = latestSchemaVersion();
     // The usual start: up to date, nothing to lock.
     const StorageResult<int> current = schemaVersion();
-    if (current.isOk() && current.value() >= latest)
+    if (current.isOk() && current.value() > latest)
+        return newerSchema(current.value(), error);
+    if (current.isOk() && current.value() == latest)
         return true;
 
     // All upgrades in one transaction that only one instance at a time runs
@@ -237,6 +253,10 @@ bool StorageConnection::upgradeSchema(QString *error) {
     const StorageResult<int> locked = schemaVersion();
     if (locked.isFailed())
         return abort(QStringLiteral("reading the schema version"), locked.error());
+    if (locked.value() > latest) { // a newer release upgraded it while we waited
+        rollback();
+        return newerSchema(locked.value(), error);
+    }
     for (int version = locked.value() + 1; version <= latest; ++version) {
         const QString name = QStringLiteral("upgrade/%1").arg(version, 3, 10, QLatin1Char('0'));
         const QString what = QStringLiteral("schema upgrade %1").arg(version);

@@ -124,6 +124,7 @@ private:
 
     bool configure(QString *error);
     bool upgradeSchema(QString *error);
+    bool newerSchema(int version, QString *error);
     QString sql(const QString &name) const;
     // Runs one statement of a resource file with the named values bound.
     bool run(QSqlQuery &query, const QString &name, const QVariantMap &values, QString *error);

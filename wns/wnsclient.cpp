@@ -454,6 +454,10 @@ void WnsClient::obtainToken(std::function<void(const QString &error)> done) {
         [done = std::move(done)](const QString &, const QString &error) { done(error); });
 }
 
+bool WnsClient::setCredentials(const WnsSettings &settings) {
+    return d->tokens.setCredentials(settings);
+}
+
 bool WnsClient::hasFreshToken() const {
     return d->tokens.hasFreshToken();
 }

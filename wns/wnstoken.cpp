@@ -127,6 +127,24 @@ void WnsTokenProvider::invalidate(const QString &token) {
         m_token.clear();
 }
 
+bool WnsTokenProvider::setCredentials(const WnsSettings &settings) {
+    if (settings.packageSid == m_settings.packageSid &&
+        settings.clientSecret == m_settings.clientSecret &&
+        settings.tokenUrl == m_settings.tokenUrl && settings.scope == m_settings.scope)
+        return false;
+    m_settings.packageSid = settings.packageSid;
+    m_settings.clientSecret = settings.clientSecret;
+    m_settings.tokenUrl = settings.tokenUrl;
+    m_settings.scope = settings.scope;
+    m_token.clear();
+    m_refreshAt = QDateTime();
+    m_failedAt.reset();
+    m_lastError.clear();
+    m_nextCredentialBackoffMs = m_settings.tokenBackoffMs;
+    m_nextTransientBackoffMs = kFirstTransientBackoffMs;
+    return true;
+}
+
 void WnsTokenProvider::restore(const QString &token, const QDateTime &expiresAt) {
     if (!isUsableToken(token) || !expiresAt.isValid())
         return;

@@ -44,6 +44,13 @@ public:
 
     void restore(const QString &token, const QDateTime &expiresAt);
 
+    // New credentials (a configuration reload): package SID, client secret,
+    // token URL and scope. If any changed, the cached token (issued for the
+    // old ones) is dropped and a back-off earned by the old ones ends, so
+    // the next send fetches a token with the new ones at once. A fetch
+    // already under way finishes with the old ones. True if anything changed.
+    bool setCredentials(const WnsSettings &settings);
+
     bool hasFreshToken() const;
 
 Q_SIGNALS:

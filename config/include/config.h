@@ -6,6 +6,7 @@
 #include "xmppsettings.h"
 
 #include <QHostAddress>
+#include <QMap>
 #include <QString>
 #include <QStringList>
 
@@ -18,6 +19,13 @@ struct MetricsSettings {
     quint16 port = 0;
 };
 
+// The [log] section: the least severe messages written ("debug", "info",
+// "warning", "error"). QT_LOGGING_RULES, when set, still has the last word.
+enum class LogLevel { Debug, Info, Warning, Error };
+struct LogSettings {
+    LogLevel level = LogLevel::Info;
+};
+
 // The whole configuration file. Loading checks every key it reads and collects
 // every problem, so --check-config can list them all at once.
 struct Config {
@@ -26,8 +34,16 @@ struct Config {
     StorageSettings storage;
     WnsSettings wns;
     MetricsSettings metrics;
+    LogSettings log;
+
+    // Every key read, "section/key", with the value in effect (the file's,
+    // or the default): what a reload compares. Holds secrets: never log it.
+    QMap<QString, QString> values;
 
     static QString defaultPath();
+
+    // The keys ("section/key") whose value in effect differs between `a` and `b`.
+    static QStringList changedKeys(const Config &a, const Config &b);
 
     // Returns true if the file is usable. Problems go to *errors, one line
     // each naming the file, section and key; keys we do not know go to

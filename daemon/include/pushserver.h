@@ -13,6 +13,7 @@ class OperatorEndpoint;
 class RegistrationEndpoint;
 class ServerMetrics;
 class Storage;
+class StoreCounts;
 class WnsClient;
 class WnsTokenPersistence;
 class XmppComponent;
@@ -31,8 +32,16 @@ public:
     // Opens the store and starts listening; false with *error set otherwise.
     bool start(QString *error);
 
-    // SIGHUP: picks up a renewed TLS certificate.
-    void reload();
+    // SIGHUP, with the configuration file read again: applies what the
+    // running parts can take (log level, registration limits, TLS files,
+    // WNS credentials, expire_days) and names in one log line what changed
+    // but needs a restart. The TLS files are read again even if their names
+    // did not change (a renewal); unusable ones leave the old in use.
+    void reload(const Config &next);
+    // SIGHUP with a configuration file that does not load: the rest stays as
+    // it is, but the TLS files are read again all the same, so that a
+    // renewal is not held up by a mistake elsewhere in the file.
+    void reloadTls();
 
     // SIGTERM: stops taking registrations, answers the publishes already
     // accepted, closes the XMPP stream (another instance takes over at once),
@@ -57,6 +66,7 @@ private:
     std::unique_ptr<RegistrationEndpoint> m_registration;
     std::unique_ptr<XmppComponent> m_xmpp;
     std::unique_ptr<ServerMetrics> m_metrics;
+    std::unique_ptr<StoreCounts> m_counts;
     std::unique_ptr<OperatorEndpoint> m_operatorEndpoint;
 };
 

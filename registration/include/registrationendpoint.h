@@ -2,6 +2,7 @@
 
 #include "registrationsettings.h"
 
+#include <QDateTime>
 #include <QObject>
 #include <QString>
 #include <QStringList>
@@ -38,6 +39,12 @@ public:
     // Reads certificate and key again (SIGHUP after a renewal); on failure
     // keeps serving with the old ones.
     bool reloadTls();
+    // A configuration reload: new limits for new connections and requests,
+    // and the certificate and key read again (kept on failure, as above).
+    // The listening address stays.
+    bool reconfigure(const RegistrationSettings &settings);
+    // The notAfter of the certificate in use (for the operator's metrics).
+    QDateTime certificateExpiry() const;
     // Stops taking connections (at shutdown); those open finish their request.
     void close();
     quint16 port() const;

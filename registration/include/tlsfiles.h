@@ -24,4 +24,9 @@ QList<QSslCertificate> readCertificateChain(const QString &path);
 // no such key.
 QSslKey readPrivateKey(const QString &path);
 
+// Whether `key` is the private key of `certificate`. A pair that does not
+// match loads without complaint and then fails every handshake, so it is
+// refused at start, by --check-config and on reload.
+bool keyMatchesCertificate(const QSslKey &key, const QSslCertificate &certificate);
+
 } // namespace uwpx::tls

@@ -179,6 +179,31 @@ private Q_SLOTS:
         QTest::newRow("no connections per host") << "wns/connections_per_host"
                                                  << "0"
                                                  << "[wns] connections_per_host";
+        QTest::newRow("unknown log level") << "log/level"
+                                           << "verbose"
+                                           << "[log] level";
+    }
+
+    // What a reload compares: the values in effect, defaults included, so
+    // that writing a default out or a number as "060" is no change.
+    void comparesTheValuesInEffect() {
+        QTemporaryDir dir;
+        Config a, b, c;
+        QStringList errors, warnings;
+        QVERIFY(Config::load(test::writeConfig(dir.path()), &a, &errors, &warnings));
+        QVERIFY(
+            Config::load(test::writeConfig(dir.path(), {{"registration/max_connections", "01000"},
+                                                        {"log/level", "INFO"}}),
+                         &b, &errors, &warnings));
+        QCOMPARE(Config::changedKeys(a, b), QStringList());
+        QCOMPARE(b.log.level, LogLevel::Info);
+        QVERIFY(Config::load(
+            test::writeConfig(dir.path(), {{"xmpp/port", "10"}, {"log/level", "warning"}}), &c,
+            &errors, &warnings));
+        QCOMPARE(Config::changedKeys(a, c),
+                 QStringList({QStringLiteral("log/level"), QStringLiteral("xmpp/port")}));
+        QCOMPARE(c.log.level, LogLevel::Warning);
+        QVERIFY2(errors.isEmpty(), qPrintable(errors.join('\n')));
     }
 
     void namesEachBadKey() {

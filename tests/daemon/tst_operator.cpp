@@ -16,6 +16,7 @@
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
 #include <QSignalSpy>
+#include <QSslCertificate>
 #include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
@@ -167,9 +168,20 @@ private Q_SLOTS:
         QCOMPARE(metric(text, R"(uwpx_wns_requests_total{status="200"})"), 3.0);
         QCOMPARE(metric(text, "uwpx_wns_request_duration_seconds_count"), 3.0);
         QCOMPARE(metric(text, "uwpx_wns_token_refreshes_total"), 1.0);
-        QCOMPARE(metric(text, "uwpx_devices"), 1.0);
-        QCOMPARE(metric(text, "uwpx_accounts"), 3.0);
         QCOMPARE(metric(text, "uwpx_component_connected"), 1.0);
+        QCOMPARE(metric(text, "uwpx_storage_available"), 1.0);
+        QCOMPARE(metric(text, R"(uwpx_build_info{version=")" UWPX_VERSION R"("})"), 1.0);
+        const QDateTime expiry =
+            QSslCertificate::fromPath(m_dir.filePath(QStringLiteral("server.pem")))
+                .first()
+                .expiryDate();
+        QCOMPARE(metric(text, "uwpx_certificate_expiry_timestamp_seconds"),
+                 double(expiry.toSecsSinceEpoch()));
+        // The store's counts are taken off the scrape, a few seconds after
+        // writes at most (StoreCounts).
+        QTRY_COMPARE_WITH_TIMEOUT(metric(get(QStringLiteral("/metrics")).second, "uwpx_devices"),
+                                  1.0, 15000);
+        QCOMPARE(metric(get(QStringLiteral("/metrics")).second, "uwpx_accounts"), 3.0);
         QVERIFY(text.contains("# TYPE uwpx_wns_request_duration_seconds histogram"));
     }
 

@@ -330,6 +330,24 @@ private Q_SLOTS:
             false);
     }
 
+    // A store a newer release upgraded: an older binary (a downgrade, an
+    // instance not upgraded yet) must not write to a schema it does not
+    // know, and must say why it will not start.
+    void refusesASchemaNewerThanItKnows() {
+        StorageSettings settings;
+        auto storage = openFresh(&settings);
+        QVERIFY(storage);
+        storage.reset();
+        const int newer = StorageConnection::latestSchemaVersion() + 1;
+        rawValue(settings,
+                 QStringLiteral("INSERT INTO schema_version (version) VALUES (%1)").arg(newer));
+        QString error;
+        QVERIFY(!StorageConnection::open(settings, &error));
+        QVERIFY2(error.contains(QStringLiteral("schema version %1").arg(newer)) &&
+                     error.contains(QStringLiteral("newer release")),
+                 qPrintable(error));
+    }
+
     void upgradesOnceWhenInstancesStartTogether() {
         // Several instances start at once on a database nobody has used yet:
         // each opens, none applies a migration twice or trips over another.

@@ -10,7 +10,7 @@ import pathlib
 import re
 import sys
 
-SECTIONS = ('xmpp', 'registration', 'storage', 'wns', 'metrics')
+SECTIONS = ('xmpp', 'registration', 'storage', 'wns', 'metrics', 'log')
 
 
 def sources(root):

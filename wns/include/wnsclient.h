@@ -31,6 +31,12 @@ public:
     // about to expire.
     void restoreToken(const QString &accessToken, const QDateTime &expiresAt);
 
+    // New credentials from a configuration reload ([wns] package_sid,
+    // client_secret, token_url, scope; the rest of `settings` is ignored).
+    // When they changed, the next send fetches a new token with them. True
+    // if anything changed.
+    bool setCredentials(const WnsSettings &settings);
+
     // Whether a token is cached that is not due for refresh.
     bool hasFreshToken() const;
 
