@@ -150,6 +150,32 @@ void readXmpp(ConfigReader &in, XmppSettings *xmpp) {
         1000;
 }
 
+// "10.0.0.5, 10.0.1.0/24, fd00::/64": the balancers that send the PROXY
+// protocol. An address alone is that one address.
+void readProxyProtocolFrom(ConfigReader &in, RegistrationSettings *registration) {
+    const QString key = QStringLiteral("registration/proxy_protocol_from");
+    for (const QString &item : in.string(key).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+        const QString text = item.trimmed();
+        if (text.isEmpty())
+            continue;
+        QPair<QHostAddress, int> subnet;
+        if (text.contains(QLatin1Char('/'))) {
+            subnet = QHostAddress::parseSubnet(text);
+        } else if (subnet.first.setAddress(text) && subnet.first.scopeId().isEmpty()) {
+            subnet.second = subnet.first.protocol() == QAbstractSocket::IPv4Protocol ? 32 : 128;
+        } else {
+            subnet = {};
+        }
+        if (subnet.first.isNull() || subnet.second < 0) {
+            in.problem(key, QStringLiteral("must list addresses or CIDRs like 10.0.0.5, "
+                                           "10.0.1.0/24 or fd00::/64, not '%1'")
+                                .arg(text));
+            continue;
+        }
+        registration->proxyProtocolFrom << subnet;
+    }
+}
+
 void readRegistration(ConfigReader &in, RegistrationSettings *registration) {
     const QString listen =
         in.string(QStringLiteral("registration/listen"), QStringLiteral("0.0.0.0:1997"));
@@ -182,6 +208,7 @@ void readRegistration(ConfigReader &in, RegistrationSettings *registration) {
                                        1000;
     registration->maxHandshakes = in.integer(QStringLiteral("registration/max_handshakes"),
                                              registration->maxHandshakes, 1, 1000000);
+    readProxyProtocolFrom(in, registration);
 }
 
 void readStorage(ConfigReader &in, StorageSettings *storage) {

@@ -84,6 +84,23 @@ private Q_SLOTS:
         QCOMPARE(config.storage.connections, 9);
     }
 
+    // Off unless set; addresses alone and CIDRs, comma-separated, both families.
+    void readsTheTrustedLoadBalancers() {
+        Config config;
+        QStringList errors, warnings;
+        QVERIFY(Config::load(test::writeConfig(m_dir.path()), &config, &errors, &warnings));
+        QVERIFY(config.registration.proxyProtocolFrom.isEmpty());
+        const QString path = test::writeConfig(
+            m_dir.path(), {{QStringLiteral("registration/proxy_protocol_from"),
+                            QStringLiteral("10.0.0.5, 192.168.1.0/24,fd00::/64")}});
+        QVERIFY2(Config::load(path, &config, &errors, &warnings), qPrintable(errors.join('\n')));
+        using Subnet = QPair<QHostAddress, int>;
+        QCOMPARE(config.registration.proxyProtocolFrom,
+                 QList<Subnet>({{QHostAddress(QStringLiteral("10.0.0.5")), 32},
+                                {QHostAddress(QStringLiteral("192.168.1.0")), 24},
+                                {QHostAddress(QStringLiteral("fd00::")), 64}}));
+    }
+
     void readsTheSpecsInlineComments() {
         // The layout of SPEC §2: values followed by "; comment".
         const QString base = test::writeConfig(m_dir.path());
@@ -152,6 +169,13 @@ private Q_SLOTS:
         QTest::newRow("idle_timeout zero") << "registration/idle_timeout"
                                            << "0"
                                            << "[registration] idle_timeout";
+        QTest::newRow("proxy_protocol_from with a name") << "registration/proxy_protocol_from"
+                                                         << "10.0.0.5, balancer.example.org"
+                                                         << "[registration] proxy_protocol_from";
+        QTest::newRow("proxy_protocol_from with a bad prefix")
+            << "registration/proxy_protocol_from"
+            << "10.0.0.0/33"
+            << "[registration] proxy_protocol_from";
         QTest::newRow("unknown driver") << "storage/driver"
                                         << "mysql"
                                         << "[storage] driver";
