@@ -211,6 +211,33 @@ void readRegistration(ConfigReader &in, RegistrationSettings *registration) {
     readProxyProtocolFrom(in, registration);
 }
 
+// TLS to PostgreSQL (libpq's sslmode and sslrootcert). Verifying needs the
+// CA: libpq would otherwise look in the service user's home directory.
+void readStorageTls(ConfigReader &in, StorageSettings *storage) {
+    static const QStringList kModes{QStringLiteral("disable"), QStringLiteral("prefer"),
+                                    QStringLiteral("require"), QStringLiteral("verify-ca"),
+                                    QStringLiteral("verify-full")};
+    storage->sslMode = in.string(QStringLiteral("storage/sslmode"), storage->sslMode);
+    if (!kModes.contains(storage->sslMode))
+        in.problem(QStringLiteral("storage/sslmode"),
+                   QStringLiteral("must be one of %1, not '%2'")
+                       .arg(kModes.join(QStringLiteral(", ")), storage->sslMode));
+    storage->sslRootCert = in.readableFile(QStringLiteral("storage/ssl_root_cert"), false);
+    if (storage->sslRootCert.contains(QLatin1Char(';')))
+        in.problem(QStringLiteral("storage/ssl_root_cert"),
+                   QStringLiteral("may not contain ';': '%1'").arg(storage->sslRootCert));
+    else if (isReadableFile(storage->sslRootCert) &&
+             QSslCertificate::fromPath(storage->sslRootCert, QSsl::Pem).isEmpty())
+        in.problem(QStringLiteral("storage/ssl_root_cert"),
+                   QStringLiteral("holds no PEM certificate: '%1'").arg(storage->sslRootCert));
+    if (storage->driver == QLatin1String("postgresql") &&
+        storage->sslMode.startsWith(QLatin1String("verify")) && storage->sslRootCert.isEmpty())
+        in.problem(QStringLiteral("storage/ssl_root_cert"),
+                   QStringLiteral("is required with sslmode = %1: the PEM file of the CA that "
+                                  "signed the database server's certificate")
+                       .arg(storage->sslMode));
+}
+
 void readStorage(ConfigReader &in, StorageSettings *storage) {
     storage->driver = in.string(QStringLiteral("storage/driver"), storage->driver);
     storage->path = in.string(QStringLiteral("storage/path"),
@@ -227,6 +254,7 @@ void readStorage(ConfigReader &in, StorageSettings *storage) {
         in.integer(QStringLiteral("storage/connections"), storage->connections, 1, 64);
     storage->timeoutMs =
         in.integer(QStringLiteral("storage/timeout"), storage->timeoutMs / 1000, 1, 20) * 1000;
+    readStorageTls(in, storage);
     if (storage->driver == QLatin1String("sqlite")) {
         if (storage->path.isEmpty())
             in.problem(QStringLiteral("storage/path"),

@@ -14,6 +14,11 @@ struct StorageSettings {
     QString database;
     QString user;
     QString password;
+    // TLS to PostgreSQL, as libpq names it: disable, prefer, require,
+    // verify-ca or verify-full; and the PEM file of the CA that signed the
+    // server's certificate (verify-ca, verify-full).
+    QString sslMode = QStringLiteral("prefer");
+    QString sslRootCert;
     int expireDays = 180;
 
     // Connections (each with a worker thread of its own) to the database.

@@ -101,6 +101,30 @@ private Q_SLOTS:
                                 {QHostAddress(QStringLiteral("fd00::")), 64}}));
     }
 
+    // TLS to PostgreSQL: libpq's default (prefer) unless set; verifying the
+    // server needs the CA that signed its certificate.
+    void readsTheDatabaseTls() {
+        Config config;
+        QStringList errors, warnings;
+        QVERIFY(Config::load(test::writeConfig(m_dir.path()), &config, &errors, &warnings));
+        QCOMPARE(config.storage.sslMode, QStringLiteral("prefer"));
+        QVERIFY(config.storage.sslRootCert.isEmpty());
+        const QString ca = m_dir.filePath(QStringLiteral("ca.pem"));
+        const QMap<QString, QString> postgresql{
+            {QStringLiteral("storage/driver"), QStringLiteral("postgresql")},
+            {QStringLiteral("storage/sslmode"), QStringLiteral("verify-full")}};
+        QMap<QString, QString> keys = postgresql;
+        keys.insert(QStringLiteral("storage/ssl_root_cert"), ca);
+        QVERIFY2(Config::load(test::writeConfig(m_dir.path(), keys), &config, &errors, &warnings),
+                 qPrintable(errors.join('\n')));
+        QCOMPARE(config.storage.sslMode, QStringLiteral("verify-full"));
+        QCOMPARE(config.storage.sslRootCert, ca);
+        const QStringList problems = problemsOf(test::writeConfig(m_dir.path(), postgresql));
+        QCOMPARE(problems.size(), 1);
+        QVERIFY2(problems.first().contains(QStringLiteral("[storage] ssl_root_cert: is required")),
+                 qPrintable(problems.first()));
+    }
+
     void readsTheSpecsInlineComments() {
         // The layout of SPEC §2: values followed by "; comment".
         const QString base = test::writeConfig(m_dir.path());
@@ -176,6 +200,15 @@ private Q_SLOTS:
             << "registration/proxy_protocol_from"
             << "10.0.0.0/33"
             << "[registration] proxy_protocol_from";
+        QTest::newRow("sslmode unknown") << "storage/sslmode"
+                                         << "verify"
+                                         << "[storage] sslmode";
+        QTest::newRow("missing ssl_root_cert") << "storage/ssl_root_cert"
+                                               << "/nonexistent/ca.pem"
+                                               << "[storage] ssl_root_cert";
+        QTest::newRow("ssl_root_cert holds no certificate") << "storage/ssl_root_cert"
+                                                            << "/etc/hostname"
+                                                            << "[storage] ssl_root_cert";
         QTest::newRow("unknown driver") << "storage/driver"
                                         << "mysql"
                                         << "[storage] driver";
