@@ -255,6 +255,12 @@ void readStorage(ConfigReader &in, StorageSettings *storage) {
     storage->timeoutMs =
         in.integer(QStringLiteral("storage/timeout"), storage->timeoutMs / 1000, 1, 20) * 1000;
     readStorageTls(in, storage);
+    storage->keepalivesIdleS =
+        in.integer(QStringLiteral("storage/keepalives_idle"), storage->keepalivesIdleS, 1, 3600);
+    storage->keepalivesIntervalS = in.integer(QStringLiteral("storage/keepalives_interval"),
+                                              storage->keepalivesIntervalS, 1, 600);
+    storage->keepalivesCount =
+        in.integer(QStringLiteral("storage/keepalives_count"), storage->keepalivesCount, 1, 100);
     if (storage->driver == QLatin1String("sqlite")) {
         if (storage->path.isEmpty())
             in.problem(QStringLiteral("storage/path"),

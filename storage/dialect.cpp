@@ -47,7 +47,11 @@ bool pointPostgresql(QSqlDatabase &db, const StorageSettings &settings, QString 
     // pg_stat_activity; TLS as configured (docs/deployment.md).
     QStringList options{QStringLiteral("connect_timeout=10"),
                         QStringLiteral("application_name=uwpx-push-server"),
-                        QStringLiteral("sslmode=") + conninfoValue(settings.sslMode)};
+                        QStringLiteral("sslmode=") + conninfoValue(settings.sslMode),
+                        QStringLiteral("keepalives=1"),
+                        QStringLiteral("keepalives_idle=%1").arg(settings.keepalivesIdleS),
+                        QStringLiteral("keepalives_interval=%1").arg(settings.keepalivesIntervalS),
+                        QStringLiteral("keepalives_count=%1").arg(settings.keepalivesCount)};
     if (!settings.sslRootCert.isEmpty())
         options << QStringLiteral("sslrootcert=") + conninfoValue(settings.sslRootCert);
     for (const QString &option : options) {

@@ -200,6 +200,12 @@ private Q_SLOTS:
             << "registration/proxy_protocol_from"
             << "10.0.0.0/33"
             << "[registration] proxy_protocol_from";
+        QTest::newRow("keepalives_idle zero") << "storage/keepalives_idle"
+                                              << "0"
+                                              << "[storage] keepalives_idle";
+        QTest::newRow("keepalives_count not a number") << "storage/keepalives_count"
+                                                       << "many"
+                                                       << "[storage] keepalives_count";
         QTest::newRow("sslmode unknown") << "storage/sslmode"
                                          << "verify"
                                          << "[storage] sslmode";
