@@ -56,6 +56,11 @@ void ComponentLeadership::release() {
     m_lock->release();
 }
 
+void ComponentLeadership::lockFreed() {
+    if (!m_released && !m_retreat.isActive())
+        m_lock->tryNow();
+}
+
 void ComponentLeadership::onRoleChanged(ComponentRole role) {
     if (role != ComponentRole::Active || m_released)
         return;

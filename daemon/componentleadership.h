@@ -36,6 +36,10 @@ public:
 
     // At shutdown, once the stream is closed: a standby may have the link.
     void release();
+    // Another instance announced that it let go of the lock: ask for it at
+    // once rather than at the next poll, so the XMPP server is without a
+    // component for as short a time as possible.
+    void lockFreed();
 
 private:
     void onRoleChanged(ComponentRole role);

@@ -20,10 +20,10 @@ namespace uwpx {
 
 namespace {
 
-// The instance leaving a component JID says so here (PostgreSQL NOTIFY), for
-// instances of earlier versions during a rolling upgrade: they stand by
-// asking the XMPP server every second and take over at once when woken.
-// This version waits for the instance lock instead (ComponentLeadership).
+// The instance leaving a component JID says so here (PostgreSQL NOTIFY, sent
+// by its instance lock right after letting go), so that a standby asks for
+// the lock at once. Instances of earlier versions, which ask the XMPP server
+// every second, take over at once when they hear it (a rolling upgrade).
 const QString kComponentFreeChannel = QStringLiteral("uwpx_component_free");
 
 // 200 when this instance can serve, else 503 naming the part that cannot.
@@ -105,9 +105,18 @@ bool PushServer::start(QString *error) {
     m_xmpp = std::make_unique<XmppComponent>(m_config.xmpp, *m_storage, *m_wns);
     // Instances sharing PostgreSQL settle on the database which of them holds
     // the link; on SQLite there is one instance.
-    if (auto lock = InstanceLock::create(m_config.storage,
-                                         QStringLiteral("component ") + m_config.xmpp.componentJid))
+    if (auto lock = InstanceLock::create(m_config.storage, QStringLiteral("component ") +
+                                                               m_config.xmpp.componentJid)) {
+        lock->announceReleases(kComponentFreeChannel, m_config.xmpp.componentJid);
         m_leadership = std::make_unique<ComponentLeadership>(*m_xmpp, std::move(lock));
+        m_storage->listen(kComponentFreeChannel);
+        connect(m_storage.get(), &Storage::notified, this,
+                [this](const QString &channel, const QString &componentJid) {
+                    if (channel == kComponentFreeChannel &&
+                        componentJid == m_config.xmpp.componentJid)
+                        m_leadership->lockFreed();
+                });
+    }
     connect(m_xmpp.get(), &XmppComponent::deviceReached, m_devices.get(),
             &DeviceLifecycle::onDeviceReached);
 
@@ -157,10 +166,10 @@ void PushServer::shutdown() {
     m_registration->close(); // a load balancer turns to the other instances
     connect(m_xmpp.get(), &XmppComponent::shutDown, this, [this] {
         // The stream is closed: a standby may have the JID now.
+        // (It announces that on the database once it has let go.)
         if (m_leadership)
             m_leadership->release();
-        m_storage->notify(kComponentFreeChannel, m_config.xmpp.componentJid,
-                          [this](const StorageResult<> &) { Q_EMIT shutDown(); });
+        Q_EMIT shutDown();
     });
     m_xmpp->shutdown();
 }

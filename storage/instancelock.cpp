@@ -22,17 +22,18 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// How long one pg_advisory_lock waits before the thread looks at its
-// orders again (lock_timeout), and how often a held lock's connection is
-// checked: a stop or a lost connection is seen within this.
-constexpr auto kWaitSlice = 1s;
+// How often a waiting instance asks for the lock (pg_try_advisory_lock: a
+// blocking pg_advisory_lock would need a lock_timeout to stay stoppable, and
+// PostgreSQL logs every such timeout as an ERROR, a line a second per
+// standby in the database's log), and how often a held lock's connection is
+// checked.
+constexpr auto kPollInterval = 200ms;
+constexpr auto kCheckInterval = 1s;
 // A connection that failed is opened again after this.
 constexpr auto kReconnectDelay = 500ms;
 // How long the destructor waits for the thread (stuck in a database that
 // stopped answering, it is left to the keepalives and the process's end).
 constexpr auto kStopGrace = 2s;
-// PostgreSQL's SQLSTATE for "lock_timeout passed": still waiting, not a failure.
-const QString kLockNotAvailable = QStringLiteral("55P03");
 
 // The advisory lock's 64-bit key, the same in every instance for one name.
 qint64 keyOf(const QString &name) {
@@ -59,6 +60,9 @@ struct InstanceLock::Shared {
     std::condition_variable wake;
     bool wanted = false;
     bool stopping = false;
+    quint64 pokes = 0;     // tryNow() calls: ask at once, not at the next poll
+    QString noticeChannel; // after letting go, NOTIFY this channel...
+    QString noticePayload; // ...with this
     bool finished = false;
     std::condition_variable done;
     InstanceLock *owner = nullptr; // cleared by its destructor
@@ -85,7 +89,7 @@ namespace {
 
 // The lock's own connection: the keepalives go both ways (libpq probes the
 // server; the server, told by SET, probes us), so a vanished peer ends it
-// on either side, and lock_timeout keeps each wait short.
+// on either side.
 bool openConnection(QSqlDatabase &db, const StorageSettings &settings, QString *error) {
     const Dialect *dialect = Dialect::find(settings.driver);
     if (!dialect->point(db, settings, error))
@@ -99,8 +103,6 @@ bool openConnection(QSqlDatabase &db, const StorageSettings &settings, QString *
         return false;
     }
     const QStringList session{
-        QStringLiteral("SET lock_timeout = %1")
-            .arg(std::chrono::duration_cast<std::chrono::milliseconds>(kWaitSlice).count()),
         QStringLiteral("SET tcp_keepalives_idle = %1").arg(settings.keepalivesIdleS),
         QStringLiteral("SET tcp_keepalives_interval = %1").arg(settings.keepalivesIntervalS),
         QStringLiteral("SET tcp_keepalives_count = %1").arg(settings.keepalivesCount),
@@ -140,13 +142,18 @@ void InstanceLock::Shared::run() {
                 });
         };
         for (;;) {
-            bool wanted;
+            bool wanted, stop;
+            quint64 poked;
             {
                 const std::lock_guard lock(mutex);
-                if (stopping)
-                    break;
-                wanted = this->wanted;
+                stop = stopping;
+                wanted = this->wanted && !stop;
+                poked = pokes;
             }
+            // A release (also the one at shutdown) is carried out, and
+            // announced, before the thread stops.
+            if (stop && !held)
+                break;
             if (!connected && (wanted || held)) {
                 QString why;
                 connected = openConnection(db, settings, &why);
@@ -160,10 +167,17 @@ void InstanceLock::Shared::run() {
             }
             if (wanted && !held) {
                 QSqlQuery query(db);
-                query.prepare(QStringLiteral("SELECT pg_advisory_lock(?)"));
+                query.prepare(QStringLiteral("SELECT pg_try_advisory_lock(?)"));
                 query.addBindValue(key);
-                if (query.exec()) {
+                if (!query.exec() || !query.next()) {
+                    fail(query.lastError().text().simplified());
+                    if (!pause(kReconnectDelay))
+                        break;
+                    continue;
+                }
+                if (query.value(0).toBool()) {
                     held = true;
+                    qCDebug(lcStorage).noquote() << "instance lock" << name << "acquired";
                     post([](InstanceLock *lock) {
                         // Released while the lock was being granted: the
                         // thread lets go of it next; nobody is told.
@@ -172,12 +186,14 @@ void InstanceLock::Shared::run() {
                         lock->m_held = true;
                         Q_EMIT lock->acquired();
                     });
-                } else if (query.lastError().nativeErrorCode() != kLockNotAvailable) {
-                    fail(query.lastError().text().simplified());
-                    if (!pause(kReconnectDelay))
-                        break;
+                    continue;
                 }
-                continue; // another instance holds it: wait again
+                // Another instance holds it: ask again shortly, or when told.
+                std::unique_lock lock(mutex);
+                wake.wait_for(lock, kPollInterval, [this, poked] {
+                    return stopping || !this->wanted || pokes != poked;
+                });
+                continue;
             }
             if (!wanted && held) {
                 QSqlQuery query(db);
@@ -187,12 +203,21 @@ void InstanceLock::Shared::run() {
                     db.close(); // closing the session lets go of it too
                 connected = db.isOpen();
                 held = false;
+                qCDebug(lcStorage).noquote() << "instance lock" << name << "released";
+                // On the same session, so that whoever hears it finds the lock free.
+                if (connected && !noticeChannel.isEmpty()) {
+                    QSqlQuery notice(db);
+                    notice.prepare(QStringLiteral("SELECT pg_notify(?, ?)"));
+                    notice.addBindValue(noticeChannel);
+                    notice.addBindValue(noticePayload);
+                    notice.exec();
+                }
                 continue;
             }
             // Nothing to do but to notice a lost connection while it is held.
             {
                 std::unique_lock lock(mutex);
-                wake.wait_for(lock, kWaitSlice,
+                wake.wait_for(lock, kCheckInterval,
                               [this, wanted] { return stopping || this->wanted != wanted; });
             }
             if (held) {
@@ -243,6 +268,18 @@ void InstanceLock::acquire() {
 
 void InstanceLock::release() {
     setWanted(false);
+}
+
+void InstanceLock::announceReleases(const QString &channel, const QString &payload) {
+    const std::lock_guard lock(m_shared->mutex);
+    m_shared->noticeChannel = channel;
+    m_shared->noticePayload = payload;
+}
+
+void InstanceLock::tryNow() {
+    const std::lock_guard lock(m_shared->mutex);
+    ++m_shared->pokes;
+    m_shared->wake.notify_all();
 }
 
 void InstanceLock::setWanted(bool wanted) {

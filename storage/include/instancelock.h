@@ -16,9 +16,10 @@ namespace uwpx {
 // the connection end, at once for a crash (the kernel closes the socket),
 // after the keepalives ([storage] keepalives_*) when the host vanished.
 //
-// Waiting for it is waiting on the database (pg_advisory_lock, renewed every
-// second so that the thread can stop), never polling anyone else. A SQLite
-// file has one instance: create() returns nullptr there.
+// Waiting for it is waiting on the database (pg_try_advisory_lock five times
+// a second on that connection, and at once when told that it came free),
+// never asking anyone else. A SQLite file has
+// one instance: create() returns nullptr there.
 //
 // Used for the component link: see docs/deployment.md.
 class InstanceLock : public QObject {
@@ -32,8 +33,15 @@ public:
     // Waits for the lock (on its own thread) until held, then emits
     // acquired(); nothing if it is held or being waited for already.
     void acquire();
-    // Lets go of the lock, or stops waiting for it.
+    // Lets go of the lock, or stops waiting for it. Also done, and
+    // announced, when this object goes (at shutdown).
     void release();
+    // After each release, NOTIFY `channel` with `payload` on the lock's own
+    // session (so the lock is free by the time anyone hears it), for the
+    // other instances to tryNow() instead of at their next ask.
+    void announceReleases(const QString &channel, const QString &payload);
+    // While waiting: asks at once instead of at the next poll.
+    void tryNow();
     // Whether this instance holds it, as far as the last check knew.
     bool isHeld() const { return m_held; }
 

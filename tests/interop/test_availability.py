@@ -135,8 +135,13 @@ class ProsodyAvailability(Availability):
         of which an operator's alerting on Prosody errors would see)."""
         a, b = self.instances['a'], self.instances['b']
         since = self.server.mark()
+        database_log = os.environ['UWPX_TEST_PG_LOG']
+        database_since = len(harness.read_text(database_log))
         time.sleep(60)  # the quiet minute under test, not a synchronisation
         lines = re.findall('Second component attempted to connect', self.server.log()[since:])
+        # Nor does the waiting move the errors to the database's log.
+        self.assertEqual(re.findall(r'ERROR:.*', harness.read_text(database_log)[database_since:]),
+                         [])
         self.figure('prosody, one active and one standby for 60 s: "Second component" lines',
                     len(lines), unit='lines')
         self.assertEqual(lines, [])

@@ -8,6 +8,8 @@
 #include <QElapsedTimer>
 #include <QSignalSpy>
 #include <QSqlDatabase>
+#include <QSqlDriver>
+#include <QSqlQuery>
 #include <QTest>
 
 using namespace uwpx;
@@ -42,8 +44,8 @@ private Q_SLOTS:
         QVERIFY(!InstanceLock::create(sqlite, QStringLiteral("component test")));
     }
 
-    // The second waits while the first holds it, and gets it at once (not at
-    // a next poll) when the first lets go.
+    // The second waits while the first holds it, and gets it within its next
+    // ask (five a second) when the first lets go.
     void oneHolderAtATime() {
         auto first = lock();
         auto second = lock();
@@ -83,6 +85,40 @@ private Q_SLOTS:
         first.reset();
         QVERIFY(secondGot.wait(5000));
         QVERIFY(gone.elapsed() < 1500);
+    }
+
+    // A release is announced on the database, and whoever hears it finds the
+    // lock free already (the notice follows the unlock on the same session).
+    void announcesAReleaseOnceItIsFree() {
+        QSqlDatabase listener =
+            QSqlDatabase::addDatabase(QStringLiteral("QPSQL"), QStringLiteral("listener"));
+        listener.setHostName(m_settings.host);
+        listener.setPort(m_settings.port);
+        listener.setDatabaseName(m_settings.database);
+        listener.setUserName(m_settings.user);
+        listener.setPassword(m_settings.password);
+        QVERIFY(listener.open());
+        QVERIFY(listener.driver()->subscribeToNotification(QStringLiteral("uwpx_test_free")));
+        bool freeWhenHeard = false;
+        QString heard;
+        connect(listener.driver(), &QSqlDriver::notification, this,
+                [&](const QString &, QSqlDriver::NotificationSource, const QVariant &payload) {
+                    heard = payload.toString();
+                    QSqlQuery probe(listener);
+                    freeWhenHeard = probe.exec(QStringLiteral("SELECT pg_try_advisory_lock(1)")) &&
+                                    probe.exec(QStringLiteral("SELECT pg_advisory_unlock(1)"));
+                });
+        auto holder = lock(QStringLiteral("component announced"));
+        holder->announceReleases(QStringLiteral("uwpx_test_free"), QStringLiteral("announced"));
+        QSignalSpy got(holder.get(), &InstanceLock::acquired);
+        holder->acquire();
+        QVERIFY(got.wait(10000));
+        holder->release();
+        QTRY_COMPARE_WITH_TIMEOUT(heard, QStringLiteral("announced"), 5000);
+        QVERIFY(freeWhenHeard);
+        listener.close();
+        listener = QSqlDatabase();
+        QSqlDatabase::removeDatabase(QStringLiteral("listener"));
     }
 
     // Each component JID has a lock of its own.

@@ -7,7 +7,8 @@
 #
 # Usage: with-postgresql.sh [--tls] COMMAND [ARG...]
 # The command sees UWPX_TEST_PG_HOST, _PORT, _DATABASE, _USER and _PASSWORD;
-# the role may create databases (one per test).
+# the role may create databases (one per test). UWPX_TEST_PG_LOG is the
+# server's log file.
 # --tls: the server takes TCP connections over TLS only (ssl=on, hostssl in
 # pg_hba.conf), with a certificate a throw-away CA signed for the IP address
 # 127.0.0.1 and no name; the command also sees UWPX_TEST_PG_CA, that CA's PEM. The data is throw-away, so
@@ -130,5 +131,5 @@ CREATE DATABASE :"database" OWNER :"user";
 SQL
 
 export UWPX_TEST_PG_HOST=127.0.0.1 UWPX_TEST_PG_PORT=$port UWPX_TEST_PG_DATABASE=$database
-export UWPX_TEST_PG_USER=$user UWPX_TEST_PG_PASSWORD=$password
+export UWPX_TEST_PG_USER=$user UWPX_TEST_PG_PASSWORD=$password UWPX_TEST_PG_LOG=$log
 "$@"
