@@ -106,7 +106,6 @@ bool openConnection(QSqlDatabase &db, const StorageSettings &settings, QString *
         QStringLiteral("SET tcp_keepalives_idle = %1").arg(settings.keepalivesIdleS),
         QStringLiteral("SET tcp_keepalives_interval = %1").arg(settings.keepalivesIntervalS),
         QStringLiteral("SET tcp_keepalives_count = %1").arg(settings.keepalivesCount),
-        QStringLiteral("SET tcp_user_timeout = %1").arg(userTimeoutMs),
     };
     for (const QString &statement : session) {
         QSqlQuery query(db);
@@ -115,6 +114,11 @@ bool openConnection(QSqlDatabase &db, const StorageSettings &settings, QString *
             return false;
         }
     }
+    // PostgreSQL 12 and later; the keepalives above decide on older servers.
+    QSqlQuery userTimeout(db);
+    if (!userTimeout.exec(QStringLiteral("SET tcp_user_timeout = %1").arg(userTimeoutMs)))
+        qCDebug(lcStorage).noquote() << "the database has no tcp_user_timeout:"
+                                     << userTimeout.lastError().text().simplified();
     return true;
 }
 
