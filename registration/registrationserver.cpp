@@ -120,13 +120,36 @@ void RegistrationServer::accept(qintptr descriptor) {
         receiveProxyHeader(descriptor, peer);
 }
 
+QString RegistrationServer::refusal(const QString &client) const {
+    if (m_connections >= m_settings.maxConnections)
+        return QStringLiteral("connections");
+    if (!client.isEmpty() &&
+        m_connectionsPerClient.value(client) >= m_settings.maxConnectionsPerAddress)
+        return QStringLiteral("connections_per_address");
+    if (m_handshakes >= m_settings.maxHandshakes ||
+        (!client.isEmpty() && m_handshakesPerClient.value(client) >= kMaxHandshakesPerClient))
+        return QStringLiteral("handshakes");
+    return {};
+}
+
+void RegistrationServer::countPending(const QString &client, int delta) {
+    m_connections += delta;
+    m_handshakes += delta;
+    if (client.isEmpty())
+        return;
+    if ((m_connectionsPerClient[client] += delta) <= 0)
+        m_connectionsPerClient.remove(client);
+    if ((m_handshakesPerClient[client] += delta) <= 0)
+        m_handshakesPerClient.remove(client);
+}
+
 void RegistrationServer::receiveProxyHeader(qintptr descriptor, const QHostAddress &peer) {
-    // Until the header names the client, the connection counts against the
-    // totals only: per address it would count against the balancer.
+    // Until a balancer's header names the client, its connection counts
+    // against the totals only (per address it would count against the
+    // balancer); anyone else's counts against its own address from the start.
     const bool trusted = proxy::isTrusted(m_settings.proxyProtocolFrom, peer);
-    const QString why = m_connections >= m_settings.maxConnections ? QStringLiteral("connections")
-                        : m_handshakes >= m_settings.maxHandshakes ? QStringLiteral("handshakes")
-                                                                   : QString();
+    const QString client = trusted ? QString() : clientKey(peer);
+    const QString why = refusal(client);
     if (!why.isEmpty()) {
         qCDebug(lcRegistration).noquote()
             << "refusing a connection from" << peer.toString() << ":" << why;
@@ -134,22 +157,19 @@ void RegistrationServer::receiveProxyHeader(qintptr descriptor, const QHostAddre
         ::close(int(descriptor));
         return;
     }
-    ++m_connections;
-    ++m_handshakes;
+    countPending(client, +1);
     using Mode = ProxyHeaderReceiver::Mode;
     auto *receiver = new ProxyHeaderReceiver(descriptor, trusted ? Mode::Required : Mode::Forbidden,
                                              m_settings.handshakeTimeoutMs, this);
     connect(receiver, &ProxyHeaderReceiver::received, this,
-            [this, receiver, peer](qintptr descriptor, const proxy::Header &header) {
-                --m_connections;
-                --m_handshakes;
+            [this, receiver, peer, client](qintptr descriptor, const proxy::Header &header) {
+                countPending(client, -1); // startTls counts it again, as the client's
                 receiver->deleteLater();
                 startTls(descriptor, header.hasClient ? proxy::unmapped(header.client) : peer);
             });
     connect(receiver, &ProxyHeaderReceiver::failed, this,
-            [this, receiver, peer](const QString &reason, const QString &why) {
-                --m_connections;
-                --m_handshakes;
+            [this, receiver, peer, client](const QString &reason, const QString &why) {
+                countPending(client, -1);
                 receiver->deleteLater();
                 qCInfo(lcRegistration).noquote()
                     << "refusing a connection from" << peer.toString() << ":" << why;
@@ -163,23 +183,11 @@ void RegistrationServer::startTls(qintptr descriptor, const QHostAddress &client
         return;
     const QString peer = clientAddress.toString();
     const QString client = clientKey(clientAddress);
-    if (m_connections >= m_settings.maxConnections) {
-        refuse(socket, peer, QStringLiteral("connections"));
+    if (const QString why = refusal(client); !why.isEmpty()) {
+        refuse(socket, peer, why);
         return;
     }
-    if (m_connectionsPerClient.value(client) >= m_settings.maxConnectionsPerAddress) {
-        refuse(socket, peer, QStringLiteral("connections_per_address"));
-        return;
-    }
-    if (m_handshakes >= m_settings.maxHandshakes ||
-        m_handshakesPerClient.value(client) >= kMaxHandshakesPerClient) {
-        refuse(socket, peer, QStringLiteral("handshakes"));
-        return;
-    }
-    ++m_connections;
-    ++m_connectionsPerClient[client];
-    ++m_handshakes;
-    ++m_handshakesPerClient[client];
+    countPending(client, +1);
 
     // Whichever comes first ends the handshake: success, failure, the deadline.
     auto *deadline = new QTimer(socket);

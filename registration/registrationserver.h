@@ -56,6 +56,11 @@ Q_SIGNALS:
 private:
     bool loadTls(QString *error);
     void accept(qintptr descriptor);
+    // Why a new connection from `client` (a clientKey(); empty while a
+    // balancer's header has not named it yet) is turned away; empty if not.
+    QString refusal(const QString &client) const;
+    // A connection before its TLS handshake: counted in (+1) or out (-1).
+    void countPending(const QString &client, int delta);
     // With the PROXY protocol on: reads (or rules out) the header first.
     void receiveProxyHeader(qintptr descriptor, const QHostAddress &peer);
     // The TLS handshake of a connection from `client` (the peer, or the
