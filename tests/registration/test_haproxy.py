@@ -119,6 +119,15 @@ class ProxyProtocol(StackTest):
     def test_b_v2_clients_are_limited_separately(self):
         self.assert_limited_per_client(self.v2, self.b)
 
+    def test_b_b_the_log_names_the_client(self):
+        """A client behind HAProxy appears in the log under its own address."""
+        since = self.b.mark()
+        with self.connect(self.v2, '127.0.0.3') as tls:
+            tls.sendall(b'\xff\xfe not UTF-8\0')
+            while tls.recv(4096):
+                pass
+        self.b.wait_log(r'closing connection from 127\.0\.0\.3 after a framing error', since, 10)
+
     def test_c_a_balancer_not_trusted_is_refused(self):
         """HAProxy's header reaches an instance that trusts other balancers."""
         self.assertTrue(self.refused_connection(self.untrusted, '127.0.0.2'))
