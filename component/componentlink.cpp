@@ -123,6 +123,7 @@ void ComponentLink::connectNow() {
             [this](const QString &condition, const QString &text) {
                 if (condition == QLatin1String("conflict")) {
                     standBy(); // Prosody: another instance holds the component JID
+                    Q_EMIT conflict();
                     return;
                 }
                 drop(QStringLiteral("stream error from the server: %1%2")
@@ -278,10 +279,13 @@ void ComponentLink::standBy() {
     m_lastDelayMs = retry - retry / 5 + int(QRandomGenerator::global()->bounded(2 * retry / 5 + 1));
     m_nextDelayMs = m_settings.reconnectMinMs;
     m_state = State::Waiting;
-    m_retryTimer.start(m_lastDelayMs);
+    if (!m_standbyWaits)
+        m_retryTimer.start(m_lastDelayMs);
     if (m_role != Role::Standby)
         qCInfo(lcXmpp).noquote() << "another instance is connected as" << m_settings.componentJid
-                                 << "- standing by, asking again every second";
+                                 << (m_standbyWaits
+                                         ? "- standing by until it lets go of the instance lock"
+                                         : "- standing by, asking again every second");
     setRole(Role::Standby);
 }
 

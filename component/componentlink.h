@@ -28,7 +28,8 @@ class StanzaReader;
 // Several instances may serve one component JID. Prosody admits one
 // connection per component and refuses the others with a `conflict` stream
 // error: such an instance is a standby, not a failure, and asks again every
-// second or so, so that it takes over as soon as the active one is gone.
+// second or so, so that it takes over as soon as the active one is gone;
+// or, when the instances share a lock (setStandbyWaits), waits to be told.
 // ejabberd admits them all and spreads stanzas over them: all are active.
 class ComponentLink : public QObject {
     Q_OBJECT
@@ -51,8 +52,14 @@ public:
     // Closes the stream politely and stays down.
     void stop();
     // A standby asks at once instead of at its next interval: the instance
-    // holding the component JID said it is leaving.
+    // holding the component JID said it is leaving, or this one now holds
+    // the instance lock.
     void takeOverNow();
+    // Whether a standby waits for takeOverNow() instead of asking the server
+    // again every second: instances sharing PostgreSQL settle among
+    // themselves who holds the link, so the XMPP server is not asked (and
+    // Prosody logs no error) while another instance holds it.
+    void setStandbyWaits(bool waits) { m_standbyWaits = waits; }
     // Closes the stream politely, waits (a few seconds at most) until the
     // server has it and closed too, then stays down and emits `closed()`:
     // at a clean shutdown, so a standby can take over at once.
@@ -80,6 +87,9 @@ Q_SIGNALS:
     void disconnected(const QString &reason);
     // An attempt failed before the handshake completed; a retry is scheduled.
     void attemptFailed(const QString &reason);
+    // The server refused this connection with `conflict`: another instance
+    // holds the component JID (Prosody). The link is a standby now.
+    void conflict();
     void stanzaReceived(const uwpx::XmlElement &stanza);
     // A stanza skipped as too large or malformed (see StanzaReader).
     void stanzaRejected(const uwpx::XmlElement &stanza, const QString &condition,
@@ -129,6 +139,7 @@ private:
     int m_lastDelayMs = 0;
     int m_reconnects = 0;
     bool m_everConnected = false;
+    bool m_standbyWaits = false;
     quint64 m_pingCounter = 0;
 };
 

@@ -53,6 +53,8 @@ XmppComponent::XmppComponent(const XmppSettings &settings, Storage &storage, Wns
     connect(link, &ComponentLink::disconnected, this, &XmppComponent::disconnected);
     connect(&d->router, &IqRouter::publishAnswered, this, &XmppComponent::publishAnswered);
     connect(&d->publisher, &PushPublisher::deviceReached, this, &XmppComponent::deviceReached);
+    connect(link, &ComponentLink::roleChanged, this, &XmppComponent::roleChanged);
+    connect(link, &ComponentLink::conflict, this, &XmppComponent::conflict);
     connect(link, &ComponentLink::closed, this, &XmppComponent::shutDown);
 }
 
@@ -86,6 +88,10 @@ void XmppComponent::shutdown() {
 
 void XmppComponent::takeOverNow() {
     d->link.takeOverNow();
+}
+
+void XmppComponent::setStandbyWaits(bool waits) {
+    d->link.setStandbyWaits(waits);
 }
 
 ComponentRole XmppComponent::role() const {

@@ -160,6 +160,32 @@ void readXmpp(ConfigReader &in, XmppSettings *xmpp) {
         1000;
 }
 
+// "10.0.0.5, 10.0.1.0/24, fd00::/64": the balancers that send the PROXY
+// protocol. An address alone is that one address.
+void readProxyProtocolFrom(ConfigReader &in, RegistrationSettings *registration) {
+    const QString key = QStringLiteral("registration/proxy_protocol_from");
+    for (const QString &item : in.string(key).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+        const QString text = item.trimmed();
+        if (text.isEmpty())
+            continue;
+        QPair<QHostAddress, int> subnet;
+        if (text.contains(QLatin1Char('/'))) {
+            subnet = QHostAddress::parseSubnet(text);
+        } else if (subnet.first.setAddress(text) && subnet.first.scopeId().isEmpty()) {
+            subnet.second = subnet.first.protocol() == QAbstractSocket::IPv4Protocol ? 32 : 128;
+        } else {
+            subnet = {};
+        }
+        if (subnet.first.isNull() || subnet.second < 0) {
+            in.problem(key, QStringLiteral("must list addresses or CIDRs like 10.0.0.5, "
+                                           "10.0.1.0/24 or fd00::/64, not '%1'")
+                                .arg(text));
+            continue;
+        }
+        registration->proxyProtocolFrom << subnet;
+    }
+}
+
 void readRegistration(ConfigReader &in, RegistrationSettings *registration) {
     const QString listen =
         in.string(QStringLiteral("registration/listen"), QStringLiteral("0.0.0.0:1997"));
@@ -192,6 +218,34 @@ void readRegistration(ConfigReader &in, RegistrationSettings *registration) {
                                        1000;
     registration->maxHandshakes = in.integer(QStringLiteral("registration/max_handshakes"),
                                              registration->maxHandshakes, 1, 1000000);
+    readProxyProtocolFrom(in, registration);
+}
+
+// TLS to PostgreSQL (libpq's sslmode and sslrootcert). Verifying needs the
+// CA: libpq would otherwise look in the service user's home directory.
+void readStorageTls(ConfigReader &in, StorageSettings *storage) {
+    static const QStringList kModes{QStringLiteral("disable"), QStringLiteral("prefer"),
+                                    QStringLiteral("require"), QStringLiteral("verify-ca"),
+                                    QStringLiteral("verify-full")};
+    storage->sslMode = in.string(QStringLiteral("storage/sslmode"), storage->sslMode);
+    if (!kModes.contains(storage->sslMode))
+        in.problem(QStringLiteral("storage/sslmode"),
+                   QStringLiteral("must be one of %1, not '%2'")
+                       .arg(kModes.join(QStringLiteral(", ")), storage->sslMode));
+    storage->sslRootCert = in.readableFile(QStringLiteral("storage/ssl_root_cert"), false);
+    if (storage->sslRootCert.contains(QLatin1Char(';')))
+        in.problem(QStringLiteral("storage/ssl_root_cert"),
+                   QStringLiteral("may not contain ';': '%1'").arg(storage->sslRootCert));
+    else if (isReadableFile(storage->sslRootCert) &&
+             QSslCertificate::fromPath(storage->sslRootCert, QSsl::Pem).isEmpty())
+        in.problem(QStringLiteral("storage/ssl_root_cert"),
+                   QStringLiteral("holds no PEM certificate: '%1'").arg(storage->sslRootCert));
+    if (storage->driver == QLatin1String("postgresql") &&
+        storage->sslMode.startsWith(QLatin1String("verify")) && storage->sslRootCert.isEmpty())
+        in.problem(QStringLiteral("storage/ssl_root_cert"),
+                   QStringLiteral("is required with sslmode = %1: the PEM file of the CA that "
+                                  "signed the database server's certificate")
+                       .arg(storage->sslMode));
 }
 
 void readStorage(ConfigReader &in, StorageSettings *storage) {
@@ -210,6 +264,13 @@ void readStorage(ConfigReader &in, StorageSettings *storage) {
         in.integer(QStringLiteral("storage/connections"), storage->connections, 1, 64);
     storage->timeoutMs =
         in.integer(QStringLiteral("storage/timeout"), storage->timeoutMs / 1000, 1, 20) * 1000;
+    readStorageTls(in, storage);
+    storage->keepalivesIdleS =
+        in.integer(QStringLiteral("storage/keepalives_idle"), storage->keepalivesIdleS, 1, 3600);
+    storage->keepalivesIntervalS = in.integer(QStringLiteral("storage/keepalives_interval"),
+                                              storage->keepalivesIntervalS, 1, 600);
+    storage->keepalivesCount =
+        in.integer(QStringLiteral("storage/keepalives_count"), storage->keepalivesCount, 1, 100);
     if (storage->driver == QLatin1String("sqlite")) {
         if (storage->path.isEmpty())
             in.problem(QStringLiteral("storage/path"),

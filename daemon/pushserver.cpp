@@ -1,7 +1,9 @@
 #include "pushserver.h"
 
+#include "componentleadership.h"
 #include "descriptorlimit.h"
 #include "devicelifecycle.h"
+#include "instancelock.h"
 #include "logging.h"
 #include "operatorendpoint.h"
 #include "registrationendpoint.h"
@@ -20,7 +22,10 @@ namespace uwpx {
 
 namespace {
 
-// The instance leaving a component JID says so here (PostgreSQL NOTIFY).
+// The instance leaving a component JID says so here (PostgreSQL NOTIFY, sent
+// by its instance lock right after letting go), so that a standby asks for
+// the lock at once. Instances of earlier versions, which ask the XMPP server
+// every second, take over at once when they hear it (a rolling upgrade).
 const QString kComponentFreeChannel = QStringLiteral("uwpx_component_free");
 
 // 200 when this instance can serve, else 503 naming the part that cannot.
@@ -68,6 +73,7 @@ PushServer::PushServer(const Config &config, QObject *parent)
 PushServer::~PushServer() {
     m_operatorEndpoint.reset();
     m_counts.reset();
+    m_leadership.reset();
     m_xmpp.reset();
     m_registration.reset();
     m_devices.reset();
@@ -97,14 +103,20 @@ bool PushServer::start(QString *error) {
         return false;
 
     m_xmpp = std::make_unique<XmppComponent>(m_config.xmpp, *m_storage, *m_wns);
-    // Instances sharing PostgreSQL and a component JID: the one leaving wakes
-    // a standby, which takes over at once instead of at its next retry.
-    m_storage->listen(kComponentFreeChannel);
-    connect(m_storage.get(), &Storage::notified, this,
-            [this](const QString &channel, const QString &componentJid) {
-                if (channel == kComponentFreeChannel && componentJid == m_config.xmpp.componentJid)
-                    m_xmpp->takeOverNow();
-            });
+    // Instances sharing PostgreSQL settle on the database which of them holds
+    // the link; on SQLite there is one instance.
+    if (auto lock = InstanceLock::create(m_config.storage, QStringLiteral("component ") +
+                                                               m_config.xmpp.componentJid)) {
+        lock->announceReleases(kComponentFreeChannel, m_config.xmpp.componentJid);
+        m_leadership = std::make_unique<ComponentLeadership>(*m_xmpp, std::move(lock));
+        m_storage->listen(kComponentFreeChannel);
+        connect(m_storage.get(), &Storage::notified, this,
+                [this](const QString &channel, const QString &componentJid) {
+                    if (channel == kComponentFreeChannel &&
+                        componentJid == m_config.xmpp.componentJid)
+                        m_leadership->lockFreed();
+                });
+    }
     connect(m_xmpp.get(), &XmppComponent::deviceReached, m_devices.get(),
             &DeviceLifecycle::onDeviceReached);
 
@@ -163,8 +175,10 @@ void PushServer::shutdown() {
     m_registration->close(); // a load balancer turns to the other instances
     connect(m_xmpp.get(), &XmppComponent::shutDown, this, [this] {
         // The stream is closed: a standby may have the JID now.
-        m_storage->notify(kComponentFreeChannel, m_config.xmpp.componentJid,
-                          [this](const StorageResult<> &) { Q_EMIT shutDown(); });
+        // (It announces that on the database once it has let go.)
+        if (m_leadership)
+            m_leadership->release();
+        Q_EMIT shutDown();
     });
     m_xmpp->shutdown();
 }

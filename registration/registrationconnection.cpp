@@ -21,11 +21,12 @@ bool isValidUtf8(const QByteArray &bytes) {
 } // namespace
 
 RegistrationConnection::RegistrationConnection(QSslSocket *socket, const QString &client,
-                                               RegistrationService &service, int idleTimeoutMs,
-                                               QObject *parent)
+                                               const QString &peer, RegistrationService &service,
+                                               int idleTimeoutMs, QObject *parent)
     : QObject(parent)
     , m_socket(socket)
     , m_client(client)
+    , m_peer(peer)
     , m_service(service) {
     m_socket->setParent(this);
     // The timer restarts with every complete message, so a client that
@@ -33,8 +34,7 @@ RegistrationConnection::RegistrationConnection(QSslSocket *socket, const QString
     m_idleTimer.setSingleShot(true);
     m_idleTimer.setInterval(idleTimeoutMs);
     connect(&m_idleTimer, &QTimer::timeout, this, [this] {
-        qCInfo(lcRegistration).noquote()
-            << "closing idle connection from" << m_socket->peerAddress().toString();
+        qCInfo(lcRegistration).noquote() << "closing idle connection from" << m_peer;
         close();
     });
     // Read at most one message ahead of the one being handled, and stop
@@ -102,8 +102,7 @@ void RegistrationConnection::processNextMessage() {
 
 void RegistrationConnection::closeWithError(const QString &error) {
     qCInfo(lcRegistration).noquote()
-        << "closing connection from" << m_socket->peerAddress().toString()
-        << "after a framing error:" << error;
+        << "closing connection from" << m_peer << "after a framing error:" << error;
     if (!m_busy)
         m_socket->write(registration::frame(registration::errorResponse(2, error)));
     close();

@@ -21,9 +21,11 @@ public:
     static constexpr qint64 kMaxUnsentBytes = 256 * 1024;
 
     // Takes ownership of `socket` (it becomes our child). `client` names the
-    // client for the service's limits (RegistrationServer::clientKey).
-    RegistrationConnection(QSslSocket *socket, const QString &client, RegistrationService &service,
-                           int idleTimeoutMs, QObject *parent = nullptr);
+    // client for the service's limits (RegistrationServer::clientKey), `peer`
+    // is its address for the log (a balancer's PROXY header may have named it).
+    RegistrationConnection(QSslSocket *socket, const QString &client, const QString &peer,
+                           RegistrationService &service, int idleTimeoutMs,
+                           QObject *parent = nullptr);
 
 Q_SIGNALS:
     void closed();
@@ -38,6 +40,7 @@ private:
 
     QSslSocket *m_socket;
     const QString m_client;
+    const QString m_peer;
     RegistrationService &m_service;
     QByteArray m_buffer;
     QTimer m_idleTimer;

@@ -1,5 +1,6 @@
 #include "registrationserver.h"
 
+#include "proxyheaderreceiver.h"
 #include "registrationconnection.h"
 #include "registrationlog.h"
 #include "tlsfiles.h"
@@ -9,12 +10,23 @@
 #include <QSslSocket>
 #include <QTimer>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace uwpx {
 
 namespace {
 
 // Handshakes one client address may have going at once: a client needs one.
 constexpr int kMaxHandshakesPerClient = 8;
+
+QHostAddress peerAddressOf(qintptr descriptor) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getpeername(int(descriptor), reinterpret_cast<sockaddr *>(&address), &length) != 0)
+        return {};
+    return proxy::unmapped(QHostAddress(reinterpret_cast<const sockaddr *>(&address)));
+}
 
 } // namespace
 
@@ -116,46 +128,99 @@ bool RegistrationServer::listen(QString *error) {
 }
 
 void RegistrationServer::accept(qintptr descriptor) {
+    const QHostAddress peer = peerAddressOf(descriptor);
+    if (m_settings.proxyProtocolFrom.isEmpty())
+        startTls(descriptor, peer);
+    else
+        receiveProxyHeader(descriptor, peer);
+}
+
+QString RegistrationServer::refusal(const QString &client) const {
+    if (m_connections >= m_settings.maxConnections)
+        return QStringLiteral("connections");
+    if (!client.isEmpty() &&
+        m_connectionsPerClient.value(client) >= m_settings.maxConnectionsPerAddress)
+        return QStringLiteral("connections_per_address");
+    if (m_handshakes >= m_settings.maxHandshakes ||
+        (!client.isEmpty() && m_handshakesPerClient.value(client) >= kMaxHandshakesPerClient))
+        return QStringLiteral("handshakes");
+    return {};
+}
+
+void RegistrationServer::countPending(const QString &client, int delta) {
+    m_connections += delta;
+    m_handshakes += delta;
+    if (client.isEmpty())
+        return;
+    if ((m_connectionsPerClient[client] += delta) <= 0)
+        m_connectionsPerClient.remove(client);
+    if ((m_handshakesPerClient[client] += delta) <= 0)
+        m_handshakesPerClient.remove(client);
+}
+
+void RegistrationServer::receiveProxyHeader(qintptr descriptor, const QHostAddress &peer) {
+    // Until a balancer's header names the client, its connection counts
+    // against the totals only (per address it would count against the
+    // balancer); anyone else's counts against its own address from the start.
+    const bool trusted = proxy::isTrusted(m_settings.proxyProtocolFrom, peer);
+    const QString client = trusted ? QString() : clientKey(peer);
+    const QString why = refusal(client);
+    if (!why.isEmpty()) {
+        qCDebug(lcRegistration).noquote()
+            << "refusing a connection from" << peer.toString() << ":" << why;
+        Q_EMIT refused(why);
+        ::close(int(descriptor));
+        return;
+    }
+    countPending(client, +1);
+    using Mode = ProxyHeaderReceiver::Mode;
+    auto *receiver = new ProxyHeaderReceiver(descriptor, trusted ? Mode::Required : Mode::Forbidden,
+                                             m_settings.handshakeTimeoutMs, this);
+    connect(receiver, &ProxyHeaderReceiver::received, this,
+            [this, receiver, peer, client](qintptr descriptor, const proxy::Header &header) {
+                countPending(client, -1); // startTls counts it again, as the client's
+                receiver->deleteLater();
+                startTls(descriptor, header.hasClient ? proxy::unmapped(header.client) : peer);
+            });
+    connect(receiver, &ProxyHeaderReceiver::failed, this,
+            [this, receiver, peer, client](const QString &reason, const QString &why) {
+                countPending(client, -1);
+                receiver->deleteLater();
+                qCInfo(lcRegistration).noquote()
+                    << "refusing a connection from" << peer.toString() << ":" << why;
+                Q_EMIT refused(reason);
+            });
+}
+
+void RegistrationServer::startTls(qintptr descriptor, const QHostAddress &clientAddress) {
     auto *socket = TcpListener::adopt<QSslSocket>(descriptor, this);
     if (!socket)
         return;
-    const QString client = clientKey(socket->peerAddress());
-    if (m_connections >= m_settings.maxConnections) {
-        refuse(socket, QStringLiteral("connections"));
+    const QString peer = clientAddress.toString();
+    const QString client = clientKey(clientAddress);
+    if (const QString why = refusal(client); !why.isEmpty()) {
+        refuse(socket, peer, why);
         return;
     }
-    if (m_connectionsPerClient.value(client) >= m_settings.maxConnectionsPerAddress) {
-        refuse(socket, QStringLiteral("connections_per_address"));
-        return;
-    }
-    if (m_handshakes >= m_settings.maxHandshakes ||
-        m_handshakesPerClient.value(client) >= kMaxHandshakesPerClient) {
-        refuse(socket, QStringLiteral("handshakes"));
-        return;
-    }
-    ++m_connections;
-    ++m_connectionsPerClient[client];
-    ++m_handshakes;
-    ++m_handshakesPerClient[client];
+    countPending(client, +1);
 
     // Whichever comes first ends the handshake: success, failure, the deadline.
     auto *deadline = new QTimer(socket);
     deadline->setObjectName(QStringLiteral("uwpx-handshake-deadline"));
     deadline->setSingleShot(true);
-    connect(deadline, &QTimer::timeout, this, [this, socket, client] {
+    connect(deadline, &QTimer::timeout, this, [this, socket, client, peer] {
         Q_EMIT refused(QStringLiteral("handshake_timeout"));
-        handshakeEnded(socket, client, false);
+        handshakeEnded(socket, client, peer, false);
     });
     connect(socket, &QSslSocket::encrypted, this,
-            [this, socket, client] { handshakeEnded(socket, client, true); });
+            [this, socket, client, peer] { handshakeEnded(socket, client, peer, true); });
     connect(socket, &QSslSocket::disconnected, this,
-            [this, socket, client] { handshakeEnded(socket, client, false); });
+            [this, socket, client, peer] { handshakeEnded(socket, client, peer, false); });
     connect(socket, &QSslSocket::errorOccurred, this,
-            [this, socket, client](QAbstractSocket::SocketError) {
+            [this, socket, client, peer](QAbstractSocket::SocketError) {
                 qCDebug(lcRegistration).noquote()
-                    << "TLS handshake with" << socket->peerAddress().toString()
-                    << "failed:" << socket->errorString();
-                handshakeEnded(socket, client, false);
+                    << "TLS handshake with" << peer << "failed:" << socket->errorString();
+                handshakeEnded(socket, client, peer, false);
             });
     deadline->start(m_settings.handshakeTimeoutMs);
     socket->setSslConfiguration(m_tls);
@@ -164,7 +229,8 @@ void RegistrationServer::accept(qintptr descriptor) {
 
 // Once per socket: the handshake is over, and the socket either becomes a
 // RegistrationConnection or goes.
-void RegistrationServer::handshakeEnded(QSslSocket *socket, const QString &client, bool encrypted) {
+void RegistrationServer::handshakeEnded(QSslSocket *socket, const QString &client,
+                                        const QString &peer, bool encrypted) {
     if (socket->property("uwpx-handshake-over").toBool())
         return;
     socket->setProperty("uwpx-handshake-over", true);
@@ -186,13 +252,12 @@ void RegistrationServer::handshakeEnded(QSslSocket *socket, const QString &clien
         return;
     }
     auto *connection =
-        new RegistrationConnection(socket, client, m_service, m_settings.idleTimeoutMs, this);
+        new RegistrationConnection(socket, client, peer, m_service, m_settings.idleTimeoutMs, this);
     connect(connection, &RegistrationConnection::closed, this, release);
 }
 
-void RegistrationServer::refuse(QSslSocket *socket, const QString &reason) {
-    qCDebug(lcRegistration).noquote()
-        << "refusing a connection from" << socket->peerAddress().toString() << ":" << reason;
+void RegistrationServer::refuse(QSslSocket *socket, const QString &peer, const QString &reason) {
+    qCDebug(lcRegistration).noquote() << "refusing a connection from" << peer << ":" << reason;
     Q_EMIT refused(reason);
     socket->abort();
     socket->deleteLater();

@@ -19,6 +19,10 @@ class RegistrationService;
 // overall, completes its TLS handshake within a deadline of its own, then
 // gives it to a RegistrationConnection.
 //
+// Behind a load balancer that sends the PROXY protocol ([registration]
+// proxy_protocol_from), the client is the one its header names; see
+// ProxyHeaderReceiver.
+//
 // Accepting never stops. Connections come straight from the listening socket
 // (Qt 6.4's QSslServer stops accepting for good once enough connections
 // closed during their handshake: a port scan did it), and when the process
@@ -59,8 +63,19 @@ Q_SIGNALS:
 private:
     bool loadTls(QString *error);
     void accept(qintptr descriptor);
-    void handshakeEnded(QSslSocket *socket, const QString &client, bool encrypted);
-    void refuse(QSslSocket *socket, const QString &reason);
+    // Why a new connection from `client` (a clientKey(); empty while a
+    // balancer's header has not named it yet) is turned away; empty if not.
+    QString refusal(const QString &client) const;
+    // A connection before its TLS handshake: counted in (+1) or out (-1).
+    void countPending(const QString &client, int delta);
+    // With the PROXY protocol on: reads (or rules out) the header first.
+    void receiveProxyHeader(qintptr descriptor, const QHostAddress &peer);
+    // The TLS handshake of a connection from `client` (the peer, or the
+    // client a trusted balancer named).
+    void startTls(qintptr descriptor, const QHostAddress &client);
+    void handshakeEnded(QSslSocket *socket, const QString &client, const QString &peer,
+                        bool encrypted);
+    void refuse(QSslSocket *socket, const QString &peer, const QString &reason);
 
     RegistrationSettings m_settings;
     RegistrationService &m_service;

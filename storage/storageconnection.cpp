@@ -71,6 +71,19 @@ QString notNull(const QString &text) {
     return text.isNull() ? QStringLiteral("") : text;
 }
 
+// libpq says what failed ("certificate verify failed", "does not match host
+// name"); the operator also needs to know which keys decide it.
+QString certificateHint(const StorageSettings &settings, const QString &error) {
+    if (!settings.sslMode.startsWith(QLatin1String("verify")) ||
+        !error.contains(QLatin1String("certificate"), Qt::CaseInsensitive))
+        return {};
+    return QStringLiteral(" ([storage] sslmode = %1: the server's certificate must be signed by "
+                          "the CA in ssl_root_cert%2)")
+        .arg(settings.sslMode, settings.sslMode == QLatin1String("verify-full")
+                                   ? QStringLiteral(" and name the host '%1'").arg(settings.host)
+                                   : QString());
+}
+
 } // namespace
 
 std::unique_ptr<StorageConnection> StorageConnection::open(const StorageSettings &settings,
@@ -95,8 +108,9 @@ std::unique_ptr<StorageConnection> StorageConnection::open(const StorageSettings
     if (!dialect->point(db, settings, &why))
         return abandon(why);
     if (!db.open())
-        return abandon(QStringLiteral("cannot open the %1 database: %2")
-                           .arg(settings.driver, db.lastError().text()));
+        return abandon(QStringLiteral("cannot open the %1 database: %2%3")
+                           .arg(settings.driver, db.lastError().text().simplified(),
+                                certificateHint(settings, db.lastError().text())));
     // Storage must hold the only handle: it removes the connection when it goes.
     std::unique_ptr<StorageConnection> storage(new StorageConnection(db, *dialect));
     db = QSqlDatabase(); // QSqlDatabase has no move in Qt 6.4

@@ -35,8 +35,12 @@ public:
     // closed, so the XMPP server turns to another instance at once. Emits
     // shutDown() when done.
     void shutdown();
-    // A standby connects at once: the active instance said it is leaving.
+    // A standby connects at once: the active instance said it is leaving,
+    // or this instance now holds the instance lock.
     void takeOverNow();
+    // A standby waits for takeOverNow() instead of asking the XMPP server
+    // every second (see ComponentLink::setStandbyWaits).
+    void setStandbyWaits(bool waits);
 
     bool isConnected() const;
     ComponentRole role() const;
@@ -46,6 +50,9 @@ public:
 Q_SIGNALS:
     void connected();
     void disconnected(const QString &reason);
+    void roleChanged(uwpx::ComponentRole role);
+    // The XMPP server refused this instance: another one holds the JID.
+    void conflict();
     void shutDown();
     // Something from outside was turned away: "stanza" (too large, too deep,
     // malformed), for the operator's metrics.

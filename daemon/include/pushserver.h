@@ -8,6 +8,7 @@
 
 namespace uwpx {
 
+class ComponentLeadership;
 class DeviceLifecycle;
 class OperatorEndpoint;
 class RegistrationEndpoint;
@@ -65,6 +66,7 @@ private:
     std::unique_ptr<DeviceLifecycle> m_devices;
     std::unique_ptr<RegistrationEndpoint> m_registration;
     std::unique_ptr<XmppComponent> m_xmpp;
+    std::unique_ptr<ComponentLeadership> m_leadership; // with PostgreSQL only
     std::unique_ptr<ServerMetrics> m_metrics;
     std::unique_ptr<StoreCounts> m_counts;
     std::unique_ptr<OperatorEndpoint> m_operatorEndpoint;

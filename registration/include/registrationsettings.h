@@ -1,6 +1,8 @@
 #pragma once
 
 #include <QHostAddress>
+#include <QList>
+#include <QPair>
 #include <QString>
 
 namespace uwpx {
@@ -27,6 +29,12 @@ struct RegistrationSettings {
     // timeout; at most this many handshakes run at once (a few per address).
     int handshakeTimeoutMs = 10000;
     int maxHandshakes = 256;
+
+    // Load balancers (addresses with prefix lengths) whose connections start
+    // with a PROXY protocol header naming the client, which the limits and
+    // logs then see ([registration] proxy_protocol_from). Empty: off, and
+    // nobody may send one.
+    QList<QPair<QHostAddress, int>> proxyProtocolFrom;
 };
 
 } // namespace uwpx

@@ -160,6 +160,38 @@ private Q_SLOTS:
         QCOMPARE(roles.last().at(0).value<ComponentRole>(), ComponentRole::Active);
     }
 
+    // Instances sharing a lock: a refused standby does not ask the server
+    // again by itself (each refusal is an error line in Prosody's log), and
+    // asks at once when told to.
+    void aWaitingStandbyAsksOnlyWhenTold() {
+        FakeXmppServer server(kSecret);
+        QVERIFY(server.listen());
+        server.setOccupied(true);
+        XmppSettings settings = settingsFor(server);
+        settings.standbyRetryMs = 100;
+        ComponentLink link(settings);
+        link.setStandbyWaits(true);
+        QSignalSpy conflicts(&link, &ComponentLink::conflict);
+        link.start();
+        QVERIFY(conflicts.wait(5000));
+        QCOMPARE(link.role(), ComponentRole::Standby);
+        QTest::qWait(500); // five standby intervals: none used
+        QCOMPARE(server.conflictCount(), 1);
+        QCOMPARE(conflicts.size(), 1);
+
+        // Told while still refused: one more attempt, then waiting again.
+        link.takeOverNow();
+        QTRY_COMPARE(server.conflictCount(), 2);
+        QTest::qWait(300);
+        QCOMPARE(server.conflictCount(), 2);
+
+        QSignalSpy connected(&link, &ComponentLink::connected);
+        server.setOccupied(false);
+        link.takeOverNow();
+        QVERIFY(connected.wait(2000));
+        QCOMPARE(link.role(), ComponentRole::Active);
+    }
+
     // A clean goodbye: the stream ends, the server sees it end, and the link
     // stays down.
     void closesTheStreamAndStaysDown() {

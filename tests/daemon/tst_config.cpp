@@ -84,6 +84,47 @@ private Q_SLOTS:
         QCOMPARE(config.storage.connections, 9);
     }
 
+    // Off unless set; addresses alone and CIDRs, comma-separated, both families.
+    void readsTheTrustedLoadBalancers() {
+        Config config;
+        QStringList errors, warnings;
+        QVERIFY(Config::load(test::writeConfig(m_dir.path()), &config, &errors, &warnings));
+        QVERIFY(config.registration.proxyProtocolFrom.isEmpty());
+        const QString path = test::writeConfig(
+            m_dir.path(), {{QStringLiteral("registration/proxy_protocol_from"),
+                            QStringLiteral("10.0.0.5, 192.168.1.0/24,fd00::/64")}});
+        QVERIFY2(Config::load(path, &config, &errors, &warnings), qPrintable(errors.join('\n')));
+        using Subnet = QPair<QHostAddress, int>;
+        QCOMPARE(config.registration.proxyProtocolFrom,
+                 QList<Subnet>({{QHostAddress(QStringLiteral("10.0.0.5")), 32},
+                                {QHostAddress(QStringLiteral("192.168.1.0")), 24},
+                                {QHostAddress(QStringLiteral("fd00::")), 64}}));
+    }
+
+    // TLS to PostgreSQL: libpq's default (prefer) unless set; verifying the
+    // server needs the CA that signed its certificate.
+    void readsTheDatabaseTls() {
+        Config config;
+        QStringList errors, warnings;
+        QVERIFY(Config::load(test::writeConfig(m_dir.path()), &config, &errors, &warnings));
+        QCOMPARE(config.storage.sslMode, QStringLiteral("prefer"));
+        QVERIFY(config.storage.sslRootCert.isEmpty());
+        const QString ca = m_dir.filePath(QStringLiteral("ca.pem"));
+        const QMap<QString, QString> postgresql{
+            {QStringLiteral("storage/driver"), QStringLiteral("postgresql")},
+            {QStringLiteral("storage/sslmode"), QStringLiteral("verify-full")}};
+        QMap<QString, QString> keys = postgresql;
+        keys.insert(QStringLiteral("storage/ssl_root_cert"), ca);
+        QVERIFY2(Config::load(test::writeConfig(m_dir.path(), keys), &config, &errors, &warnings),
+                 qPrintable(errors.join('\n')));
+        QCOMPARE(config.storage.sslMode, QStringLiteral("verify-full"));
+        QCOMPARE(config.storage.sslRootCert, ca);
+        const QStringList problems = problemsOf(test::writeConfig(m_dir.path(), postgresql));
+        QCOMPARE(problems.size(), 1);
+        QVERIFY2(problems.first().contains(QStringLiteral("[storage] ssl_root_cert: is required")),
+                 qPrintable(problems.first()));
+    }
+
     void readsTheSpecsInlineComments() {
         // The layout of docs/configuration.md: values followed by "; comment".
         const QString base = test::writeConfig(m_dir.path());
@@ -152,6 +193,28 @@ private Q_SLOTS:
         QTest::newRow("idle_timeout zero") << "registration/idle_timeout"
                                            << "0"
                                            << "[registration] idle_timeout";
+        QTest::newRow("proxy_protocol_from with a name") << "registration/proxy_protocol_from"
+                                                         << "10.0.0.5, balancer.example.org"
+                                                         << "[registration] proxy_protocol_from";
+        QTest::newRow("proxy_protocol_from with a bad prefix")
+            << "registration/proxy_protocol_from"
+            << "10.0.0.0/33"
+            << "[registration] proxy_protocol_from";
+        QTest::newRow("keepalives_idle zero") << "storage/keepalives_idle"
+                                              << "0"
+                                              << "[storage] keepalives_idle";
+        QTest::newRow("keepalives_count not a number") << "storage/keepalives_count"
+                                                       << "many"
+                                                       << "[storage] keepalives_count";
+        QTest::newRow("sslmode unknown") << "storage/sslmode"
+                                         << "verify"
+                                         << "[storage] sslmode";
+        QTest::newRow("missing ssl_root_cert") << "storage/ssl_root_cert"
+                                               << "/nonexistent/ca.pem"
+                                               << "[storage] ssl_root_cert";
+        QTest::newRow("ssl_root_cert holds no certificate") << "storage/ssl_root_cert"
+                                                            << "/etc/hostname"
+                                                            << "[storage] ssl_root_cert";
         QTest::newRow("unknown driver") << "storage/driver"
                                         << "mysql"
                                         << "[storage] driver";

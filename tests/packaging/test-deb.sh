@@ -80,11 +80,19 @@ check "lintian finds no error or warning" test "$lintian_ok" -eq 1
 dpkg-deb -x "$deb" "$work/root"
 # Not its control-flow test: Debian 12's start files (crt1.o) carry no CET
 # marking, so no binary linked on Debian 12 is marked IBT/SHSTK.
-hardening=$(hardening-check --nocfprotection "$work/root/usr/bin/uwpx-push-server" \
-    "$work/root/usr/bin/uwpx-pushctl" 2>&1) \
+hardening=$(hardening-check --nocfprotection "$work/root/usr/bin/uwpx-push-server" 2>&1) \
     && hardened=1 || hardened=0
 echo "$hardening"
 check "hardening-check passes (PIE, stack protector, fortify, RELRO, BIND_NOW)" \
+    test "$hardened" -eq 1
+# uwpx-pushctl is built with the same flags (one setting in CMakeLists.txt), but
+# every libc call left in it has a size the compiler knows, so there is no
+# __*_chk call for hardening-check's fortify test to find: it reports "only
+# unprotected functions found" for a binary with nothing to fortify.
+hardening=$(hardening-check --nocfprotection --nofortify "$work/root/usr/bin/uwpx-pushctl" 2>&1) \
+    && hardened=1 || hardened=0
+echo "$hardening"
+check "uwpx-pushctl: hardening-check passes (PIE, stack protector, RELRO, BIND_NOW)" \
     test "$hardened" -eq 1
 check "example config under /etc" grep -q '\./etc/uwpx-push-server/uwpx-push-server.ini$' <<<"$contents"
 check "systemd unit" grep -q '\./lib/systemd/system/uwpx-push-server.service$' <<<"$contents"

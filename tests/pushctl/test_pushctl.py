@@ -656,8 +656,9 @@ Component "unconnected.localhost"
                         'ec_paramgen_curve:prime256v1', '-out', other_key],
                        check=True, capture_output=True, timeout=60)
         mismatched = self.config_with('mismatched', registration__private_key=other_key)
-        self.fails(['check'], 1, r'^uwpx-pushctl: certificate: .*does the key go with',
-                   config=mismatched)
+        # The configuration's own check (as --check-config's) finds it first.
+        self.fails(['check'], 1, r'^uwpx-pushctl: configuration: .*private_key: .* is not the '
+                                 r'key of the certificate', config=mismatched)
 
     # --- bad input -------------------------------------------------------
 

@@ -100,17 +100,22 @@ private Q_SLOTS:
         QVERIFY(m_dir.isValid());
         QString error;
         QVERIFY2(startFakeWns(m_wns, m_dir.path(), &error), qPrintable(error));
-        const QString path = writeConfig(
-            m_dir.path(),
-            {{QStringLiteral("wns/token_url"), m_wns.tokenUrl().toString()},
-             {QStringLiteral("metrics/listen"), QStringLiteral("0")},
-             {QStringLiteral("registration/max_connections_per_address"), QStringLiteral("4")},
-             {QStringLiteral("registration/rate_per_address"), QStringLiteral("5")},
-             {QStringLiteral("registration/rate_per_device"), QStringLiteral("6")},
-             {QStringLiteral("registration/test_push_interval"), QStringLiteral("10")},
-             {QStringLiteral("registration/handshake_timeout"),
-              QString::number(kHandshakeTimeoutS)},
-             {QStringLiteral("registration/max_handshakes"), QStringLiteral("16")}});
+        // registration_limits_proxy_on: the same limits with the PROXY
+        // protocol on for a balancer none of these clients is: they count
+        // per address from their first byte, the header check included.
+        QMap<QString, QString> keys{
+            {QStringLiteral("wns/token_url"), m_wns.tokenUrl().toString()},
+            {QStringLiteral("metrics/listen"), QStringLiteral("0")},
+            {QStringLiteral("registration/max_connections_per_address"), QStringLiteral("4")},
+            {QStringLiteral("registration/rate_per_address"), QStringLiteral("5")},
+            {QStringLiteral("registration/rate_per_device"), QStringLiteral("6")},
+            {QStringLiteral("registration/test_push_interval"), QStringLiteral("10")},
+            {QStringLiteral("registration/handshake_timeout"), QString::number(kHandshakeTimeoutS)},
+            {QStringLiteral("registration/max_handshakes"), QStringLiteral("16")}};
+        if (qEnvironmentVariableIsSet("UWPX_TEST_PROXY_PROTOCOL_FROM"))
+            keys.insert(QStringLiteral("registration/proxy_protocol_from"),
+                        qEnvironmentVariable("UWPX_TEST_PROXY_PROTOCOL_FROM"));
+        const QString path = writeConfig(m_dir.path(), keys);
         m_ca = m_dir.filePath(QStringLiteral("ca.pem"));
         Config config;
         QStringList errors, warnings;

@@ -5,15 +5,21 @@
 # export where they are, run the command, then stop the cluster and remove it,
 # also when the command fails or the script is interrupted.
 #
-# Usage: with-postgresql.sh COMMAND [ARG...]
+# Usage: with-postgresql.sh [--tls] COMMAND [ARG...]
 # The command sees UWPX_TEST_PG_HOST, _PORT, _DATABASE, _USER and _PASSWORD;
-# the role may create databases (one per test). The data is throw-away, so
+# the role may create databases (one per test). UWPX_TEST_PG_LOG is the
+# server's log file.
+# --tls: the server takes TCP connections over TLS only (ssl=on, hostssl in
+# pg_hba.conf), with a certificate a throw-away CA signed for the IP address
+# 127.0.0.1 and no name; the command also sees UWPX_TEST_PG_CA, that CA's PEM. The data is throw-away, so
 # fsync is off. PostgreSQL refuses to run as root, so as root the server runs
 # as the `postgres` user the package creates.
 # Fails (never skips) when PostgreSQL is not installed: tools/install-deps --test.
 set -euo pipefail
 
-[[ $# -ge 1 ]] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
+tls=0
+if [[ "${1:-}" == "--tls" ]]; then tls=1; shift; fi
+[[ $# -ge 1 ]] || { echo "usage: $0 [--tls] COMMAND [ARG...]" >&2; exit 2; }
 
 bindir=${UWPX_PG_BINDIR:-}
 if [[ -z "$bindir" ]]; then
@@ -73,13 +79,35 @@ server "$bindir/initdb" -D "$data" -U postgres --auth-local=trust \
     --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >"$work/initdb.log" 2>&1 \
     || { cat "$work/initdb.log" >&2; exit 1; }
 
+ssl_options=
+if [[ $tls -eq 1 ]]; then
+    mkdir "$work/tls"
+    (
+        cd "$work/tls"
+        ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+        openssl req -x509 "${ec[@]}" -days 2 -subj "/CN=uwpx test database CA" \
+            -keyout ca.key -out ca.pem
+        openssl req "${ec[@]}" -subj "/CN=uwpx test database" -keyout server.key -out server.csr
+        printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile server.ext -out server.pem
+    ) >"$work/tls.log" 2>&1 || { cat "$work/tls.log" >&2; exit 1; }
+    chmod 600 "$work/tls/server.key"
+    [[ -z "$server_user" ]] || chown -R "$server_user": "$work/tls"
+    # TCP over TLS only: a connection that succeeds was encrypted.
+    printf 'local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n' >"$data/pg_hba.conf"
+    [[ -z "$server_user" ]] || chown "$server_user": "$data/pg_hba.conf"
+    ssl_options="-c ssl=on -c ssl_cert_file=$work/tls/server.pem -c ssl_key_file=$work/tls/server.key"
+    export UWPX_TEST_PG_CA=$work/tls/ca.pem
+fi
+
 port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 started=0
 for attempt in 1 2 3 4 5; do
     port=$((20000 + RANDOM % 40000))
     port_in_use "$port" && continue
     if server "$bindir/pg_ctl" start -D "$data" -l "$log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $work -c fsync=off -c log_checkpoints=off" >/dev/null; then
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $work -c fsync=off -c log_checkpoints=off $ssl_options" >/dev/null; then
         started=1
         break
     fi
@@ -103,5 +131,5 @@ CREATE DATABASE :"database" OWNER :"user";
 SQL
 
 export UWPX_TEST_PG_HOST=127.0.0.1 UWPX_TEST_PG_PORT=$port UWPX_TEST_PG_DATABASE=$database
-export UWPX_TEST_PG_USER=$user UWPX_TEST_PG_PASSWORD=$password
+export UWPX_TEST_PG_USER=$user UWPX_TEST_PG_PASSWORD=$password UWPX_TEST_PG_LOG=$log
 "$@"
