@@ -115,9 +115,7 @@ private:
             return;
         m_finished = true;
         m_socket->abort();
-        --m_endpoint->m_connections;
-        if (--m_endpoint->m_connectionsPerAddress[m_address] <= 0)
-            m_endpoint->m_connectionsPerAddress.remove(m_address);
+        m_endpoint->m_connections.remove(m_address);
         deleteLater();
     }
 
@@ -165,15 +163,14 @@ void OperatorEndpoint::accept(qintptr descriptor) {
     if (!socket)
         return;
     const QString address = socket->peerAddress().toString();
-    if (m_connections >= kMaxConnections ||
-        m_connectionsPerAddress.value(address) >= kMaxConnectionsPerAddress) {
+    if (m_connections.total() >= kMaxConnections ||
+        m_connections.isFull(address, kMaxConnectionsPerAddress)) {
         Q_EMIT requestRefused(QStringLiteral("too many connections"));
         socket->abort();
         socket->deleteLater();
         return;
     }
-    ++m_connections;
-    ++m_connectionsPerAddress[address];
+    m_connections.add(address);
     new Connection(socket, address, this); // a child: it deletes itself when done
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "config.h"
+#include "connectioncounter.h"
 #include "tcplistener.h"
 
 #include <QByteArray>
@@ -57,8 +58,7 @@ private:
 
     TcpListener m_listener;
     QHash<QByteArray, Handler> m_routes;
-    int m_connections = 0;
-    QHash<QString, int> m_connectionsPerAddress;
+    ConnectionCounter m_connections;
 };
 
 } // namespace uwpx

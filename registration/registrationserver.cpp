@@ -136,26 +136,24 @@ void RegistrationServer::accept(qintptr descriptor) {
 }
 
 QString RegistrationServer::refusal(const QString &client) const {
-    if (m_connections >= m_settings.maxConnections)
+    if (m_connections.total() >= m_settings.maxConnections)
         return QStringLiteral("connections");
-    if (!client.isEmpty() &&
-        m_connectionsPerClient.value(client) >= m_settings.maxConnectionsPerAddress)
+    if (m_connections.isFull(client, m_settings.maxConnectionsPerAddress))
         return QStringLiteral("connections_per_address");
-    if (m_handshakes >= m_settings.maxHandshakes ||
-        (!client.isEmpty() && m_handshakesPerClient.value(client) >= kMaxHandshakesPerClient))
+    if (m_handshakes.total() >= m_settings.maxHandshakes ||
+        m_handshakes.isFull(client, kMaxHandshakesPerClient))
         return QStringLiteral("handshakes");
     return {};
 }
 
-void RegistrationServer::countPending(const QString &client, int delta) {
-    m_connections += delta;
-    m_handshakes += delta;
-    if (client.isEmpty())
-        return;
-    if ((m_connectionsPerClient[client] += delta) <= 0)
-        m_connectionsPerClient.remove(client);
-    if ((m_handshakesPerClient[client] += delta) <= 0)
-        m_handshakesPerClient.remove(client);
+void RegistrationServer::addPending(const QString &client) {
+    m_connections.add(client);
+    m_handshakes.add(client);
+}
+
+void RegistrationServer::removePending(const QString &client) {
+    m_connections.remove(client);
+    m_handshakes.remove(client);
 }
 
 void RegistrationServer::receiveProxyHeader(qintptr descriptor, const QHostAddress &peer) {
@@ -172,19 +170,19 @@ void RegistrationServer::receiveProxyHeader(qintptr descriptor, const QHostAddre
         ::close(int(descriptor));
         return;
     }
-    countPending(client, +1);
+    addPending(client);
     using Mode = ProxyHeaderReceiver::Mode;
     auto *receiver = new ProxyHeaderReceiver(descriptor, trusted ? Mode::Required : Mode::Forbidden,
                                              m_settings.handshakeTimeoutMs, this);
     connect(receiver, &ProxyHeaderReceiver::received, this,
             [this, receiver, peer, client](qintptr descriptor, const proxy::Header &header) {
-                countPending(client, -1); // startTls counts it again, as the client's
+                removePending(client); // startTls counts it again, as the client's
                 receiver->deleteLater();
                 startTls(descriptor, header.hasClient ? proxy::unmapped(header.client) : peer);
             });
     connect(receiver, &ProxyHeaderReceiver::failed, this,
             [this, receiver, peer, client](const QString &reason, const QString &why) {
-                countPending(client, -1);
+                removePending(client);
                 receiver->deleteLater();
                 qCInfo(lcRegistration).noquote()
                     << "refusing a connection from" << peer.toString() << ":" << why;
@@ -202,7 +200,7 @@ void RegistrationServer::startTls(qintptr descriptor, const QHostAddress &client
         refuse(socket, peer, why);
         return;
     }
-    countPending(client, +1);
+    addPending(client);
 
     // Whichever comes first ends the handshake: success, failure, the deadline.
     auto *deadline = new QTimer(socket);
@@ -237,14 +235,8 @@ void RegistrationServer::handshakeEnded(QSslSocket *socket, const QString &clien
     socket->disconnect(this);
     delete socket->findChild<QTimer *>(QStringLiteral("uwpx-handshake-deadline"),
                                        Qt::FindDirectChildrenOnly);
-    --m_handshakes;
-    if (--m_handshakesPerClient[client] <= 0)
-        m_handshakesPerClient.remove(client);
-    auto release = [this, client] {
-        --m_connections;
-        if (--m_connectionsPerClient[client] <= 0)
-            m_connectionsPerClient.remove(client);
-    };
+    m_handshakes.remove(client);
+    auto release = [this, client] { m_connections.remove(client); };
     if (!encrypted) {
         release();
         socket->abort();

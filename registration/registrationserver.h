@@ -1,10 +1,10 @@
 #pragma once
 
+#include "connectioncounter.h"
 #include "registrationsettings.h"
 #include "tcplistener.h"
 
 #include <QDateTime>
-#include <QHash>
 #include <QObject>
 #include <QSslConfiguration>
 
@@ -49,7 +49,7 @@ public:
     quint16 port() const;
     void close();
     // Connections open now, handshaking or not.
-    int connectionCount() const { return m_connections; }
+    int connectionCount() const { return m_connections.total(); }
 
     // What a client is, for the limits: its address; for IPv6 its /64, the
     // least a single subscriber gets.
@@ -66,8 +66,9 @@ private:
     // Why a new connection from `client` (a clientKey(); empty while a
     // balancer's header has not named it yet) is turned away; empty if not.
     QString refusal(const QString &client) const;
-    // A connection before its TLS handshake: counted in (+1) or out (-1).
-    void countPending(const QString &client, int delta);
+    // A connection before its TLS handshake: counted in, or out again.
+    void addPending(const QString &client);
+    void removePending(const QString &client);
     // With the PROXY protocol on: reads (or rules out) the header first.
     void receiveProxyHeader(qintptr descriptor, const QHostAddress &peer);
     // The TLS handshake of a connection from `client` (the peer, or the
@@ -82,10 +83,8 @@ private:
     QSslConfiguration m_tls;
     QDateTime m_certificateExpiry;
     TcpListener m_listener;
-    int m_connections = 0; // open, handshaking or not
-    int m_handshakes = 0;
-    QHash<QString, int> m_connectionsPerClient;
-    QHash<QString, int> m_handshakesPerClient;
+    ConnectionCounter m_connections; // open, handshaking or not
+    ConnectionCounter m_handshakes;
 };
 
 } // namespace uwpx
