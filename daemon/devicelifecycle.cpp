@@ -1,8 +1,8 @@
 #include "devicelifecycle.h"
 
+#include "identity.h"
 #include "logging.h"
 #include "storage.h"
-#include "wnsnotification.h"
 
 #include <chrono>
 

@@ -1,6 +1,7 @@
 #include "wnsclient.h"
 
 #include "channelpolicy.h"
+#include "identity.h"
 #include "wnsconnectionpool.h"
 #include "wnslog.h"
 #include "wnsresponse.h"

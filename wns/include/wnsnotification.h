@@ -43,8 +43,4 @@ struct WnsResult {
     bool throttled = false;
 };
 
-// How every log line names a device: enough of its id to follow it through
-// the log, not enough to be the id.
-QString deviceForLog(const QString &deviceId);
-
 } // namespace uwpx

@@ -34,4 +34,8 @@ QString jidDomain(const QString &jid) {
     return bare.toLower();
 }
 
+QString deviceForLog(const QString &deviceId) {
+    return deviceId.size() > 8 ? deviceId.left(8) + QStringLiteral("…") : deviceId;
+}
+
 } // namespace uwpx
