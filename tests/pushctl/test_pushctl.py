@@ -41,7 +41,7 @@ from harness import (COMPONENT_JID, DOMAIN, SENDER, Process, Prosody, StackTest,
 
 USERS = [SENDER, 'py_alice', 'py_bob', 'cpp_carol', 'cpp_dave', 'forget_me', 'keep_me',
          'backup_user', 'old_jid_user', 'old_jid_bad', 'early_user',
-         'old_jid_away']
+         'old_jid_away', 'suspend_user']
 OLD_DOMAIN = 'old.localhost'
 OLD_PUSH_JID = 'push@' + OLD_DOMAIN  # as push@xmpp.uwpx.org was
 AWAY_DOMAIN = 'old-away.localhost'
@@ -707,17 +707,45 @@ Component "unconnected.localhost"
             self.assertFalse(os.path.exists(store))
         self.assertEqual(self.store_rows(), before)
 
+    def test_suspended_device(self):
+        """A device whose channel WNS reported gone is suspended, never
+        forgotten: stats counts it apart, device show says so and still lists
+        its account; the device's next channel resumes it."""
+        client = self.register('suspend-me', ['suspend_user'], 2)
+        push = client.push['suspend_user@' + DOMAIN]
+        self.wns.script('/channel/suspend-me', 410)
+        before = self.json_of('stats')['devices']
+        self.publish('suspend_user', push['node'], push['secret'])
+
+        def suspended():
+            shown = self.json_of('device', 'show', client.device_id)
+            return shown if shown['suspended'] else None
+        shown = self.wait(suspended, 30, 'the device to be suspended')
+        self.assertIsNotNone(shown['suspended_at'])
+        self.assertEqual(len(shown['accounts']), 1, shown)
+        self.assertEqual(self.json_of('stats')['devices'],
+                         {'active': before['active'] - 1,
+                          'suspended': before['suspended'] + 1})
+        self.assertRegex(self.ok('device', 'show', client.device_id), r'suspended: yes, since ')
+        self.assertRegex(self.ok('stats'), r'devices: \d+ active, %d suspended'
+                         % (before['suspended'] + 1))
+
+        client.send_channel_uri(self.wns.url('/channel/suspend-me-again'))
+        self.assertFalse(self.json_of('device', 'show', client.device_id)['suspended'])
+        self.assertEqual(self.json_of('stats')['devices'], before)
+
     def test_stats(self):
         """stats counts devices by protocol version, active and suspended."""
         self.register('stats-v2', ['keep_me'], 2)
         stats = self.json_of('stats')
         self.assertGreaterEqual(stats['devices']['active'], 1)
-        self.assertEqual(stats['devices']['suspended'], 0)
         self.assertGreaterEqual(stats['by_version']['2']['active_devices'], 1)
-        self.assertEqual(stats['schema_version'], stats['schema_version'])
+        upgrades = os.path.join(harness.SOURCE_ROOT, 'storage', 'sql', 'common', 'upgrade')
+        self.assertEqual(stats['schema_version'], len(os.listdir(upgrades)))
         self.assertGreater(stats['store_bytes'], 0)
         text = self.ok('stats')
-        self.assertRegex(text, r'devices: \d+ active, 0 suspended')
+        self.assertIn('devices: %d active, %d suspended' % (stats['devices']['active'],
+                                                           stats['devices']['suspended']), text)
 
 
 def add_arguments(parser):
