@@ -162,6 +162,8 @@ void PushServer::wireMetrics() {
             [metrics](int status, qint64 ms) { metrics->wnsRequestFinished(status, ms); });
     connect(m_wns.get(), &WnsClient::tokenRefreshed, this,
             [metrics] { metrics->wnsTokenRefreshed(); });
+    connect(m_wns.get(), &WnsClient::notificationDropped, this,
+            [metrics] { metrics->wnsNotificationDropped(); });
     auto refused = [metrics](const QString &reason) { metrics->refused(reason); };
     connect(m_registration.get(), &RegistrationEndpoint::refused, this, refused);
     connect(m_xmpp.get(), &XmppComponent::refused, this, refused);

@@ -9,6 +9,7 @@ const QString kPublishes = QStringLiteral("uwpx_publishes_total");
 const QString kWnsRequests = QStringLiteral("uwpx_wns_requests_total");
 const QString kWnsDuration = QStringLiteral("uwpx_wns_request_duration_seconds");
 const QString kWnsTokenRefreshes = QStringLiteral("uwpx_wns_token_refreshes_total");
+const QString kWnsDropped = QStringLiteral("uwpx_wns_notifications_dropped_total");
 const QString kComponentConnected = QStringLiteral("uwpx_component_connected");
 const QString kComponentReconnects = QStringLiteral("uwpx_component_reconnects_total");
 const QString kComponentRole = QStringLiteral("uwpx_component_role");
@@ -45,6 +46,10 @@ ServerMetrics::ServerMetrics() {
     m_metrics.declare(kWnsTokenRefreshes, Type::Counter,
                       QStringLiteral("WNS access tokens obtained."));
     m_metrics.set(kWnsTokenRefreshes, 0);
+    m_metrics.declare(kWnsDropped, Type::Counter,
+                      QStringLiteral("Notifications WNS accepted (200) but dropped "
+                                     "(X-WNS-Status: dropped)."));
+    m_metrics.set(kWnsDropped, 0);
     m_metrics.declare(kWnsRequests, Type::Counter,
                       QStringLiteral("HTTP requests to WNS channels by status (0: no answer)."));
     m_metrics.declare(kWnsDuration, Type::Histogram,
@@ -100,6 +105,10 @@ void ServerMetrics::wnsRequestFinished(int httpStatus, qint64 elapsedMs) {
 
 void ServerMetrics::wnsTokenRefreshed() {
     m_metrics.increment(kWnsTokenRefreshes);
+}
+
+void ServerMetrics::wnsNotificationDropped() {
+    m_metrics.increment(kWnsDropped);
 }
 
 void ServerMetrics::refused(const QString &reason) {

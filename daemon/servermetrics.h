@@ -23,6 +23,7 @@ public:
     void publishAnswered(PublishOutcome outcome);
     void wnsRequestFinished(int httpStatus, qint64 elapsedMs);
     void wnsTokenRefreshed();
+    void wnsNotificationDropped();
     // Something from outside turned away by a limit, by reason.
     void refused(const QString &reason);
 

@@ -289,6 +289,7 @@ void WnsClient::Private::onReply(quint64 id, const HttpResult &http, qint64 elap
     case Kind::Dropped:
         qCInfo(lcWns).noquote() << "WNS accepted but dropped the notification for device" << device
                                 << "on" << where << "-" << diagnostics;
+        Q_EMIT q->notificationDropped();
         finish(id, makeResult(Outcome::Delivered, status, response.reason));
         return;
     case Kind::ChannelThrottled:

@@ -377,12 +377,14 @@ private Q_SLOTS:
         m_fake->scriptChannel(FakeWns::channelPath(QStringLiteral("a")),
                               {FakeWns::answer(200, {{name, value}})});
         WnsClient client(settings());
+        QSignalSpy droppedSpy(&client, &WnsClient::notificationDropped);
         Results results;
         client.send(note(QStringLiteral("a")), results.add());
         QTRY_COMPARE(results.list.size(), 1);
         QCOMPARE(outcomeName(results.list[0].outcome), outcomeName(outcome));
         QCOMPARE(results.list[0].httpStatus, 200);
         QCOMPARE(g_logs.filter(QStringLiteral("accepted but dropped")).size(), dropped);
+        QCOMPARE(droppedSpy.size(), dropped); // counted for the operator's metrics
         // A throttled channel is not hammered: no retry.
         QSignalSpy more(m_fake.get(), &FakeWns::channelRequestReceived);
         QVERIFY(!more.wait(300));

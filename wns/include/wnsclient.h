@@ -53,6 +53,9 @@ Q_SIGNALS:
     // One HTTP request to a channel ended: its status (0: no HTTP answer, such
     // as a timeout) and how long it took, for the operator's metrics.
     void requestFinished(int httpStatus, qint64 elapsedMs);
+    // WNS took a notification (200) but said it dropped it (X-WNS-Status
+    // dropped): not an error of ours, but a device that was not woken.
+    void notificationDropped();
 
 private:
     class Private;
