@@ -201,6 +201,7 @@ const QSet<QString> kLiveKeys{
     QStringLiteral("registration/test_push_interval"),
     QStringLiteral("registration/handshake_timeout"),
     QStringLiteral("registration/max_handshakes"),
+    QStringLiteral("registration/proxy_protocol_from"),
     QStringLiteral("wns/package_sid"),
     QStringLiteral("wns/client_secret"),
     QStringLiteral("wns/token_url"),
