@@ -3,14 +3,12 @@
 #include "credentials.h"
 #include "dialect.h"
 #include "identity.h"
+#include "sqlstatements.h"
 #include "storagelog.h"
 
 #include <QAtomicInt>
 #include <QDeadlineTimer>
-#include <QDir>
-#include <QFile>
 #include <QHash>
-#include <QMutex>
 #include <QRandomGenerator>
 #include <QSqlDriver>
 #include <QSqlError>
@@ -42,25 +40,6 @@ constexpr qint64 kReconnectDelayMs = 500;
 // sizes (the rest of the list padded with '', which is no node), so that a
 // few prepared statements serve every batch.
 constexpr int kBatchSizes[] = {1, 4, 16, 64};
-
-// A migration file holds several statements, each ending with ';' at the end
-// of a line; '--' comment lines are dropped.
-QStringList statementsOf(const QString &script) {
-    QStringList statements;
-    QString current;
-    for (const QString &line : script.split(QLatin1Char('\n'))) {
-        if (line.trimmed().startsWith(QLatin1String("--")))
-            continue;
-        current += line + QLatin1Char('\n');
-        if (line.trimmed().endsWith(QLatin1Char(';'))) {
-            statements << current.trimmed().chopped(1);
-            current.clear();
-        }
-    }
-    if (!current.trimmed().isEmpty())
-        statements << current.trimmed();
-    return statements;
-}
 
 QString errorText(const QSqlQuery &query) {
     return query.lastError().text();
@@ -121,7 +100,8 @@ std::unique_ptr<StorageConnection> StorageConnection::open(const StorageSettings
 
 StorageConnection::StorageConnection(QSqlDatabase db, const Dialect &dialect)
     : m_db(std::move(db))
-    , m_dialect(dialect) {}
+    , m_dialect(dialect)
+    , m_statements(SqlStatements::of(dialect)) {}
 
 StorageConnection::~StorageConnection() {
     m_findByNodes.clear(); // before their connection goes
@@ -141,7 +121,7 @@ void StorageConnection::logFailure(const char *what, const QString &error) const
 
 bool StorageConnection::configure(QString *error) {
     // Per-connection settings: see sql/<dialect>/configure.sql.
-    for (const QString &statement : statementsOf(sql(QStringLiteral("configure")))) {
+    for (const QString &statement : m_statements.script(QStringLiteral("configure"))) {
         // An instance opening the same new SQLite file at once makes the
         // switch to WAL fail without waiting: try again a while.
         QDeadlineTimer deadline(5000);
@@ -160,7 +140,7 @@ bool StorageConnection::configure(QString *error) {
 }
 
 int StorageConnection::latestSchemaVersion() {
-    return int(QDir(QStringLiteral(":/sql/common/upgrade")).entryList(QDir::Files).size());
+    return SqlStatements::latestSchemaVersion();
 }
 
 StorageResult<int> StorageConnection::schemaVersion() {
@@ -255,7 +235,7 @@ bool StorageConnection::upgradeSchema(QString *error) {
         *error = QStringLiteral("%1: %2").arg(what, why);
         return false;
     };
-    for (const QString &statement : statementsOf(sql(QStringLiteral("lock_schema")))) {
+    for (const QString &statement : m_statements.script(QStringLiteral("lock_schema"))) {
         QSqlQuery lock(m_db);
         if (!lock.exec(statement))
             return abort(QStringLiteral("locking the schema"), errorText(lock));
@@ -274,7 +254,7 @@ bool StorageConnection::upgradeSchema(QString *error) {
     for (int version = locked.value() + 1; version <= latest; ++version) {
         const QString name = QStringLiteral("upgrade/%1").arg(version, 3, 10, QLatin1Char('0'));
         const QString what = QStringLiteral("schema upgrade %1").arg(version);
-        for (const QString &statement : statementsOf(sql(name))) {
+        for (const QString &statement : m_statements.script(name)) {
             QSqlQuery query(m_db);
             if (!query.exec(statement))
                 return abort(what, errorText(query));
@@ -289,23 +269,8 @@ bool StorageConnection::upgradeSchema(QString *error) {
 
 // Each query lives in a resource file; a dialect overrides the common text
 // only where its SQL really differs.
-QString StorageConnection::sql(const QString &name) const {
-    // Shared by the Storage objects of every thread.
-    static QMutex mutex;
-    static QHash<QString, QString> cache;
-    const QMutexLocker lock(&mutex);
-    const QString key = m_dialect.name + QLatin1Char('/') + name;
-    auto it = cache.constFind(key);
-    if (it != cache.constEnd())
-        return *it;
-    QFile file(QStringLiteral(":/sql/%1/%2.sql").arg(m_dialect.name, name));
-    if (!file.exists())
-        file.setFileName(QStringLiteral(":/sql/common/%1.sql").arg(name));
-    if (!file.open(QIODevice::ReadOnly))
-        qFatal("missing SQL resource %s", qPrintable(name));
-    const QString text = QString::fromUtf8(file.readAll());
-    cache.insert(key, text);
-    return text;
+const QString &StorageConnection::sql(const QString &name) const {
+    return m_statements.text(name);
 }
 
 bool StorageConnection::run(QSqlQuery &query, const QString &name, const QVariantMap &values,
@@ -553,7 +518,7 @@ StorageResult<QHash<QString, PushTarget>> StorageConnection::findByNodes(const Q
                 for (int i = 0; i < batch; ++i)
                     placeholders << QStringLiteral(":n%1").arg(i);
                 QSqlQuery query(m_db);
-                if (!query.prepare(sql(QStringLiteral("select_push_targets"))
+                if (!query.prepare(QString(sql(QStringLiteral("select_push_targets")))
                                        .replace(QLatin1String(":nodes"),
                                                 placeholders.join(QLatin1String(", ")))))
                     return Result::failed(errorText(query));
