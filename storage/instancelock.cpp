@@ -1,6 +1,7 @@
 #include "instancelock.h"
 
 #include "dialect.h"
+#include "reconnectpolicy.h"
 #include "storagelog.h"
 
 #include <QAtomicInt>
@@ -29,8 +30,6 @@ using namespace std::chrono_literals;
 // checked.
 constexpr auto kPollInterval = 200ms;
 constexpr auto kCheckInterval = 1s;
-// A connection that failed is opened again after this.
-constexpr auto kReconnectDelay = 500ms;
 // How long the destructor waits for the thread (stuck in a database that
 // stopped answering, it is left to the keepalives and the process's end).
 constexpr auto kStopGrace = 2s;
@@ -163,7 +162,7 @@ void InstanceLock::Shared::run() {
                 connected = openConnection(db, settings, &why);
                 if (!connected) {
                     fail(why);
-                    if (!pause(kReconnectDelay))
+                    if (!pause(ReconnectPolicy::kDelay))
                         break;
                     continue;
                 }
@@ -175,7 +174,7 @@ void InstanceLock::Shared::run() {
                 query.addBindValue(key);
                 if (!query.exec() || !query.next()) {
                     fail(query.lastError().text().simplified());
-                    if (!pause(kReconnectDelay))
+                    if (!pause(ReconnectPolicy::kDelay))
                         break;
                     continue;
                 }

@@ -1,13 +1,13 @@
 #include "storage.h"
 
 #include "dialect.h"
+#include "reconnectpolicy.h"
 #include "storageconnection.h"
 #include "storagelog.h"
 
 #include <QElapsedTimer>
 #include <QMetaObject>
 #include <QPointer>
-#include <QRandomGenerator>
 #include <QScopeGuard>
 #include <QThread>
 #include <QTimer>
@@ -34,8 +34,6 @@ constexpr size_t kMaxQueued = 20000;
 // While nothing else runs, the database is asked this often whether it
 // still answers and takes writes, for /health.
 constexpr int kProbeIntervalMs = 5000;
-// A worker that cannot connect tries again this often, give or take half.
-constexpr qint64 kReconnectDelayMs = 500;
 // How long shutting down waits for a worker stuck in a hung database.
 constexpr int kStopGraceMs = 2000;
 
@@ -392,7 +390,7 @@ void Storage::Private::post(std::vector<std::tuple<quint64, Kind, Outcome>> outc
 void Storage::Private::work() {
     // Both only ever touched on this thread, as Qt SQL requires.
     std::unique_ptr<StorageConnection> connection;
-    QElapsedTimer sinceAttempt;
+    ReconnectPolicy reconnect; // a worker that cannot connect tries again
     QString unavailable;
     const auto mailboxKeptAlive = mailbox;
     for (;;) {
@@ -413,14 +411,14 @@ void Storage::Private::work() {
         std::erase_if(jobs, [](const Job &job) { return job.abandoned->load(); });
         if (jobs.empty())
             continue;
-        if (!connection &&
-            (!sinceAttempt.isValid() ||
-             sinceAttempt.elapsed() >=
-                 kReconnectDelayMs / 2 + QRandomGenerator::global()->bounded(kReconnectDelayMs))) {
-            sinceAttempt.start();
+        if (!connection && reconnect.mayTry()) {
             connection = StorageConnection::open(settings, &unavailable);
-            if (!connection)
+            if (connection) {
+                reconnect.succeeded();
+            } else {
+                reconnect.failed();
                 qCWarning(lcStorage).noquote() << "cannot connect to the database:" << unavailable;
+            }
         }
         const QString why = unavailable;
         std::vector<std::tuple<quint64, Kind, Outcome>> outcomes;

@@ -9,7 +9,6 @@
 #include <QAtomicInt>
 #include <QDeadlineTimer>
 #include <QHash>
-#include <QRandomGenerator>
 #include <QSqlDriver>
 #include <QSqlError>
 #include <QSqlQuery>
@@ -30,11 +29,6 @@ QString newConnectionName() {
 qint64 nowMs() {
     return QDateTime::currentMSecsSinceEpoch();
 }
-
-// While the database is away, a lost connection is tried again this often,
-// give or take half of it (many connections must not return in step): a
-// database that comes back is used again within about a second.
-constexpr qint64 kReconnectDelayMs = 500;
 
 // Lookups that arrive together are asked in one statement of one of these
 // sizes (the rest of the list padded with '', which is no node), so that a
@@ -323,21 +317,19 @@ bool StorageConnection::reconnectIfLost() {
     QSqlQuery probe(m_db);
     if (probe.exec(QStringLiteral("SELECT 1")))
         return false; // the connection works: the failure was the statement's
-    const qint64 now = nowMs();
-    if (now < m_nextReconnectMs)
+    if (!m_reconnect.mayTry())
         return false;
     m_findByNodes.clear(); // prepared on the old connection
     m_db.close();
     QString error;
     if (!m_db.open() || !configure(&error)) {
-        m_nextReconnectMs = nowMs() + kReconnectDelayMs / 2 +
-                            QRandomGenerator::global()->bounded(kReconnectDelayMs);
+        m_reconnect.failed();
         qCWarning(lcStorage).noquote() << "reconnecting to the database failed:"
                                        << (error.isEmpty() ? m_db.lastError().text() : error);
         return false;
     }
     qCInfo(lcStorage) << "reconnected to the database";
-    m_nextReconnectMs = 0;
+    m_reconnect.succeeded();
     return true;
 }
 

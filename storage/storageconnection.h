@@ -1,5 +1,6 @@
 #pragma once
 
+#include "reconnectpolicy.h"
 #include "storagerecords.h"
 #include "storageresult.h"
 #include "storagesettings.h"
@@ -159,8 +160,7 @@ private:
     QSqlDatabase m_db;
     const Dialect &m_dialect;
     const SqlStatements &m_statements; // loaded once, shared by every connection
-    qint64 m_nextReconnectMs = 0;      // no reconnection attempt before (epoch ms)
-    qint64 m_reconnectDelayMs = 0;     // grows while reconnecting fails
+    ReconnectPolicy m_reconnect;       // when a lost connection is opened again
     // findByNode(s) runs for every publish: its statements are prepared once
     // per batch size (preparing the join cost more than running it).
     std::map<int, QSqlQuery> m_findByNodes;
