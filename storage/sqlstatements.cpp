@@ -80,8 +80,4 @@ QStringList SqlStatements::script(const QString &name) const {
     return statements;
 }
 
-int SqlStatements::latestSchemaVersion() {
-    return int(QDir(QStringLiteral(":/sql/common/upgrade")).entryList(QDir::Files).size());
-}
-
 } // namespace uwpx

@@ -24,9 +24,6 @@ public:
     // end of a line; '--' comment lines are dropped.
     QStringList script(const QString &name) const;
 
-    // The number of schema upgrades (sql/common/upgrade/NNN.sql).
-    static int latestSchemaVersion();
-
 private:
     QHash<QString, QString> m_texts;
 

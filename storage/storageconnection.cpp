@@ -3,6 +3,7 @@
 #include "credentials.h"
 #include "dialect.h"
 #include "identity.h"
+#include "schemamigrator.h"
 #include "sqlstatements.h"
 #include "storagelog.h"
 
@@ -87,7 +88,7 @@ std::unique_ptr<StorageConnection> StorageConnection::open(const StorageSettings
     // Storage must hold the only handle: it removes the connection when it goes.
     std::unique_ptr<StorageConnection> storage(new StorageConnection(db, *dialect));
     db = QSqlDatabase(); // QSqlDatabase has no move in Qt 6.4
-    if (!storage->configure(error) || (upgrade && !storage->upgradeSchema(error)))
+    if (!storage->configure(error) || (upgrade && !SchemaMigrator(*storage).upgrade(error)))
         return nullptr;
     return storage;
 }
@@ -134,7 +135,7 @@ bool StorageConnection::configure(QString *error) {
 }
 
 int StorageConnection::latestSchemaVersion() {
-    return SqlStatements::latestSchemaVersion();
+    return SchemaMigrator::latestVersion();
 }
 
 StorageResult<int> StorageConnection::schemaVersion() {
@@ -195,70 +196,6 @@ StorageResult<> StorageConnection::checkWritable() {
         rollback();
         return wrote ? StorageResult<>::ok() : StorageResult<>::failed(why);
     });
-}
-
-// A newer release changed the schema in ways this one does not know (a
-// column it must fill, a meaning it must keep): writing to it could lose or
-// corrupt registrations, so this release does not use it at all.
-bool StorageConnection::newerSchema(int version, QString *error) {
-    *error = QStringLiteral("the database is at schema version %1, but this uwpx-push-server (%2) "
-                            "knows versions up to %3 only: it was used by a newer release. Run "
-                            "that release (or newer), or restore a backup taken before the "
-                            "upgrade")
-                 .arg(version)
-                 .arg(QStringLiteral(UWPX_VERSION))
-                 .arg(latestSchemaVersion());
-    return false;
-}
-
-bool StorageConnection::upgradeSchema(QString *error) {
-    const int latest = latestSchemaVersion();
-    // The usual start: up to date, nothing to lock.
-    const StorageResult<int> current = schemaVersion();
-    if (current.isOk() && current.value() > latest)
-        return newerSchema(current.value(), error);
-    if (current.isOk() && current.value() == latest)
-        return true;
-
-    // All upgrades in one transaction that only one instance at a time runs
-    // (lock_schema); the others wait, then find the work done.
-    if (!beginWrite(error))
-        return false;
-    auto abort = [&](const QString &what, const QString &why) {
-        rollback();
-        *error = QStringLiteral("%1: %2").arg(what, why);
-        return false;
-    };
-    for (const QString &statement : m_statements.script(QStringLiteral("lock_schema"))) {
-        QSqlQuery lock(m_db);
-        if (!lock.exec(statement))
-            return abort(QStringLiteral("locking the schema"), errorText(lock));
-    }
-    QSqlQuery create(m_db);
-    if (!create.exec(sql(QStringLiteral("create_schema_version"))))
-        return abort(QStringLiteral("creating the schema_version table"), errorText(create));
-
-    const StorageResult<int> locked = schemaVersion();
-    if (locked.isFailed())
-        return abort(QStringLiteral("reading the schema version"), locked.error());
-    if (locked.value() > latest) { // a newer release upgraded it while we waited
-        rollback();
-        return newerSchema(locked.value(), error);
-    }
-    for (int version = locked.value() + 1; version <= latest; ++version) {
-        const QString name = QStringLiteral("upgrade/%1").arg(version, 3, 10, QLatin1Char('0'));
-        const QString what = QStringLiteral("schema upgrade %1").arg(version);
-        for (const QString &statement : m_statements.script(name)) {
-            QSqlQuery query(m_db);
-            if (!query.exec(statement))
-                return abort(what, errorText(query));
-        }
-        QSqlQuery record(m_db);
-        QString why;
-        if (!run(record, QStringLiteral("insert_schema_version"), {{"version", version}}, &why))
-            return abort(what, why);
-    }
-    return commit(error);
 }
 
 // Each query lives in a resource file; a dialect overrides the common text

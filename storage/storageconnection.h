@@ -122,11 +122,11 @@ public:
     StorageResult<ImportReport> importDevices(const QList<ImportedDevice> &devices, bool dryRun);
 
 private:
+    friend class SchemaMigrator; // runs its upgrades through run(), beginWrite(), commit()
+
     StorageConnection(QSqlDatabase db, const Dialect &dialect);
 
     bool configure(QString *error);
-    bool upgradeSchema(QString *error);
-    bool newerSchema(int version, QString *error);
     const QString &sql(const QString &name) const;
     // Runs one statement of a resource file with the named values bound.
     bool run(QSqlQuery &query, const QString &name, const QVariantMap &values, QString *error);
