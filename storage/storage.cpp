@@ -3,6 +3,7 @@
 #include "dialect.h"
 #include "reconnectpolicy.h"
 #include "storageconnection.h"
+#include "storagelistener.h"
 #include "storagelog.h"
 
 #include <QElapsedTimer>
@@ -74,68 +75,6 @@ template<typename T> Outcome outcomeOf(const Storage::Done<T> &done, StorageResu
 
 } // namespace
 
-// Where workers post their outcomes. It outlives the Storage (workers hold
-// it), so a worker that was stuck in a hung database past shutdown finds no
-// receiver instead of a destroyed one.
-struct StorageMailbox {
-    std::mutex mutex;
-    Storage *receiver = nullptr;
-};
-
-namespace {
-
-// A connection of its own that only waits for notifications (it needs the
-// event loop of its thread: Qt delivers them through a socket notifier),
-// checked every few seconds and opened again when lost.
-class Listener : public QObject {
-public:
-    Listener(const StorageSettings &settings, const QString &channel,
-             std::shared_ptr<StorageMailbox> mailbox)
-        : m_settings(settings)
-        , m_channel(channel)
-        , m_mailbox(std::move(mailbox))
-        , m_check(this) { // a child, so that it moves to the listener's thread too
-        connect(&m_check, &QTimer::timeout, this, &Listener::check);
-    }
-
-    void start() {
-        check();
-        m_check.start(kProbeIntervalMs);
-    }
-
-private:
-    void check() {
-        if (m_connection && m_connection->isAlive())
-            return;
-        m_connection.reset();
-        QString error;
-        m_connection = StorageConnection::open(m_settings, &error);
-        if (!m_connection)
-            return; // tried again at the next check
-        const auto mailbox = m_mailbox;
-        const QString channel = m_channel;
-        if (!m_connection->listen(channel, [mailbox, channel](const QString &payload) {
-                const std::lock_guard lock(mailbox->mutex);
-                if (mailbox->receiver)
-                    QMetaObject::invokeMethod(
-                        mailbox->receiver,
-                        [receiver = mailbox->receiver, channel, payload] {
-                            Q_EMIT receiver->notified(channel, payload);
-                        },
-                        Qt::QueuedConnection);
-            }))
-            m_connection.reset(); // not subscribed: tried again at the next check
-    }
-
-    const StorageSettings m_settings;
-    const QString m_channel;
-    const std::shared_ptr<StorageMailbox> m_mailbox;
-    std::unique_ptr<StorageConnection> m_connection;
-    QTimer m_check;
-};
-
-} // namespace
-
 class Storage::Private {
 public:
     Private(Storage *q, const StorageSettings &settings)
@@ -188,7 +127,7 @@ public:
     int running = 0; // workers that have not finished their loop
     std::condition_variable finished;
     std::vector<std::thread> workers;
-    // Each with an event loop and a Listener (see listen()).
+    // Each with an event loop and a StorageListener (see listen()).
     std::vector<std::unique_ptr<QThread>> listeners;
 
     // The event loop's side.
@@ -548,7 +487,7 @@ void Storage::listen(const QString &channel) {
     if (!dialect || !dialect->shared)
         return; // nobody else to hear from
     auto thread = std::make_unique<QThread>();
-    auto *listener = new Listener(d->settings, channel, d->mailbox);
+    auto *listener = new StorageListener(d->settings, channel, d->mailbox, kProbeIntervalMs);
     listener->moveToThread(thread.get());
     connect(thread.get(), &QThread::started, listener, [listener] { listener->start(); });
     connect(thread.get(), &QThread::finished, listener, &QObject::deleteLater);
