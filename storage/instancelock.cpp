@@ -2,6 +2,7 @@
 
 #include "dialect.h"
 #include "reconnectpolicy.h"
+#include "sqlstatements.h"
 #include "storagelog.h"
 
 #include <QAtomicInt>
@@ -126,8 +127,9 @@ bool openConnection(QSqlDatabase &db, const StorageSettings &settings, QString *
 void InstanceLock::Shared::run() {
     const QString connection = newConnectionName();
     {
-        QSqlDatabase db =
-            QSqlDatabase::addDatabase(Dialect::find(settings.driver)->qtDriver, connection);
+        const Dialect &dialect = *Dialect::find(settings.driver);
+        const SqlStatements &sql = SqlStatements::of(dialect);
+        QSqlDatabase db = QSqlDatabase::addDatabase(dialect.qtDriver, connection);
         bool connected = false;
         bool held = false;
         QString lastError; // logged once per kind of failure, not per attempt
@@ -170,8 +172,8 @@ void InstanceLock::Shared::run() {
             }
             if (wanted && !held) {
                 QSqlQuery query(db);
-                query.prepare(QStringLiteral("SELECT pg_try_advisory_lock(?)"));
-                query.addBindValue(key);
+                query.prepare(sql.text(QStringLiteral("try_instance_lock")));
+                query.bindValue(QStringLiteral(":key"), key);
                 if (!query.exec() || !query.next()) {
                     fail(query.lastError().text().simplified());
                     if (!pause(ReconnectPolicy::kDelay))
@@ -200,8 +202,8 @@ void InstanceLock::Shared::run() {
             }
             if (!wanted && held) {
                 QSqlQuery query(db);
-                query.prepare(QStringLiteral("SELECT pg_advisory_unlock(?)"));
-                query.addBindValue(key);
+                query.prepare(sql.text(QStringLiteral("release_instance_lock")));
+                query.bindValue(QStringLiteral(":key"), key);
                 if (!query.exec())
                     db.close(); // closing the session lets go of it too
                 connected = db.isOpen();
@@ -210,9 +212,9 @@ void InstanceLock::Shared::run() {
                 // On the same session, so that whoever hears it finds the lock free.
                 if (connected && !noticeChannel.isEmpty()) {
                     QSqlQuery notice(db);
-                    notice.prepare(QStringLiteral("SELECT pg_notify(?, ?)"));
-                    notice.addBindValue(noticeChannel);
-                    notice.addBindValue(noticePayload);
+                    notice.prepare(sql.text(QStringLiteral("notify")));
+                    notice.bindValue(QStringLiteral(":channel"), noticeChannel);
+                    notice.bindValue(QStringLiteral(":payload"), noticePayload);
                     notice.exec();
                 }
                 continue;
