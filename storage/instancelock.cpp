@@ -1,6 +1,8 @@
 #include "instancelock.h"
 
 #include "dialect.h"
+#include "reconnectpolicy.h"
+#include "sqlstatements.h"
 #include "storagelog.h"
 
 #include <QAtomicInt>
@@ -29,8 +31,6 @@ using namespace std::chrono_literals;
 // checked.
 constexpr auto kPollInterval = 200ms;
 constexpr auto kCheckInterval = 1s;
-// A connection that failed is opened again after this.
-constexpr auto kReconnectDelay = 500ms;
 // How long the destructor waits for the thread (stuck in a database that
 // stopped answering, it is left to the keepalives and the process's end).
 constexpr auto kStopGrace = 2s;
@@ -127,8 +127,9 @@ bool openConnection(QSqlDatabase &db, const StorageSettings &settings, QString *
 void InstanceLock::Shared::run() {
     const QString connection = newConnectionName();
     {
-        QSqlDatabase db =
-            QSqlDatabase::addDatabase(Dialect::find(settings.driver)->qtDriver, connection);
+        const Dialect &dialect = *Dialect::find(settings.driver);
+        const SqlStatements &sql = SqlStatements::of(dialect);
+        QSqlDatabase db = QSqlDatabase::addDatabase(dialect.qtDriver, connection);
         bool connected = false;
         bool held = false;
         QString lastError; // logged once per kind of failure, not per attempt
@@ -163,7 +164,7 @@ void InstanceLock::Shared::run() {
                 connected = openConnection(db, settings, &why);
                 if (!connected) {
                     fail(why);
-                    if (!pause(kReconnectDelay))
+                    if (!pause(ReconnectPolicy::kDelay))
                         break;
                     continue;
                 }
@@ -171,11 +172,11 @@ void InstanceLock::Shared::run() {
             }
             if (wanted && !held) {
                 QSqlQuery query(db);
-                query.prepare(QStringLiteral("SELECT pg_try_advisory_lock(?)"));
-                query.addBindValue(key);
+                query.prepare(sql.text(QStringLiteral("try_instance_lock")));
+                query.bindValue(QStringLiteral(":key"), key);
                 if (!query.exec() || !query.next()) {
                     fail(query.lastError().text().simplified());
-                    if (!pause(kReconnectDelay))
+                    if (!pause(ReconnectPolicy::kDelay))
                         break;
                     continue;
                 }
@@ -201,8 +202,8 @@ void InstanceLock::Shared::run() {
             }
             if (!wanted && held) {
                 QSqlQuery query(db);
-                query.prepare(QStringLiteral("SELECT pg_advisory_unlock(?)"));
-                query.addBindValue(key);
+                query.prepare(sql.text(QStringLiteral("release_instance_lock")));
+                query.bindValue(QStringLiteral(":key"), key);
                 if (!query.exec())
                     db.close(); // closing the session lets go of it too
                 connected = db.isOpen();
@@ -211,9 +212,9 @@ void InstanceLock::Shared::run() {
                 // On the same session, so that whoever hears it finds the lock free.
                 if (connected && !noticeChannel.isEmpty()) {
                     QSqlQuery notice(db);
-                    notice.prepare(QStringLiteral("SELECT pg_notify(?, ?)"));
-                    notice.addBindValue(noticeChannel);
-                    notice.addBindValue(noticePayload);
+                    notice.prepare(sql.text(QStringLiteral("notify")));
+                    notice.bindValue(QStringLiteral(":channel"), noticeChannel);
+                    notice.bindValue(QStringLiteral(":payload"), noticePayload);
                     notice.exec();
                 }
                 continue;

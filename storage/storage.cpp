@@ -2,23 +2,19 @@
 
 #include "dialect.h"
 #include "storageconnection.h"
+#include "storagelistener.h"
 #include "storagelog.h"
+#include "storageworkers.h"
 
 #include <QElapsedTimer>
 #include <QMetaObject>
 #include <QPointer>
-#include <QRandomGenerator>
-#include <QScopeGuard>
 #include <QThread>
 #include <QTimer>
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <map>
 #include <mutex>
-#include <thread>
-#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -26,42 +22,9 @@ namespace uwpx {
 
 namespace {
 
-// Lookups that wait together are asked in one statement of up to this many.
-constexpr int kMaxBatch = 64;
-// Jobs waiting for a worker at most; more fail at once. A hung database
-// fills the queue at the publish rate until the deadlines empty it again.
-constexpr size_t kMaxQueued = 20000;
 // While nothing else runs, the database is asked this often whether it
 // still answers and takes writes, for /health.
 constexpr int kProbeIntervalMs = 5000;
-// A worker that cannot connect tries again this often, give or take half.
-constexpr qint64 kReconnectDelayMs = 500;
-// How long shutting down waits for a worker stuck in a hung database.
-constexpr int kStopGraceMs = 2000;
-
-// Reads and writes fail apart (a held SQLite write lock, a read-only
-// database): the store is available when both work.
-enum class Kind { Read, Write };
-
-// What a worker hands back to the event loop: how to tell the caller, and
-// whether the database failed (for isAvailable()).
-struct Outcome {
-    std::function<void()> deliver;
-    bool failed = false;
-    QString error;
-};
-
-// One queued operation. A lookup names its node and is asked together with
-// the lookups waiting next to it; anything else runs on its own. `run` gets
-// no connection, and why, when the worker has none.
-struct Job {
-    quint64 id = 0;
-    Kind kind = Kind::Read;
-    QString node; // lookups only
-    std::function<Outcome(const StorageResult<PushTarget> &)> answerLookup;
-    std::function<Outcome(StorageConnection *, const QString &unavailable)> run;
-    std::shared_ptr<std::atomic_bool> abandoned; // its deadline passed: skip it
-};
 
 template<typename T> Outcome outcomeOf(const Storage::Done<T> &done, StorageResult<T> result) {
     Outcome outcome;
@@ -76,75 +39,18 @@ template<typename T> Outcome outcomeOf(const Storage::Done<T> &done, StorageResu
 
 } // namespace
 
-// Where workers post their outcomes. It outlives the Storage (workers hold
-// it), so a worker that was stuck in a hung database past shutdown finds no
-// receiver instead of a destroyed one.
-struct StorageMailbox {
-    std::mutex mutex;
-    Storage *receiver = nullptr;
-};
-
-namespace {
-
-// A connection of its own that only waits for notifications (it needs the
-// event loop of its thread: Qt delivers them through a socket notifier),
-// checked every few seconds and opened again when lost.
-class Listener : public QObject {
-public:
-    Listener(const StorageSettings &settings, const QString &channel,
-             std::shared_ptr<StorageMailbox> mailbox)
-        : m_settings(settings)
-        , m_channel(channel)
-        , m_mailbox(std::move(mailbox))
-        , m_check(this) { // a child, so that it moves to the listener's thread too
-        connect(&m_check, &QTimer::timeout, this, &Listener::check);
-    }
-
-    void start() {
-        check();
-        m_check.start(kProbeIntervalMs);
-    }
-
-private:
-    void check() {
-        if (m_connection && m_connection->isAlive())
-            return;
-        m_connection.reset();
-        QString error;
-        m_connection = StorageConnection::open(m_settings, &error);
-        if (!m_connection)
-            return; // tried again at the next check
-        const auto mailbox = m_mailbox;
-        const QString channel = m_channel;
-        if (!m_connection->listen(channel, [mailbox, channel](const QString &payload) {
-                const std::lock_guard lock(mailbox->mutex);
-                if (mailbox->receiver)
-                    QMetaObject::invokeMethod(
-                        mailbox->receiver,
-                        [receiver = mailbox->receiver, channel, payload] {
-                            Q_EMIT receiver->notified(channel, payload);
-                        },
-                        Qt::QueuedConnection);
-            }))
-            m_connection.reset(); // not subscribed: tried again at the next check
-    }
-
-    const StorageSettings m_settings;
-    const QString m_channel;
-    const std::shared_ptr<StorageMailbox> m_mailbox;
-    std::unique_ptr<StorageConnection> m_connection;
-    QTimer m_check;
-};
-
-} // namespace
-
 class Storage::Private {
 public:
     Private(Storage *q, const StorageSettings &settings)
         : q(q)
         , settings(settings)
-        , oneWriter(Dialect::find(settings.driver) && Dialect::find(settings.driver)->oneWriter)
-        , mailbox(std::make_shared<StorageMailbox>()) {
+        , mailbox(std::make_shared<StorageMailbox>())
+        , workers(settings,
+                  Dialect::find(settings.driver) && Dialect::find(settings.driver)->oneWriter,
+                  mailbox, [this](std::vector<Answer> answers) {
+                      for (auto &[id, kind, outcome] : answers)
+                          complete(id, kind, std::move(outcome));
+                  }) {
         mailbox->receiver = q;
         clock.start();
         deadlineTimer.setSingleShot(true);
@@ -154,7 +60,6 @@ public:
         probeTimer.start();
     }
 
-    void start();
     void stop();
 
     // (The parameters do not take part in deducing T: callers name it.)
@@ -168,29 +73,11 @@ public:
     void probe();
     void setWorking(Kind kind, bool working, const QString &why);
 
-    void work();                 // a worker thread's loop
-    std::vector<Job> takeJobs(); // blocks; empty when stopping
-    void post(std::vector<std::tuple<quint64, Kind, Outcome>> outcomes);
-
     Storage *q;
     const StorageSettings settings;
-    // SQLite has one write lock per file: writes of ours at once would only
-    // queue in its busy handler and miss their deadlines under load.
-    const bool oneWriter;
     const std::shared_ptr<StorageMailbox> mailbox;
-
-    // Shared with the workers, under `mutex`.
-    std::mutex mutex;
-    std::condition_variable wake;
-    std::deque<Job> lookups;
-    std::deque<Job> reads;
-    std::deque<Job> writes;
-    bool writing = false; // a worker runs a write (see Dialect::oneWriter)
-    bool stopping = false;
-    int running = 0; // workers that have not finished their loop
-    std::condition_variable finished;
-    std::vector<std::thread> workers;
-    // Each with an event loop and a Listener (see listen()).
+    StorageWorkers workers;
+    // Each with an event loop and a StorageListener (see listen()).
     std::vector<std::unique_ptr<QThread>> listeners;
 
     // The event loop's side.
@@ -241,25 +128,32 @@ void Storage::Private::submitLookup(const QString &node, Done<PushTarget> done) 
 void Storage::Private::enqueue(Job job, std::function<void(const QString &)> fail) {
     job.id = nextId++;
     job.abandoned = std::make_shared<std::atomic_bool>(false);
-    {
-        const std::lock_guard lock(mutex);
-        if (lookups.size() + reads.size() + writes.size() >= kMaxQueued) {
-            // Answered from the event loop, like every result: never inside the call.
-            QMetaObject::invokeMethod(
-                q, [fail] { fail(QStringLiteral("too many database operations are waiting")); },
-                Qt::QueuedConnection);
-            return;
-        }
-        pending.emplace(job.id, Pending{job.kind, clock.elapsed() + settings.timeoutMs,
-                                        std::move(fail), job.abandoned});
-        std::deque<Job> &queue = !job.node.isNull()        ? lookups
-                                 : job.kind == Kind::Write ? writes
-                                                           : reads;
-        queue.push_back(std::move(job));
+    const quint64 id = job.id;
+    // Known to the event loop before a worker can answer it.
+    pending.emplace(id,
+                    Pending{job.kind, clock.elapsed() + settings.timeoutMs, fail, job.abandoned});
+    if (!workers.enqueue(std::move(job))) {
+        pending.erase(id);
+        // Answered from the event loop, like every result: never inside the call.
+        QMetaObject::invokeMethod(
+            q, [fail] { fail(QStringLiteral("too many database operations are waiting")); },
+            Qt::QueuedConnection);
+        return;
     }
-    wake.notify_one();
     if (!deadlineTimer.isActive())
         deadlineTimer.start(settings.timeoutMs);
+}
+
+void Storage::Private::stop() {
+    {
+        const std::lock_guard lock(mailbox->mutex);
+        mailbox->receiver = nullptr;
+    }
+    for (const auto &listener : listeners) {
+        listener->quit();
+        listener->wait();
+    }
+    workers.stop();
 }
 
 void Storage::Private::complete(quint64 id, Kind kind, Outcome outcome) {
@@ -314,145 +208,6 @@ void Storage::Private::setWorking(Kind kind, bool working, const QString &why) {
     Q_EMIT q->availabilityChanged(now);
 }
 
-void Storage::Private::start() {
-    const int count = std::max(1, settings.connections);
-    running = count;
-    for (int i = 0; i < count; ++i)
-        workers.emplace_back([this] { work(); });
-}
-
-// Waits for the workers; one stuck in a database that stopped answering is
-// left behind (it can only be interrupted by the database), and finds no
-// receiver for its outcome when it comes back.
-void Storage::Private::stop() {
-    {
-        const std::lock_guard lock(mailbox->mutex);
-        mailbox->receiver = nullptr;
-    }
-    for (const auto &listener : listeners) {
-        listener->quit();
-        listener->wait();
-    }
-    std::unique_lock lock(mutex);
-    stopping = true;
-    wake.notify_all();
-    const bool allFinished = finished.wait_for(lock, std::chrono::milliseconds(kStopGraceMs),
-                                               [this] { return running == 0; });
-    lock.unlock();
-    if (!allFinished)
-        qCWarning(lcStorage) << "a database operation is still hung; stopping without it";
-    for (std::thread &worker : workers) {
-        if (allFinished)
-            worker.join();
-        else
-            worker.detach();
-    }
-}
-
-std::vector<Job> Storage::Private::takeJobs() {
-    std::unique_lock lock(mutex);
-    // A write waits while another runs where the database has one writer.
-    const auto mayWrite = [this] { return !writes.empty() && !(oneWriter && writing); };
-    wake.wait(lock, [&] { return stopping || !lookups.empty() || !reads.empty() || mayWrite(); });
-    std::vector<Job> jobs;
-    if (stopping)
-        return jobs;
-    // The oldest first, so that no kind starves another.
-    std::deque<Job> *oldest = nullptr;
-    for (std::deque<Job> *queue : {&lookups, &reads, mayWrite() ? &writes : nullptr}) {
-        if (queue && !queue->empty() && (!oldest || queue->front().id < oldest->front().id))
-            oldest = queue;
-    }
-    if (oldest == &lookups) {
-        while (!lookups.empty() && jobs.size() < size_t(kMaxBatch)) {
-            jobs.push_back(std::move(lookups.front()));
-            lookups.pop_front();
-        }
-        return jobs;
-    }
-    writing = writing || oldest == &writes;
-    jobs.push_back(std::move(oldest->front()));
-    oldest->pop_front();
-    return jobs;
-}
-
-void Storage::Private::post(std::vector<std::tuple<quint64, Kind, Outcome>> outcomes) {
-    const std::lock_guard lock(mailbox->mutex);
-    if (!mailbox->receiver)
-        return;
-    QMetaObject::invokeMethod(
-        mailbox->receiver,
-        [this, outcomes = std::move(outcomes)]() mutable {
-            for (auto &[id, kind, outcome] : outcomes)
-                complete(id, kind, std::move(outcome));
-        },
-        Qt::QueuedConnection);
-}
-
-void Storage::Private::work() {
-    // Both only ever touched on this thread, as Qt SQL requires.
-    std::unique_ptr<StorageConnection> connection;
-    QElapsedTimer sinceAttempt;
-    QString unavailable;
-    const auto mailboxKeptAlive = mailbox;
-    for (;;) {
-        std::vector<Job> jobs = takeJobs();
-        if (jobs.empty())
-            break;
-        // However it ends below, a write taken ends this worker's turn to write.
-        const bool write = jobs.front().node.isNull() && jobs.front().kind == Kind::Write;
-        const auto endOfTurn = qScopeGuard([this, write] {
-            if (!write)
-                return;
-            {
-                const std::lock_guard lock(mutex);
-                writing = false;
-            }
-            wake.notify_all();
-        });
-        std::erase_if(jobs, [](const Job &job) { return job.abandoned->load(); });
-        if (jobs.empty())
-            continue;
-        if (!connection &&
-            (!sinceAttempt.isValid() ||
-             sinceAttempt.elapsed() >=
-                 kReconnectDelayMs / 2 + QRandomGenerator::global()->bounded(kReconnectDelayMs))) {
-            sinceAttempt.start();
-            connection = StorageConnection::open(settings, &unavailable);
-            if (!connection)
-                qCWarning(lcStorage).noquote() << "cannot connect to the database:" << unavailable;
-        }
-        const QString why = unavailable;
-        std::vector<std::tuple<quint64, Kind, Outcome>> outcomes;
-        if (!jobs.front().node.isNull()) {
-            StorageResult<QHash<QString, PushTarget>> found =
-                StorageResult<QHash<QString, PushTarget>>::failed(why);
-            if (connection) {
-                QStringList nodes;
-                for (const Job &job : jobs)
-                    nodes << job.node;
-                found = connection->findByNodes(nodes);
-            }
-            for (const Job &job : jobs) {
-                StorageResult<PushTarget> result = StorageResult<PushTarget>::notFound();
-                if (found.isFailed())
-                    result = StorageResult<PushTarget>::failed(found.error());
-                else if (const auto target = found->constFind(job.node); target != found->cend())
-                    result = StorageResult<PushTarget>::ok(*target);
-                outcomes.emplace_back(job.id, Kind::Read, job.answerLookup(result));
-            }
-        } else {
-            const Job &job = jobs.front();
-            outcomes.emplace_back(job.id, job.kind, job.run(connection.get(), why));
-        }
-        post(std::move(outcomes));
-    }
-    connection.reset();
-    const std::lock_guard lock(mutex);
-    if (--running == 0)
-        finished.notify_all();
-}
-
 std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString *error) {
     {
         // Schema upgrades and the write check happen once, before serving.
@@ -467,7 +222,7 @@ std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString 
         }
     }
     std::unique_ptr<Storage> storage(new Storage(settings));
-    storage->d->start();
+    storage->d->workers.start();
     return storage;
 }
 
@@ -550,7 +305,7 @@ void Storage::listen(const QString &channel) {
     if (!dialect || !dialect->shared)
         return; // nobody else to hear from
     auto thread = std::make_unique<QThread>();
-    auto *listener = new Listener(d->settings, channel, d->mailbox);
+    auto *listener = new StorageListener(d->settings, channel, d->mailbox, kProbeIntervalMs);
     listener->moveToThread(thread.get());
     connect(thread.get(), &QThread::started, listener, [listener] { listener->start(); });
     connect(thread.get(), &QThread::finished, listener, &QObject::deleteLater);

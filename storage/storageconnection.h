@@ -1,5 +1,6 @@
 #pragma once
 
+#include "reconnectpolicy.h"
 #include "storagerecords.h"
 #include "storageresult.h"
 #include "storagesettings.h"
@@ -23,6 +24,7 @@
 namespace uwpx {
 
 struct Dialect;
+class SqlStatements;
 
 // One connection to the store, synchronous: each call is a round trip to the
 // database (or a read and write of the SQLite file) on the calling thread.
@@ -120,12 +122,12 @@ public:
     StorageResult<ImportReport> importDevices(const QList<ImportedDevice> &devices, bool dryRun);
 
 private:
+    friend class SchemaMigrator; // runs its upgrades through run(), beginWrite(), commit()
+
     StorageConnection(QSqlDatabase db, const Dialect &dialect);
 
     bool configure(QString *error);
-    bool upgradeSchema(QString *error);
-    bool newerSchema(int version, QString *error);
-    QString sql(const QString &name) const;
+    const QString &sql(const QString &name) const;
     // Runs one statement of a resource file with the named values bound.
     bool run(QSqlQuery &query, const QString &name, const QVariantMap &values, QString *error);
     bool beginWrite(QString *error);
@@ -157,8 +159,8 @@ private:
 
     QSqlDatabase m_db;
     const Dialect &m_dialect;
-    qint64 m_nextReconnectMs = 0;  // no reconnection attempt before (epoch ms)
-    qint64 m_reconnectDelayMs = 0; // grows while reconnecting fails
+    const SqlStatements &m_statements; // loaded once, shared by every connection
+    ReconnectPolicy m_reconnect;       // when a lost connection is opened again
     // findByNode(s) runs for every publish: its statements are prepared once
     // per batch size (preparing the join cost more than running it).
     std::map<int, QSqlQuery> m_findByNodes;
