@@ -73,28 +73,26 @@ std::optional<QByteArray> RespClient::readLine(QString *error) {
             *error = QStringLiteral("Redis sent a reply line over %1 bytes").arg(kMaxLineBytes);
             return std::nullopt;
         }
-        if (m_socket.state() != QAbstractSocket::ConnectedState ||
-            !m_socket.waitForReadyRead(int(deadline.remainingTime()))) {
-            *error =
-                deadline.hasExpired()
-                    ? QStringLiteral("Redis did not answer within %1 s").arg(m_timeoutMs / 1000)
-                    : QStringLiteral("Redis closed the connection");
+        if (!waitForMore(deadline, error))
             return std::nullopt;
-        }
     }
+}
+
+bool RespClient::waitForMore(const QDeadlineTimer &deadline, QString *error) {
+    if (m_socket.state() == QAbstractSocket::ConnectedState &&
+        m_socket.waitForReadyRead(int(deadline.remainingTime())))
+        return true;
+    *error = deadline.hasExpired()
+                 ? QStringLiteral("Redis did not answer within %1 s").arg(m_timeoutMs / 1000)
+                 : QStringLiteral("Redis closed the connection");
+    return false;
 }
 
 std::optional<QByteArray> RespClient::readExactly(qint64 size, QString *error) {
     QDeadlineTimer deadline(m_timeoutMs);
     while (m_socket.bytesAvailable() < size) {
-        if (m_socket.state() != QAbstractSocket::ConnectedState ||
-            !m_socket.waitForReadyRead(int(deadline.remainingTime()))) {
-            *error =
-                deadline.hasExpired()
-                    ? QStringLiteral("Redis did not answer within %1 s").arg(m_timeoutMs / 1000)
-                    : QStringLiteral("Redis closed the connection");
+        if (!waitForMore(deadline, error))
             return std::nullopt;
-        }
     }
     // A copy of its own: what QTcpSocket hands out may share a whole chunk
     // of its read buffer, and the keys we keep would hold every chunk (400

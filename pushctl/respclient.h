@@ -2,6 +2,7 @@
 
 #include <QByteArray>
 #include <QByteArrayList>
+#include <QDeadlineTimer>
 #include <QString>
 #include <QTcpSocket>
 
@@ -45,6 +46,9 @@ public:
 private:
     std::optional<QByteArray> readLine(QString *error);
     std::optional<QByteArray> readExactly(qint64 size, QString *error);
+    // Waits for more bytes until `deadline`; false, with why in *error, when
+    // Redis closed the connection or did not answer in time.
+    bool waitForMore(const QDeadlineTimer &deadline, QString *error);
     std::optional<Reply> readReply(int depth, QString *error);
 
     QTcpSocket m_socket;
