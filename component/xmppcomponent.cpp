@@ -55,7 +55,7 @@ XmppComponent::XmppComponent(const XmppSettings &settings, Storage &storage, Wns
     connect(&d->publisher, &PushPublisher::deviceReached, this, &XmppComponent::deviceReached);
     connect(link, &ComponentLink::roleChanged, this, &XmppComponent::roleChanged);
     connect(link, &ComponentLink::conflict, this, &XmppComponent::conflict);
-    connect(link, &ComponentLink::closed, this, &XmppComponent::shutDown);
+    connect(link, &ComponentLink::closed, this, &XmppComponent::stopped);
 }
 
 XmppComponent::~XmppComponent() = default;

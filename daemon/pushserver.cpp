@@ -171,16 +171,16 @@ void PushServer::wireMetrics() {
 
 void PushServer::shutdown() {
     if (!m_xmpp) {
-        QMetaObject::invokeMethod(this, &PushServer::shutDown, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(this, &PushServer::stopped, Qt::QueuedConnection);
         return;
     }
     m_registration->close(); // a load balancer turns to the other instances
-    connect(m_xmpp.get(), &XmppComponent::shutDown, this, [this] {
+    connect(m_xmpp.get(), &XmppComponent::stopped, this, [this] {
         // The stream is closed: a standby may have the JID now.
         // (It announces that on the database once it has let go.)
         if (m_leadership)
             m_leadership->release();
-        Q_EMIT shutDown();
+        Q_EMIT stopped();
     });
     m_xmpp->shutdown();
 }

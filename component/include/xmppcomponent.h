@@ -33,7 +33,7 @@ public:
     // A clean goodbye: publishes already accepted are answered (those still
     // waiting for WNS after a few seconds get `wait`), then the stream is
     // closed, so the XMPP server turns to another instance at once. Emits
-    // shutDown() when done.
+    // stopped() when done.
     void shutdown();
     // A standby connects at once: the active instance said it is leaving,
     // or this instance now holds the instance lock.
@@ -53,7 +53,8 @@ Q_SIGNALS:
     void roleChanged(uwpx::ComponentRole role);
     // The XMPP server refused this instance: another one holds the JID.
     void conflict();
-    void shutDown();
+    // shutdown() is done: the stream is closed.
+    void stopped();
     // Something from outside was turned away: "stanza" (too large, too deep,
     // malformed), for the operator's metrics.
     void refused(const QString &what);
