@@ -67,13 +67,6 @@ void ComponentLink::start() {
     connectNow();
 }
 
-void ComponentLink::stop() {
-    const bool wasConnected = isConnected();
-    stayDown();
-    if (wasConnected)
-        Q_EMIT disconnected(QStringLiteral("stopped"));
-}
-
 void ComponentLink::takeOverNow() {
     if (m_role != Role::Standby || m_state != State::Waiting)
         return;

@@ -384,7 +384,7 @@ private Q_SLOTS:
         link.start();
         QVERIFY(connected.wait());
         QSignalSpy gone(&server, &FakeXmppServer::clientGone);
-        link.stop();
+        link.close();
         QCOMPARE(disconnected.size(), 1);
         QVERIFY(gone.wait());
         QCOMPARE(link.state(), ComponentLink::State::Stopped);
