@@ -210,7 +210,7 @@ void ComponentLink::onStanza(const XmlElement &stanza) {
         qCInfo(lcXmpp).noquote() << "component" << m_settings.componentJid << "connected to"
                                  << m_settings.host + QLatin1Char(':') +
                                         QString::number(m_settings.port);
-        setRole(Role::Active);
+        setRole(Role::Connected);
         Q_EMIT connected();
         return;
     }

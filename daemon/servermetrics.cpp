@@ -119,7 +119,7 @@ QByteArray ServerMetrics::render(const Gauges &gauges) {
     m_metrics.set(kComponentConnected, gauges.componentConnected ? 1 : 0);
     m_metrics.set(kComponentReconnects, gauges.componentReconnects);
     for (const ComponentRole role :
-         {ComponentRole::Active, ComponentRole::Standby, ComponentRole::Disconnected})
+         {ComponentRole::Connected, ComponentRole::Standby, ComponentRole::Disconnected})
         m_metrics.set(kComponentRole, gauges.componentRole == role ? 1 : 0,
                       QStringLiteral("role=\"%1\"").arg(componentRoleName(role)));
     m_metrics.set(kRegistrationConnections, gauges.registrationConnections);
