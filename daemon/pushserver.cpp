@@ -138,9 +138,8 @@ bool PushServer::start(QString *error) {
         m_operatorEndpoint->route("/metrics", [this](const OperatorEndpoint::Respond &respond) {
             respond(scrapeMetrics(*m_storage, *m_counts, *m_xmpp, *m_registration, *m_metrics));
         });
-        connect(
-            m_operatorEndpoint.get(), &OperatorEndpoint::requestRefused, this,
-            [metrics = m_metrics.get()] { metrics->refused(QStringLiteral("operator_endpoint")); });
+        connect(m_operatorEndpoint.get(), &OperatorEndpoint::requestRefused, this,
+                [metrics = m_metrics.get()] { metrics->refused(RefusalReason::OperatorEndpoint); });
         if (!m_operatorEndpoint->listen(m_config.metrics, error))
             return false;
     }
@@ -164,7 +163,7 @@ void PushServer::wireMetrics() {
             [metrics] { metrics->wnsTokenRefreshed(); });
     connect(m_wns.get(), &WnsClient::notificationDropped, this,
             [metrics] { metrics->wnsNotificationDropped(); });
-    auto refused = [metrics](const QString &reason) { metrics->refused(reason); };
+    auto refused = [metrics](RefusalReason reason) { metrics->refused(reason); };
     connect(m_registration.get(), &RegistrationEndpoint::refused, this, refused);
     connect(m_xmpp.get(), &XmppComponent::refused, this, refused);
 }

@@ -111,8 +111,8 @@ void ServerMetrics::wnsNotificationDropped() {
     m_metrics.increment(kWnsDropped);
 }
 
-void ServerMetrics::refused(const QString &reason) {
-    m_metrics.increment(kRefused, QStringLiteral("reason=\"%1\"").arg(reason));
+void ServerMetrics::refused(RefusalReason reason) {
+    m_metrics.increment(kRefused, QStringLiteral("reason=\"%1\"").arg(refusalReasonName(reason)));
 }
 
 QByteArray ServerMetrics::render(const Gauges &gauges) {

@@ -135,15 +135,15 @@ void RegistrationServer::accept(qintptr descriptor) {
         receiveProxyHeader(descriptor, peer);
 }
 
-QString RegistrationServer::refusal(const QString &client) const {
+std::optional<RefusalReason> RegistrationServer::refusal(const QString &client) const {
     if (m_connections.total() >= m_settings.maxConnections)
-        return QStringLiteral("connections");
+        return RefusalReason::Connections;
     if (m_connections.isFull(client, m_settings.maxConnectionsPerAddress))
-        return QStringLiteral("connections_per_address");
+        return RefusalReason::ConnectionsPerAddress;
     if (m_handshakes.total() >= m_settings.maxHandshakes ||
         m_handshakes.isFull(client, kMaxHandshakesPerClient))
-        return QStringLiteral("handshakes");
-    return {};
+        return RefusalReason::Handshakes;
+    return std::nullopt;
 }
 
 void RegistrationServer::addPending(const QString &client) {
@@ -162,11 +162,10 @@ void RegistrationServer::receiveProxyHeader(qintptr descriptor, const QHostAddre
     // balancer); anyone else's counts against its own address from the start.
     const bool trusted = proxy::isTrusted(m_settings.proxyProtocolFrom, peer);
     const QString client = trusted ? QString() : clientKey(peer);
-    const QString why = refusal(client);
-    if (!why.isEmpty()) {
+    if (const std::optional<RefusalReason> why = refusal(client)) {
         qCDebug(lcRegistration).noquote()
-            << "refusing a connection from" << peer.toString() << ":" << why;
-        Q_EMIT refused(why);
+            << "refusing a connection from" << peer.toString() << ":" << refusalReasonName(*why);
+        Q_EMIT refused(*why);
         ::close(int(descriptor));
         return;
     }
@@ -181,7 +180,7 @@ void RegistrationServer::receiveProxyHeader(qintptr descriptor, const QHostAddre
                 startTls(descriptor, header.hasClient ? proxy::unmapped(header.client) : peer);
             });
     connect(receiver, &ProxyHeaderReceiver::failed, this,
-            [this, receiver, peer, client](const QString &reason, const QString &why) {
+            [this, receiver, peer, client](RefusalReason reason, const QString &why) {
                 removePending(client);
                 receiver->deleteLater();
                 qCInfo(lcRegistration).noquote()
@@ -196,8 +195,8 @@ void RegistrationServer::startTls(qintptr descriptor, const QHostAddress &client
         return;
     const QString peer = clientAddress.toString();
     const QString client = clientKey(clientAddress);
-    if (const QString why = refusal(client); !why.isEmpty()) {
-        refuse(socket, peer, why);
+    if (const std::optional<RefusalReason> why = refusal(client)) {
+        refuse(socket, peer, *why);
         return;
     }
     addPending(client);
@@ -207,7 +206,7 @@ void RegistrationServer::startTls(qintptr descriptor, const QHostAddress &client
     deadline->setObjectName(QStringLiteral("uwpx-handshake-deadline"));
     deadline->setSingleShot(true);
     connect(deadline, &QTimer::timeout, this, [this, socket, client, peer] {
-        Q_EMIT refused(QStringLiteral("handshake_timeout"));
+        Q_EMIT refused(RefusalReason::HandshakeTimeout);
         handshakeEnded(socket, client, peer, false);
     });
     connect(socket, &QSslSocket::encrypted, this,
@@ -248,8 +247,9 @@ void RegistrationServer::handshakeEnded(QSslSocket *socket, const QString &clien
     connect(connection, &RegistrationConnection::closed, this, release);
 }
 
-void RegistrationServer::refuse(QSslSocket *socket, const QString &peer, const QString &reason) {
-    qCDebug(lcRegistration).noquote() << "refusing a connection from" << peer << ":" << reason;
+void RegistrationServer::refuse(QSslSocket *socket, const QString &peer, RefusalReason reason) {
+    qCDebug(lcRegistration).noquote()
+        << "refusing a connection from" << peer << ":" << refusalReasonName(reason);
     Q_EMIT refused(reason);
     socket->abort();
     socket->deleteLater();

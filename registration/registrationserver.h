@@ -1,12 +1,15 @@
 #pragma once
 
 #include "connectioncounter.h"
+#include "refusalreason.h"
 #include "registrationsettings.h"
 #include "tcplistener.h"
 
 #include <QDateTime>
 #include <QObject>
 #include <QSslConfiguration>
+
+#include <optional>
 
 class QSslSocket;
 
@@ -56,16 +59,16 @@ public:
     static QString clientKey(const QHostAddress &address);
 
 Q_SIGNALS:
-    // A connection turned away: "connections", "connections_per_address",
-    // "handshakes", "handshake_timeout".
-    void refused(const QString &reason);
+    // A connection turned away: Connections, ConnectionsPerAddress,
+    // Handshakes, HandshakeTimeout, ProxyHeader, ProxyUntrusted.
+    void refused(uwpx::RefusalReason reason);
 
 private:
     bool loadTls(QString *error);
     void accept(qintptr descriptor);
     // Why a new connection from `client` (a clientKey(); empty while a
-    // balancer's header has not named it yet) is turned away; empty if not.
-    QString refusal(const QString &client) const;
+    // balancer's header has not named it yet) is turned away; none if not.
+    std::optional<RefusalReason> refusal(const QString &client) const;
     // A connection before its TLS handshake: counted in, or out again.
     void addPending(const QString &client);
     void removePending(const QString &client);
@@ -76,7 +79,7 @@ private:
     void startTls(qintptr descriptor, const QHostAddress &client);
     void handshakeEnded(QSslSocket *socket, const QString &client, const QString &peer,
                         bool encrypted);
-    void refuse(QSslSocket *socket, const QString &peer, const QString &reason);
+    void refuse(QSslSocket *socket, const QString &peer, RefusalReason reason);
 
     RegistrationSettings m_settings;
     RegistrationService &m_service;

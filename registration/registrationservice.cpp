@@ -56,7 +56,7 @@ void RegistrationService::handle(const QByteArray &message, const QString &clien
     const bool parsed = parseRequest(message, m_channelHosts, &request, &error);
     // Every request counts against its address, readable or not.
     if (!m_perClient.allow(client)) {
-        Q_EMIT refused(QStringLiteral("rate_per_address"));
+        Q_EMIT refused(RefusalReason::RatePerAddress);
         Q_EMIT requestHandled(parsed ? request.actionName : QStringLiteral("invalid"), false);
         reply(errorResponse(request.version, kTooMany));
         return;
@@ -76,8 +76,7 @@ void RegistrationService::handle(const QByteArray &message, const QString &clien
     const bool testPush = request.action == Action::RequestTestPush;
     if (!m_perDevice.allow(request.deviceId) ||
         (testPush && !m_testPushes.allow(request.deviceId))) {
-        Q_EMIT refused(testPush ? QStringLiteral("test_push_rate")
-                                : QStringLiteral("rate_per_device"));
+        Q_EMIT refused(testPush ? RefusalReason::TestPushRate : RefusalReason::RatePerDevice);
         answer(errorResponse(request.version, kTooMany), false);
         return;
     }

@@ -2,6 +2,7 @@
 
 #include "componentrole.h"
 #include "publishoutcome.h"
+#include "refusalreason.h"
 #include "xmppsettings.h"
 
 #include <QDateTime>
@@ -55,9 +56,9 @@ Q_SIGNALS:
     void conflict();
     // shutdown() is done: the stream is closed.
     void stopped();
-    // Something from outside was turned away: "stanza" (too large, too deep,
-    // malformed), for the operator's metrics.
-    void refused(const QString &what);
+    // Something from outside was turned away: a stanza too large, too deep
+    // or malformed (RefusalReason::Stanza), for the operator's metrics.
+    void refused(uwpx::RefusalReason reason);
     // Every publish is answered exactly once; this says how.
     void publishAnswered(uwpx::PublishOutcome outcome);
     // WNS accepted a publish's notification for this device, which the store
