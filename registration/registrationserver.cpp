@@ -30,6 +30,12 @@ QHostAddress peerAddressOf(qintptr descriptor) {
 
 } // namespace
 
+struct RegistrationServer::Handshake {
+    QString client; // what it counts against (clientKey())
+    QString peer;   // the client's address, for the log
+    QTimer deadline;
+};
+
 RegistrationServer::RegistrationServer(const RegistrationSettings &settings,
                                        RegistrationService &service, QObject *parent)
     : QObject(parent)
@@ -202,38 +208,40 @@ void RegistrationServer::startTls(qintptr descriptor, const QHostAddress &client
     addPending(client);
 
     // Whichever comes first ends the handshake: success, failure, the deadline.
-    auto *deadline = new QTimer(socket);
-    deadline->setObjectName(QStringLiteral("uwpx-handshake-deadline"));
-    deadline->setSingleShot(true);
-    connect(deadline, &QTimer::timeout, this, [this, socket, client, peer] {
+    auto handshake = std::make_unique<Handshake>();
+    handshake->client = client;
+    handshake->peer = peer;
+    QTimer &deadline = handshake->deadline;
+    m_handshaking.emplace(socket, std::move(handshake));
+    deadline.setSingleShot(true);
+    connect(&deadline, &QTimer::timeout, this, [this, socket] {
         Q_EMIT refused(RefusalReason::HandshakeTimeout);
-        handshakeEnded(socket, client, peer, false);
+        handshakeEnded(socket, false);
     });
-    connect(socket, &QSslSocket::encrypted, this,
-            [this, socket, client, peer] { handshakeEnded(socket, client, peer, true); });
+    connect(socket, &QSslSocket::encrypted, this, [this, socket] { handshakeEnded(socket, true); });
     connect(socket, &QSslSocket::disconnected, this,
-            [this, socket, client, peer] { handshakeEnded(socket, client, peer, false); });
+            [this, socket] { handshakeEnded(socket, false); });
     connect(socket, &QSslSocket::errorOccurred, this,
-            [this, socket, client, peer](QAbstractSocket::SocketError) {
+            [this, socket, peer](QAbstractSocket::SocketError) {
                 qCDebug(lcRegistration).noquote()
                     << "TLS handshake with" << peer << "failed:" << socket->errorString();
-                handshakeEnded(socket, client, peer, false);
+                handshakeEnded(socket, false);
             });
-    deadline->start(m_settings.handshakeTimeoutMs);
+    deadline.start(m_settings.handshakeTimeoutMs);
     socket->setSslConfiguration(m_tls);
     socket->startServerEncryption();
 }
 
-// Once per socket: the handshake is over, and the socket either becomes a
-// RegistrationConnection or goes.
-void RegistrationServer::handshakeEnded(QSslSocket *socket, const QString &client,
-                                        const QString &peer, bool encrypted) {
-    if (socket->property("uwpx-handshake-over").toBool())
-        return;
-    socket->setProperty("uwpx-handshake-over", true);
+void RegistrationServer::handshakeEnded(QSslSocket *socket, bool encrypted) {
+    auto entry = m_handshaking.extract(socket);
+    if (entry.empty())
+        return; // ended already
+    // Destroyed on return, deadline included, also when it is the deadline
+    // that fired: no timer outlives its handshake.
+    const std::unique_ptr<Handshake> handshake = std::move(entry.mapped());
+    const QString &client = handshake->client;
+    const QString &peer = handshake->peer;
     socket->disconnect(this);
-    delete socket->findChild<QTimer *>(QStringLiteral("uwpx-handshake-deadline"),
-                                       Qt::FindDirectChildrenOnly);
     m_handshakes.remove(client);
     auto release = [this, client] { m_connections.remove(client); };
     if (!encrypted) {

@@ -9,7 +9,9 @@
 #include <QObject>
 #include <QSslConfiguration>
 
+#include <memory>
 #include <optional>
+#include <unordered_map>
 
 class QSslSocket;
 
@@ -77,8 +79,9 @@ private:
     // The TLS handshake of a connection from `client` (the peer, or the
     // client a trusted balancer named).
     void startTls(qintptr descriptor, const QHostAddress &client);
-    void handshakeEnded(QSslSocket *socket, const QString &client, const QString &peer,
-                        bool encrypted);
+    // Once per socket: its handshake is over, and it either becomes a
+    // RegistrationConnection or goes.
+    void handshakeEnded(QSslSocket *socket, bool encrypted);
     void refuse(QSslSocket *socket, const QString &peer, RefusalReason reason);
 
     RegistrationSettings m_settings;
@@ -88,6 +91,10 @@ private:
     TcpListener m_listener;
     ConnectionCounter m_connections; // open, handshaking or not
     ConnectionCounter m_handshakes;
+    // The connections whose TLS handshake is under way, each with its
+    // deadline; a connection leaves when its handshake ends, however it ends.
+    struct Handshake;
+    std::unordered_map<QSslSocket *, std::unique_ptr<Handshake>> m_handshaking;
 };
 
 } // namespace uwpx
