@@ -59,9 +59,8 @@ public:
     StorageResult<QList<AccountCredentials>>
     setAccounts(const QString &deviceId, int protocolVersion, const QList<AccountSpec> &accounts);
 
-    StorageResult<PushTarget> findByNode(const QString &node);
-    // Many lookups in one round trip: the targets found, by node (nodes not
-    // found are absent).
+    // Nodes looked up in one round trip: the targets found, by node (nodes
+    // not found are absent).
     StorageResult<QHash<QString, PushTarget>> findByNodes(const QStringList &nodes);
     StorageResult<DeviceChannel> channelUri(const QString &deviceId);
 
@@ -161,7 +160,7 @@ private:
     const Dialect &m_dialect;
     const SqlStatements &m_statements; // loaded once, shared by every connection
     ReconnectPolicy m_reconnect;       // when a lost connection is opened again
-    // findByNode(s) runs for every publish: its statements are prepared once
+    // findByNodes runs for every publish: its statements are prepared once
     // per batch size (preparing the join cost more than running it).
     std::map<int, QSqlQuery> m_findByNodes;
 };

@@ -189,16 +189,6 @@ StorageConnection::importRegistrations(const QList<Registration> &registrations)
     });
 }
 
-StorageResult<PushTarget> StorageConnection::findByNode(const QString &node) {
-    const StorageResult<QHash<QString, PushTarget>> found = findByNodes({node});
-    if (found.isFailed())
-        return StorageResult<PushTarget>::failed(found.error());
-    const auto target = found->constFind(node);
-    if (target == found->constEnd())
-        return StorageResult<PushTarget>::notFound();
-    return StorageResult<PushTarget>::ok(*target);
-}
-
 StorageResult<QHash<QString, PushTarget>> StorageConnection::findByNodes(const QStringList &nodes) {
     using Result = StorageResult<QHash<QString, PushTarget>>;
     return reconnecting("looking up nodes", [&]() -> Result {

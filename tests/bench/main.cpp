@@ -500,9 +500,10 @@ bool runScale(const Options &options, const QString &dir) {
             const PushTarget &target =
                 sample.at(QRandomGenerator::global()->bounded(sample.size()));
             clock.start();
-            const auto lookup = storage->findByNode(QString::fromUtf8(target.node));
+            const QString node = QString::fromUtf8(target.node);
+            const auto lookup = storage->findByNodes({node});
             storageLookups.add(clock.nsecsElapsed() / 1000);
-            found += lookup.isOk() && lookup->secret.toUtf8() == target.secret;
+            found += lookup.isOk() && lookup->value(node).secret.toUtf8() == target.secret;
         }
     }
     auto forbiddenOnly = [](const XmppLoad::Result &result) {
