@@ -109,9 +109,6 @@ public:
     // or a read-only replica do not): starts a write transaction and rolls it back.
     StorageResult<> checkWritable();
 
-    // The configuration's name of the database kind: "sqlite" or "postgresql".
-    QString driverName() const;
-
     // The operator's tool (StoreAdmin, storeadmin.cpp), one call per command.
     StorageResult<StoreStats> stats();
     StorageResult<StoredDevice> device(const QString &deviceId);

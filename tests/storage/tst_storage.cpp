@@ -227,7 +227,6 @@ private Q_SLOTS:
         StorageSettings settings;
         auto storage = openFresh(&settings);
         QVERIFY(storage);
-        QCOMPARE(storage->driverName(), m_driver);
         QVERIFY(StorageConnection::latestSchemaVersion() >= 1);
         QCOMPARE(test::valueOf(storage->schemaVersion()), StorageConnection::latestSchemaVersion());
         QCOMPARE(test::valueOf(storage->deviceCount()), 0);
