@@ -84,13 +84,6 @@ public:
     StorageResult<qint64> accountCount();
     StorageResult<qint64> suspendedDeviceCount();
 
-    // Bulk import (benchmarks, moving from another store): each device's
-    // channel URI and accounts as setChannelUri() and setAccounts() would
-    // store them, all in one transaction: all of it is stored, or none.
-    // Returns the credentials per registration, in order.
-    StorageResult<QList<QList<AccountCredentials>>>
-    importRegistrations(const QList<Registration> &registrations);
-
     // Wakes every connection of every instance that listens on `channel`
     // (PostgreSQL's NOTIFY), with `payload`; on SQLite, whose database one
     // instance has to itself, there is nobody to wake: Ok at once.
