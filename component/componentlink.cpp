@@ -67,13 +67,6 @@ void ComponentLink::start() {
     connectNow();
 }
 
-void ComponentLink::stop() {
-    const bool wasConnected = isConnected();
-    stayDown();
-    if (wasConnected)
-        Q_EMIT disconnected(QStringLiteral("stopped"));
-}
-
 void ComponentLink::takeOverNow() {
     if (m_role != Role::Standby || m_state != State::Waiting)
         return;
@@ -217,7 +210,7 @@ void ComponentLink::onStanza(const XmlElement &stanza) {
         qCInfo(lcXmpp).noquote() << "component" << m_settings.componentJid << "connected to"
                                  << m_settings.host + QLatin1Char(':') +
                                         QString::number(m_settings.port);
-        setRole(Role::Active);
+        setRole(Role::Connected);
         Q_EMIT connected();
         return;
     }

@@ -35,7 +35,7 @@ class ComponentLink : public QObject {
     Q_OBJECT
 public:
     enum class State {
-        Stopped,        // not started, or stop() called
+        Stopped,        // not started, or close() called
         Waiting,        // backing off before the next attempt
         Connecting,     // TCP connect in progress
         Opening,        // stream header sent, waiting for the server's
@@ -49,8 +49,6 @@ public:
     ~ComponentLink() override;
 
     void start();
-    // Closes the stream politely and stays down.
-    void stop();
     // A standby asks at once instead of at its next interval: the instance
     // holding the component JID said it is leaving, or this one now holds
     // the instance lock.

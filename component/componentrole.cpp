@@ -8,7 +8,7 @@ QString componentRoleName(ComponentRole role) {
         return QStringLiteral("disconnected");
     case ComponentRole::Standby:
         return QStringLiteral("standby");
-    case ComponentRole::Active:
+    case ComponentRole::Connected:
         return QStringLiteral("connected");
     }
     return QStringLiteral("disconnected");

@@ -41,7 +41,7 @@ XmppComponent::XmppComponent(const XmppSettings &settings, Storage &storage, Wns
     connect(link, &ComponentLink::stanzaReceived, &d->router, &IqRouter::route);
     connect(link, &ComponentLink::stanzaRejected, &d->router, &IqRouter::refuse);
     connect(link, &ComponentLink::stanzaRejected, this,
-            [this] { Q_EMIT refused(QStringLiteral("stanza")); });
+            [this] { Q_EMIT refused(RefusalReason::Stanza); });
     // A reply whose link went down in the meantime is lost; the user's server
     // has already bounced or timed out that publish on its side.
     connect(&d->router, &IqRouter::reply, link, [link](const XmlElement &stanza) {
@@ -55,7 +55,7 @@ XmppComponent::XmppComponent(const XmppSettings &settings, Storage &storage, Wns
     connect(&d->publisher, &PushPublisher::deviceReached, this, &XmppComponent::deviceReached);
     connect(link, &ComponentLink::roleChanged, this, &XmppComponent::roleChanged);
     connect(link, &ComponentLink::conflict, this, &XmppComponent::conflict);
-    connect(link, &ComponentLink::closed, this, &XmppComponent::shutDown);
+    connect(link, &ComponentLink::closed, this, &XmppComponent::stopped);
 }
 
 XmppComponent::~XmppComponent() = default;

@@ -62,7 +62,7 @@ void ComponentLeadership::lockFreed() {
 }
 
 void ComponentLeadership::onRoleChanged(ComponentRole role) {
-    if (role != ComponentRole::Active || m_released)
+    if (role != ComponentRole::Connected || m_released)
         return;
     // Connected: the standbys are to wait for this instance.
     m_refusedWhileHolding = 0;

@@ -133,7 +133,7 @@ int main(int argc, char *argv[]) {
                          systemd.stopping();
                          server.shutdown();
                      });
-    QObject::connect(&server, &PushServer::shutDown, &app, &QCoreApplication::quit);
+    QObject::connect(&server, &PushServer::stopped, &app, &QCoreApplication::quit);
     QObject::connect(&unixSignals, &UnixSignals::hangup, &server, [&] {
         systemd.reloading();
         reload(configPath, server);

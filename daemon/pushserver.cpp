@@ -138,9 +138,8 @@ bool PushServer::start(QString *error) {
         m_operatorEndpoint->route("/metrics", [this](const OperatorEndpoint::Respond &respond) {
             respond(scrapeMetrics(*m_storage, *m_counts, *m_xmpp, *m_registration, *m_metrics));
         });
-        connect(
-            m_operatorEndpoint.get(), &OperatorEndpoint::requestRefused, this,
-            [metrics = m_metrics.get()] { metrics->refused(QStringLiteral("operator_endpoint")); });
+        connect(m_operatorEndpoint.get(), &OperatorEndpoint::requestRefused, this,
+                [metrics = m_metrics.get()] { metrics->refused(RefusalReason::OperatorEndpoint); });
         if (!m_operatorEndpoint->listen(m_config.metrics, error))
             return false;
     }
@@ -164,23 +163,23 @@ void PushServer::wireMetrics() {
             [metrics] { metrics->wnsTokenRefreshed(); });
     connect(m_wns.get(), &WnsClient::notificationDropped, this,
             [metrics] { metrics->wnsNotificationDropped(); });
-    auto refused = [metrics](const QString &reason) { metrics->refused(reason); };
+    auto refused = [metrics](RefusalReason reason) { metrics->refused(reason); };
     connect(m_registration.get(), &RegistrationEndpoint::refused, this, refused);
     connect(m_xmpp.get(), &XmppComponent::refused, this, refused);
 }
 
 void PushServer::shutdown() {
     if (!m_xmpp) {
-        QMetaObject::invokeMethod(this, &PushServer::shutDown, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(this, &PushServer::stopped, Qt::QueuedConnection);
         return;
     }
     m_registration->close(); // a load balancer turns to the other instances
-    connect(m_xmpp.get(), &XmppComponent::shutDown, this, [this] {
+    connect(m_xmpp.get(), &XmppComponent::stopped, this, [this] {
         // The stream is closed: a standby may have the JID now.
         // (It announces that on the database once it has let go.)
         if (m_leadership)
             m_leadership->release();
-        Q_EMIT shutDown();
+        Q_EMIT stopped();
     });
     m_xmpp->shutdown();
 }

@@ -111,15 +111,15 @@ void ServerMetrics::wnsNotificationDropped() {
     m_metrics.increment(kWnsDropped);
 }
 
-void ServerMetrics::refused(const QString &reason) {
-    m_metrics.increment(kRefused, QStringLiteral("reason=\"%1\"").arg(reason));
+void ServerMetrics::refused(RefusalReason reason) {
+    m_metrics.increment(kRefused, QStringLiteral("reason=\"%1\"").arg(refusalReasonName(reason)));
 }
 
 QByteArray ServerMetrics::render(const Gauges &gauges) {
     m_metrics.set(kComponentConnected, gauges.componentConnected ? 1 : 0);
     m_metrics.set(kComponentReconnects, gauges.componentReconnects);
     for (const ComponentRole role :
-         {ComponentRole::Active, ComponentRole::Standby, ComponentRole::Disconnected})
+         {ComponentRole::Connected, ComponentRole::Standby, ComponentRole::Disconnected})
         m_metrics.set(kComponentRole, gauges.componentRole == role ? 1 : 0,
                       QStringLiteral("role=\"%1\"").arg(componentRoleName(role)));
     m_metrics.set(kRegistrationConnections, gauges.registrationConnections);

@@ -3,6 +3,7 @@
 #include "componentrole.h"
 #include "metrics.h"
 #include "publishoutcome.h"
+#include "refusalreason.h"
 
 #include <QByteArray>
 #include <QDateTime>
@@ -25,7 +26,7 @@ public:
     void wnsTokenRefreshed();
     void wnsNotificationDropped();
     // Something from outside turned away by a limit, by reason.
-    void refused(const QString &reason);
+    void refused(RefusalReason reason);
 
     // What the link and the store know best, read when scraped.
     struct Gauges {

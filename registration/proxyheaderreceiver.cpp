@@ -11,9 +11,6 @@ namespace {
 
 using Status = proxy::ParseResult::Status;
 
-const QString kProxyHeader = QStringLiteral("proxy_header");
-const QString kProxyUntrusted = QStringLiteral("proxy_untrusted");
-
 // recv(2) on a non-blocking socket: bytes read, 0 at the peer's end, -1
 // with errno (EAGAIN: nothing yet).
 qsizetype receive(qintptr descriptor, char *into, qsizetype size, int flags) {
@@ -34,10 +31,8 @@ ProxyHeaderReceiver::ProxyHeaderReceiver(qintptr descriptor, Mode mode, int time
     , m_notifier(descriptor, QSocketNotifier::Read) {
     connect(&m_notifier, &QSocketNotifier::activated, this, &ProxyHeaderReceiver::readable);
     m_deadline.setSingleShot(true);
-    connect(&m_deadline, &QTimer::timeout, this, [this] {
-        fail(m_mode == Mode::Required ? kProxyHeader : QStringLiteral("handshake_timeout"),
-             QStringLiteral("no PROXY protocol header in time"));
-    });
+    connect(&m_deadline, &QTimer::timeout, this,
+            [this] { fail(missingHeader(), QStringLiteral("no PROXY protocol header in time")); });
     m_deadline.start(timeoutMs);
 }
 
@@ -58,9 +53,8 @@ void ProxyHeaderReceiver::readable() {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return;
     if (n <= 0) {
-        fail(m_mode == Mode::Required ? kProxyHeader : QStringLiteral("handshake_timeout"),
-             n == 0 ? QStringLiteral("closed before its PROXY protocol header")
-                    : QString::fromLocal8Bit(std::strerror(errno)));
+        fail(missingHeader(), n == 0 ? QStringLiteral("closed before its PROXY protocol header")
+                                     : QString::fromLocal8Bit(std::strerror(errno)));
         return;
     }
     const proxy::ParseResult result =
@@ -68,8 +62,9 @@ void ProxyHeaderReceiver::readable() {
     if (m_mode == Mode::Forbidden) {
         // A TLS handshake starts with 0x16, which begins no header.
         if (result.status != Status::Invalid) {
-            fail(kProxyUntrusted, QStringLiteral("sent a PROXY protocol header but is not in "
-                                                 "[registration] proxy_protocol_from"));
+            fail(RefusalReason::ProxyUntrusted,
+                 QStringLiteral("sent a PROXY protocol header but is not in "
+                                "[registration] proxy_protocol_from"));
             return;
         }
         finish();
@@ -78,7 +73,7 @@ void ProxyHeaderReceiver::readable() {
     }
     switch (result.status) {
     case Status::Invalid:
-        fail(kProxyHeader, result.error);
+        fail(RefusalReason::ProxyHeader, result.error);
         return;
     case Status::Incomplete: {
         m_header.append(peeked, n);
@@ -88,7 +83,8 @@ void ProxyHeaderReceiver::readable() {
     case Status::Complete: {
         const qsizetype rest = result.length - m_header.size();
         if (receive(m_descriptor, peeked, rest, 0) != rest) {
-            fail(kProxyHeader, QStringLiteral("lost the PROXY protocol header while reading it"));
+            fail(RefusalReason::ProxyHeader,
+                 QStringLiteral("lost the PROXY protocol header while reading it"));
             return;
         }
         finish();
@@ -98,7 +94,13 @@ void ProxyHeaderReceiver::readable() {
     }
 }
 
-void ProxyHeaderReceiver::fail(const QString &reason, const QString &why) {
+RefusalReason ProxyHeaderReceiver::missingHeader() const {
+    // From a peer not trusted nothing was missing: it is a client that did
+    // not start its TLS handshake.
+    return m_mode == Mode::Required ? RefusalReason::ProxyHeader : RefusalReason::HandshakeTimeout;
+}
+
+void ProxyHeaderReceiver::fail(RefusalReason reason, const QString &why) {
     finish();
     ::close(int(std::exchange(m_descriptor, -1)));
     Q_EMIT failed(reason, why);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "proxyprotocol.h"
+#include "refusalreason.h"
 
 #include <QByteArray>
 #include <QHostAddress>
@@ -32,14 +33,17 @@ Q_SIGNALS:
     // The descriptor is the receiver's now, the header consumed. `header`
     // is empty (version 0) in Mode::Forbidden.
     void received(qintptr descriptor, const uwpx::proxy::Header &header);
-    // The connection is closed: `reason` names it for the metrics
-    // ("proxy_header": missing, broken or too slow from a balancer;
-    // "proxy_untrusted": a header from a peer not trusted), `why` for the log.
-    void failed(const QString &reason, const QString &why);
+    // The connection is closed: `reason` for the metrics (ProxyHeader:
+    // missing, broken or too slow from a balancer; ProxyUntrusted: a header
+    // from a peer not trusted; HandshakeTimeout: a peer not trusted gone or
+    // silent before its first byte), `why` for the log.
+    void failed(uwpx::RefusalReason reason, const QString &why);
 
 private:
     void readable();
-    void fail(const QString &reason, const QString &why);
+    // Why a connection that ended or timed out before its header was refused.
+    RefusalReason missingHeader() const;
+    void fail(RefusalReason reason, const QString &why);
     void finish();
 
     qintptr m_descriptor;

@@ -30,6 +30,12 @@ QHostAddress peerAddressOf(qintptr descriptor) {
 
 } // namespace
 
+struct RegistrationServer::Handshake {
+    QString client; // what it counts against (clientKey())
+    QString peer;   // the client's address, for the log
+    QTimer deadline;
+};
+
 RegistrationServer::RegistrationServer(const RegistrationSettings &settings,
                                        RegistrationService &service, QObject *parent)
     : QObject(parent)
@@ -135,15 +141,15 @@ void RegistrationServer::accept(qintptr descriptor) {
         receiveProxyHeader(descriptor, peer);
 }
 
-QString RegistrationServer::refusal(const QString &client) const {
+std::optional<RefusalReason> RegistrationServer::refusal(const QString &client) const {
     if (m_connections.total() >= m_settings.maxConnections)
-        return QStringLiteral("connections");
+        return RefusalReason::Connections;
     if (m_connections.isFull(client, m_settings.maxConnectionsPerAddress))
-        return QStringLiteral("connections_per_address");
+        return RefusalReason::ConnectionsPerAddress;
     if (m_handshakes.total() >= m_settings.maxHandshakes ||
         m_handshakes.isFull(client, kMaxHandshakesPerClient))
-        return QStringLiteral("handshakes");
-    return {};
+        return RefusalReason::Handshakes;
+    return std::nullopt;
 }
 
 void RegistrationServer::addPending(const QString &client) {
@@ -162,11 +168,10 @@ void RegistrationServer::receiveProxyHeader(qintptr descriptor, const QHostAddre
     // balancer); anyone else's counts against its own address from the start.
     const bool trusted = proxy::isTrusted(m_settings.proxyProtocolFrom, peer);
     const QString client = trusted ? QString() : clientKey(peer);
-    const QString why = refusal(client);
-    if (!why.isEmpty()) {
+    if (const std::optional<RefusalReason> why = refusal(client)) {
         qCDebug(lcRegistration).noquote()
-            << "refusing a connection from" << peer.toString() << ":" << why;
-        Q_EMIT refused(why);
+            << "refusing a connection from" << peer.toString() << ":" << refusalReasonName(*why);
+        Q_EMIT refused(*why);
         ::close(int(descriptor));
         return;
     }
@@ -181,7 +186,7 @@ void RegistrationServer::receiveProxyHeader(qintptr descriptor, const QHostAddre
                 startTls(descriptor, header.hasClient ? proxy::unmapped(header.client) : peer);
             });
     connect(receiver, &ProxyHeaderReceiver::failed, this,
-            [this, receiver, peer, client](const QString &reason, const QString &why) {
+            [this, receiver, peer, client](RefusalReason reason, const QString &why) {
                 removePending(client);
                 receiver->deleteLater();
                 qCInfo(lcRegistration).noquote()
@@ -196,45 +201,47 @@ void RegistrationServer::startTls(qintptr descriptor, const QHostAddress &client
         return;
     const QString peer = clientAddress.toString();
     const QString client = clientKey(clientAddress);
-    if (const QString why = refusal(client); !why.isEmpty()) {
-        refuse(socket, peer, why);
+    if (const std::optional<RefusalReason> why = refusal(client)) {
+        refuse(socket, peer, *why);
         return;
     }
     addPending(client);
 
     // Whichever comes first ends the handshake: success, failure, the deadline.
-    auto *deadline = new QTimer(socket);
-    deadline->setObjectName(QStringLiteral("uwpx-handshake-deadline"));
-    deadline->setSingleShot(true);
-    connect(deadline, &QTimer::timeout, this, [this, socket, client, peer] {
-        Q_EMIT refused(QStringLiteral("handshake_timeout"));
-        handshakeEnded(socket, client, peer, false);
+    auto handshake = std::make_unique<Handshake>();
+    handshake->client = client;
+    handshake->peer = peer;
+    QTimer &deadline = handshake->deadline;
+    m_handshaking.emplace(socket, std::move(handshake));
+    deadline.setSingleShot(true);
+    connect(&deadline, &QTimer::timeout, this, [this, socket] {
+        Q_EMIT refused(RefusalReason::HandshakeTimeout);
+        handshakeEnded(socket, false);
     });
-    connect(socket, &QSslSocket::encrypted, this,
-            [this, socket, client, peer] { handshakeEnded(socket, client, peer, true); });
+    connect(socket, &QSslSocket::encrypted, this, [this, socket] { handshakeEnded(socket, true); });
     connect(socket, &QSslSocket::disconnected, this,
-            [this, socket, client, peer] { handshakeEnded(socket, client, peer, false); });
+            [this, socket] { handshakeEnded(socket, false); });
     connect(socket, &QSslSocket::errorOccurred, this,
-            [this, socket, client, peer](QAbstractSocket::SocketError) {
+            [this, socket, peer](QAbstractSocket::SocketError) {
                 qCDebug(lcRegistration).noquote()
                     << "TLS handshake with" << peer << "failed:" << socket->errorString();
-                handshakeEnded(socket, client, peer, false);
+                handshakeEnded(socket, false);
             });
-    deadline->start(m_settings.handshakeTimeoutMs);
+    deadline.start(m_settings.handshakeTimeoutMs);
     socket->setSslConfiguration(m_tls);
     socket->startServerEncryption();
 }
 
-// Once per socket: the handshake is over, and the socket either becomes a
-// RegistrationConnection or goes.
-void RegistrationServer::handshakeEnded(QSslSocket *socket, const QString &client,
-                                        const QString &peer, bool encrypted) {
-    if (socket->property("uwpx-handshake-over").toBool())
-        return;
-    socket->setProperty("uwpx-handshake-over", true);
+void RegistrationServer::handshakeEnded(QSslSocket *socket, bool encrypted) {
+    auto entry = m_handshaking.extract(socket);
+    if (entry.empty())
+        return; // ended already
+    // Destroyed on return, deadline included, also when it is the deadline
+    // that fired: no timer outlives its handshake.
+    const std::unique_ptr<Handshake> handshake = std::move(entry.mapped());
+    const QString &client = handshake->client;
+    const QString &peer = handshake->peer;
     socket->disconnect(this);
-    delete socket->findChild<QTimer *>(QStringLiteral("uwpx-handshake-deadline"),
-                                       Qt::FindDirectChildrenOnly);
     m_handshakes.remove(client);
     auto release = [this, client] { m_connections.remove(client); };
     if (!encrypted) {
@@ -248,8 +255,9 @@ void RegistrationServer::handshakeEnded(QSslSocket *socket, const QString &clien
     connect(connection, &RegistrationConnection::closed, this, release);
 }
 
-void RegistrationServer::refuse(QSslSocket *socket, const QString &peer, const QString &reason) {
-    qCDebug(lcRegistration).noquote() << "refusing a connection from" << peer << ":" << reason;
+void RegistrationServer::refuse(QSslSocket *socket, const QString &peer, RefusalReason reason) {
+    qCDebug(lcRegistration).noquote()
+        << "refusing a connection from" << peer << ":" << refusalReasonName(reason);
     Q_EMIT refused(reason);
     socket->abort();
     socket->deleteLater();

@@ -1,12 +1,17 @@
 #pragma once
 
 #include "connectioncounter.h"
+#include "refusalreason.h"
 #include "registrationsettings.h"
 #include "tcplistener.h"
 
 #include <QDateTime>
 #include <QObject>
 #include <QSslConfiguration>
+
+#include <memory>
+#include <optional>
+#include <unordered_map>
 
 class QSslSocket;
 
@@ -56,16 +61,16 @@ public:
     static QString clientKey(const QHostAddress &address);
 
 Q_SIGNALS:
-    // A connection turned away: "connections", "connections_per_address",
-    // "handshakes", "handshake_timeout".
-    void refused(const QString &reason);
+    // A connection turned away: Connections, ConnectionsPerAddress,
+    // Handshakes, HandshakeTimeout, ProxyHeader, ProxyUntrusted.
+    void refused(uwpx::RefusalReason reason);
 
 private:
     bool loadTls(QString *error);
     void accept(qintptr descriptor);
     // Why a new connection from `client` (a clientKey(); empty while a
-    // balancer's header has not named it yet) is turned away; empty if not.
-    QString refusal(const QString &client) const;
+    // balancer's header has not named it yet) is turned away; none if not.
+    std::optional<RefusalReason> refusal(const QString &client) const;
     // A connection before its TLS handshake: counted in, or out again.
     void addPending(const QString &client);
     void removePending(const QString &client);
@@ -74,9 +79,10 @@ private:
     // The TLS handshake of a connection from `client` (the peer, or the
     // client a trusted balancer named).
     void startTls(qintptr descriptor, const QHostAddress &client);
-    void handshakeEnded(QSslSocket *socket, const QString &client, const QString &peer,
-                        bool encrypted);
-    void refuse(QSslSocket *socket, const QString &peer, const QString &reason);
+    // Once per socket: its handshake is over, and it either becomes a
+    // RegistrationConnection or goes.
+    void handshakeEnded(QSslSocket *socket, bool encrypted);
+    void refuse(QSslSocket *socket, const QString &peer, RefusalReason reason);
 
     RegistrationSettings m_settings;
     RegistrationService &m_service;
@@ -85,6 +91,10 @@ private:
     TcpListener m_listener;
     ConnectionCounter m_connections; // open, handshaking or not
     ConnectionCounter m_handshakes;
+    // The connections whose TLS handshake is under way, each with its
+    // deadline; a connection leaves when its handshake ends, however it ends.
+    struct Handshake;
+    std::unordered_map<QSslSocket *, std::unique_ptr<Handshake>> m_handshaking;
 };
 
 } // namespace uwpx

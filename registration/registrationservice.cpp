@@ -25,6 +25,11 @@ const QString kTooMany = QStringLiteral("Too many requests; please try again lat
 const QString kChannelGone =
     QStringLiteral("WNS reports the channel URI as expired or unknown; no push reaches the "
                    "device until it sets a new channel URI. Its accounts are kept.");
+// The action label of a request that could not be read (docs/operations.md,
+// uwpx_registration_requests_total). A readable one is counted under its
+// action's name as the client spelled it, which parseRequest() checked, so
+// the protocol's names are not listed a second time here.
+const QString kUnreadableAction = QStringLiteral("invalid");
 
 } // namespace
 
@@ -56,14 +61,14 @@ void RegistrationService::handle(const QByteArray &message, const QString &clien
     const bool parsed = parseRequest(message, m_channelHosts, &request, &error);
     // Every request counts against its address, readable or not.
     if (!m_perClient.allow(client)) {
-        Q_EMIT refused(QStringLiteral("rate_per_address"));
-        Q_EMIT requestHandled(parsed ? request.actionName : QStringLiteral("invalid"), false);
+        Q_EMIT refused(RefusalReason::RatePerAddress);
+        Q_EMIT requestHandled(parsed ? request.actionName : kUnreadableAction, false);
         reply(errorResponse(request.version, kTooMany));
         return;
     }
     if (!parsed) {
         qCInfo(lcRegistration).noquote() << "rejected request:" << error;
-        Q_EMIT requestHandled(QStringLiteral("invalid"), false);
+        Q_EMIT requestHandled(kUnreadableAction, false);
         reply(errorResponse(request.version, error));
         return;
     }
@@ -76,8 +81,7 @@ void RegistrationService::handle(const QByteArray &message, const QString &clien
     const bool testPush = request.action == Action::RequestTestPush;
     if (!m_perDevice.allow(request.deviceId) ||
         (testPush && !m_testPushes.allow(request.deviceId))) {
-        Q_EMIT refused(testPush ? QStringLiteral("test_push_rate")
-                                : QStringLiteral("rate_per_device"));
+        Q_EMIT refused(testPush ? RefusalReason::TestPushRate : RefusalReason::RatePerDevice);
         answer(errorResponse(request.version, kTooMany), false);
         return;
     }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "ratelimiter.h"
+#include "refusalreason.h"
 #include "registrationsettings.h"
 #include "storagerecords.h"
 #include "storageresult.h"
@@ -46,9 +47,9 @@ Q_SIGNALS:
     // "set_push_accounts", "set_accounts", ...; "invalid" when unreadable) and outcome
     // ("success" or "error"), for metrics.
     void requestHandled(const QString &action, bool success);
-    // A request turned away by a limit: "rate_per_address",
-    // "rate_per_device", "test_push_rate".
-    void refused(const QString &reason);
+    // A request turned away by a limit: RatePerAddress, RatePerDevice,
+    // TestPushRate.
+    void refused(uwpx::RefusalReason reason);
 
 private:
     // How a request ends: its response, and whether it succeeded.

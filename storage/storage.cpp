@@ -205,7 +205,6 @@ void Storage::Private::setWorking(Kind kind, bool working, const QString &why) {
         qCInfo(lcStorage) << "the database answers again";
     else
         qCWarning(lcStorage).noquote() << "the database is unavailable:" << why;
-    Q_EMIT q->availabilityChanged(now);
 }
 
 std::unique_ptr<Storage> Storage::open(const StorageSettings &settings, QString *error) {

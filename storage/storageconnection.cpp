@@ -87,10 +87,6 @@ StorageConnection::~StorageConnection() {
     QSqlDatabase::removeDatabase(connection);
 }
 
-QString StorageConnection::driverName() const {
-    return m_dialect.name;
-}
-
 void StorageConnection::logFailure(const char *what, const QString &error) const {
     qCWarning(lcStorage).noquote() << what << "failed:" << error;
 }

@@ -59,9 +59,8 @@ public:
     StorageResult<QList<AccountCredentials>>
     setAccounts(const QString &deviceId, int protocolVersion, const QList<AccountSpec> &accounts);
 
-    StorageResult<PushTarget> findByNode(const QString &node);
-    // Many lookups in one round trip: the targets found, by node (nodes not
-    // found are absent).
+    // Nodes looked up in one round trip: the targets found, by node (nodes
+    // not found are absent).
     StorageResult<QHash<QString, PushTarget>> findByNodes(const QStringList &nodes);
     StorageResult<DeviceChannel> channelUri(const QString &deviceId);
 
@@ -85,13 +84,6 @@ public:
     StorageResult<qint64> accountCount();
     StorageResult<qint64> suspendedDeviceCount();
 
-    // Bulk import (benchmarks, moving from another store): each device's
-    // channel URI and accounts as setChannelUri() and setAccounts() would
-    // store them, all in one transaction: all of it is stored, or none.
-    // Returns the credentials per registration, in order.
-    StorageResult<QList<QList<AccountCredentials>>>
-    importRegistrations(const QList<Registration> &registrations);
-
     // Wakes every connection of every instance that listens on `channel`
     // (PostgreSQL's NOTIFY), with `payload`; on SQLite, whose database one
     // instance has to itself, there is nobody to wake: Ok at once.
@@ -109,9 +101,6 @@ public:
     // Whether the database takes writes now (a read-only file, a full disk
     // or a read-only replica do not): starts a write transaction and rolls it back.
     StorageResult<> checkWritable();
-
-    // The configuration's name of the database kind: "sqlite" or "postgresql".
-    QString driverName() const;
 
     // The operator's tool (StoreAdmin, storeadmin.cpp), one call per command.
     StorageResult<StoreStats> stats();
@@ -161,7 +150,7 @@ private:
     const Dialect &m_dialect;
     const SqlStatements &m_statements; // loaded once, shared by every connection
     ReconnectPolicy m_reconnect;       // when a lost connection is opened again
-    // findByNode(s) runs for every publish: its statements are prepared once
+    // findByNodes runs for every publish: its statements are prepared once
     // per batch size (preparing the join cost more than running it).
     std::map<int, QSqlQuery> m_findByNodes;
 };

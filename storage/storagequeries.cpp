@@ -154,51 +154,6 @@ StorageConnection::writeAccounts(const QString &device, int protocolVersion,
     return Result::ok(credentials);
 }
 
-StorageResult<QList<QList<AccountCredentials>>>
-StorageConnection::importRegistrations(const QList<Registration> &registrations) {
-    using Result = StorageResult<QList<QList<AccountCredentials>>>;
-    return reconnecting("importing registrations", [&]() -> Result {
-        QString error;
-        if (!beginWrite(&error))
-            return Result::failed(error);
-        auto abort = [this](const QString &why) {
-            rollback();
-            return Result::failed(why);
-        };
-        const qint64 now = nowMs();
-        QList<QList<AccountCredentials>> imported;
-        for (const Registration &registration : registrations) {
-            const QString device = normalizedDeviceId(registration.deviceId);
-            QSqlQuery upsert(m_db);
-            if (!run(upsert, QStringLiteral("upsert_device"),
-                     {{"device_id", device},
-                      {"channel_uri", registration.channelUri},
-                      {"protocol_version", registration.protocolVersion},
-                      {"now", now}},
-                     &error))
-                return abort(error);
-            auto accounts =
-                writeAccounts(device, registration.protocolVersion, registration.accounts, now);
-            if (!accounts.isOk())
-                return abort(accounts.error());
-            imported << accounts.value();
-        }
-        if (!commit(&error))
-            return Result::failed(error);
-        return Result::ok(imported);
-    });
-}
-
-StorageResult<PushTarget> StorageConnection::findByNode(const QString &node) {
-    const StorageResult<QHash<QString, PushTarget>> found = findByNodes({node});
-    if (found.isFailed())
-        return StorageResult<PushTarget>::failed(found.error());
-    const auto target = found->constFind(node);
-    if (target == found->constEnd())
-        return StorageResult<PushTarget>::notFound();
-    return StorageResult<PushTarget>::ok(*target);
-}
-
 StorageResult<QHash<QString, PushTarget>> StorageConnection::findByNodes(const QStringList &nodes) {
     using Result = StorageResult<QHash<QString, PushTarget>>;
     return reconnecting("looking up nodes", [&]() -> Result {

@@ -11,10 +11,11 @@ namespace uwpx {
 enum class ComponentRole {
     Disconnected, // no link, and not because another instance holds it
     Standby,      // another instance holds the component JID: taking over when it goes
-    Active,       // the link is up
+    Connected,    // the link is up
 };
 
-// "disconnected", "standby", "connected": as /health names them.
+// "disconnected", "standby", "connected": as /health and the role metric
+// name them (docs/operations.md), so each enumerator is spelled as printed.
 QString componentRoleName(ComponentRole role);
 
 } // namespace uwpx

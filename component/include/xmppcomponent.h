@@ -2,6 +2,7 @@
 
 #include "componentrole.h"
 #include "publishoutcome.h"
+#include "refusalreason.h"
 #include "xmppsettings.h"
 
 #include <QDateTime>
@@ -33,7 +34,7 @@ public:
     // A clean goodbye: publishes already accepted are answered (those still
     // waiting for WNS after a few seconds get `wait`), then the stream is
     // closed, so the XMPP server turns to another instance at once. Emits
-    // shutDown() when done.
+    // stopped() when done.
     void shutdown();
     // A standby connects at once: the active instance said it is leaving,
     // or this instance now holds the instance lock.
@@ -53,10 +54,11 @@ Q_SIGNALS:
     void roleChanged(uwpx::ComponentRole role);
     // The XMPP server refused this instance: another one holds the JID.
     void conflict();
-    void shutDown();
-    // Something from outside was turned away: "stanza" (too large, too deep,
-    // malformed), for the operator's metrics.
-    void refused(const QString &what);
+    // shutdown() is done: the stream is closed.
+    void stopped();
+    // Something from outside was turned away: a stanza too large, too deep
+    // or malformed (RefusalReason::Stanza), for the operator's metrics.
+    void refused(uwpx::RefusalReason reason);
     // Every publish is answered exactly once; this says how.
     void publishAnswered(uwpx::PublishOutcome outcome);
     // WNS accepted a publish's notification for this device, which the store

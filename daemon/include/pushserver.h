@@ -46,14 +46,15 @@ public:
 
     // SIGTERM: stops taking registrations, answers the publishes already
     // accepted, closes the XMPP stream (another instance takes over at once),
-    // then emits shutDown(). At most some seconds.
+    // then emits stopped(). At most some seconds.
     void shutdown();
 
     quint16 registrationPort() const;
     quint16 metricsPort() const;
 
 Q_SIGNALS:
-    void shutDown();
+    // shutdown() is done: the process may exit.
+    void stopped();
 
 private:
     void wireMetrics();

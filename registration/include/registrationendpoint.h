@@ -1,5 +1,6 @@
 #pragma once
 
+#include "refusalreason.h"
 #include "registrationsettings.h"
 
 #include <QDateTime>
@@ -55,9 +56,8 @@ Q_SIGNALS:
     // One per request: the action as the client named it ("set_channel_uri",
     // "set_push_accounts", "set_accounts", ...; "invalid" when unreadable).
     void requestHandled(const QString &action, bool success);
-    // A connection or request turned away by a limit, named for the metrics
-    // ("connections_per_address", "rate_per_device", ...).
-    void refused(const QString &reason);
+    // A connection or request turned away by a limit, for the metrics.
+    void refused(uwpx::RefusalReason reason);
 
 private:
     std::unique_ptr<RegistrationService> m_service;

@@ -81,7 +81,6 @@ public:
     static int latestSchemaVersion();
 
 Q_SIGNALS:
-    void availabilityChanged(bool available);
     void notified(const QString &channel, const QString &payload);
 
 private:

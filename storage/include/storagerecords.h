@@ -45,12 +45,4 @@ struct StoredToken {
     QDateTime expiresAt;
 };
 
-// One device's registration, for importRegistrations().
-struct Registration {
-    QString deviceId;
-    QString channelUri;
-    int protocolVersion = 2;
-    QList<AccountSpec> accounts;
-};
-
 } // namespace uwpx

@@ -4,7 +4,9 @@
 
 #include "bench.h"
 
+#include "credentials.h"
 #include "storageconnection.h"
+#include "storeadmin.h"
 #include "testconfig.h"
 
 #include <QCommandLineParser>
@@ -376,8 +378,9 @@ qint64 fileSize(const QString &path) {
     return QFileInfo(path).size();
 }
 
-// Fills a store through the storage library, committing every 10,000
-// devices; keeps a sample of nodes and secrets next to it for the lookups.
+// Fills a store the way uwpx-pushctl import does (StoreAdmin), committing
+// every 10,000 devices, with nodes and secrets made as the daemon makes them;
+// keeps a sample of those next to it for the lookups.
 bool generateStore(const QString &path, int devices, int accounts, double *seconds) {
     QFile::remove(path);
     QFile::remove(path + QStringLiteral("-wal"));
@@ -385,8 +388,8 @@ bool generateStore(const QString &path, int devices, int accounts, double *secon
     uwpx::StorageSettings settings;
     settings.path = path;
     QString error;
-    auto storage = uwpx::StorageConnection::open(settings, &error);
-    if (!storage) {
+    auto admin = uwpx::StoreAdmin::open(settings, &error);
+    if (!admin) {
         progress(QStringLiteral("scale: ") + error);
         return false;
     }
@@ -398,22 +401,26 @@ bool generateStore(const QString &path, int devices, int accounts, double *secon
     clock.start();
     int n = 0;
     for (int start = 0; start < devices; start += 10000) {
-        QList<uwpx::Registration> registrations;
+        QList<uwpx::ImportedDevice> batch;
         for (int i = start; i < std::min(devices, start + 10000); ++i) {
             const QString device = deviceId(i, 0x5c);
-            QList<uwpx::AccountSpec> specs;
+            QList<uwpx::ImportedAccount> imported;
             for (int a = 0; a < accounts; ++a)
-                specs << uwpx::AccountSpec{accountKey(device, a), QStringLiteral("example.org")};
-            registrations << uwpx::Registration{
-                device, QStringLiteral("https://127.0.0.1/channel/%1").arg(i), 1, specs};
+                imported << uwpx::ImportedAccount{accountKey(device, a),
+                                                  QStringLiteral("example.org"),
+                                                  uwpx::credentials::newNode(),
+                                                  uwpx::credentials::newSecret(),
+                                                  {}};
+            batch << uwpx::ImportedDevice{
+                device, QStringLiteral("https://127.0.0.1/channel/%1").arg(i), 1, imported, {}};
         }
-        const auto imported = storage->importRegistrations(registrations);
-        if (!imported.isOk()) {
-            progress(QStringLiteral("scale: ") + imported.error());
+        const auto report = admin->importDevices(batch, false);
+        if (!report.isOk()) {
+            progress(QStringLiteral("scale: ") + report.error());
             return false;
         }
-        for (const auto &device : imported.value()) {
-            for (const auto &account : device) {
+        for (const uwpx::ImportedDevice &device : std::as_const(batch)) {
+            for (const uwpx::ImportedAccount &account : device.accounts) {
                 if (n++ % every == 0)
                     sample.write(account.node.toUtf8() + ' ' + account.secret.toUtf8() + '\n');
             }
@@ -500,9 +507,10 @@ bool runScale(const Options &options, const QString &dir) {
             const PushTarget &target =
                 sample.at(QRandomGenerator::global()->bounded(sample.size()));
             clock.start();
-            const auto lookup = storage->findByNode(QString::fromUtf8(target.node));
+            const QString node = QString::fromUtf8(target.node);
+            const auto lookup = storage->findByNodes({node});
             storageLookups.add(clock.nsecsElapsed() / 1000);
-            found += lookup.isOk() && lookup->secret.toUtf8() == target.secret;
+            found += lookup.isOk() && lookup->value(node).secret.toUtf8() == target.secret;
         }
     }
     auto forbiddenOnly = [](const XmppLoad::Result &result) {

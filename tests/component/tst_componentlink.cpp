@@ -156,8 +156,8 @@ private Q_SLOTS:
         QSignalSpy connected(&link, &ComponentLink::connected);
         server.setOccupied(false);
         QVERIFY(connected.wait(2000));
-        QCOMPARE(link.role(), ComponentRole::Active);
-        QCOMPARE(roles.last().at(0).value<ComponentRole>(), ComponentRole::Active);
+        QCOMPARE(link.role(), ComponentRole::Connected);
+        QCOMPARE(roles.last().at(0).value<ComponentRole>(), ComponentRole::Connected);
     }
 
     // Instances sharing a lock: a refused standby does not ask the server
@@ -189,7 +189,7 @@ private Q_SLOTS:
         server.setOccupied(false);
         link.takeOverNow();
         QVERIFY(connected.wait(2000));
-        QCOMPARE(link.role(), ComponentRole::Active);
+        QCOMPARE(link.role(), ComponentRole::Connected);
     }
 
     // A clean goodbye: the stream ends, the server sees it end, and the link
@@ -384,7 +384,7 @@ private Q_SLOTS:
         link.start();
         QVERIFY(connected.wait());
         QSignalSpy gone(&server, &FakeXmppServer::clientGone);
-        link.stop();
+        link.close();
         QCOMPARE(disconnected.size(), 1);
         QVERIFY(gone.wait());
         QCOMPARE(link.state(), ComponentLink::State::Stopped);

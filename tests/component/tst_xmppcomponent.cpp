@@ -230,9 +230,9 @@ private Q_SLOTS:
         m_server->sendRaw(publishXml(m_account.node, m_account.secret, QStringLiteral("last")));
         QVERIFY(atWns.wait());
         QSignalSpy gone(m_server.get(), &FakeXmppServer::clientGone);
-        QSignalSpy shutDown(m_component.get(), &XmppComponent::shutDown);
+        QSignalSpy stopped(m_component.get(), &XmppComponent::stopped);
         m_component->shutdown();
-        QVERIFY(shutDown.wait(15000));
+        QVERIFY(stopped.wait(15000));
         QVERIFY(gone.size() == 1 || gone.wait());
         QString verdict;
         for (const XmlElement &stanza : m_server->received()) {

@@ -101,7 +101,7 @@ private Q_SLOTS:
         QTest::qWait(1500);
         QCOMPARE(thirdGot.size(), 0);
         // A clean stop lets go of it.
-        QSignalSpy stopped(&server, &PushServer::shutDown);
+        QSignalSpy stopped(&server, &PushServer::stopped);
         server.shutdown();
         QVERIFY(stopped.wait(10000));
         QVERIFY(thirdGot.wait(5000));

@@ -259,7 +259,8 @@ private Q_SLOTS:
             pair.fds[1] = -1;
         }
         QTRY_COMPARE(failed.size(), 1);
-        QCOMPARE(failed.first().at(0).toString(), QStringLiteral("proxy_header"));
+        QCOMPARE(refusalReasonName(failed.first().at(0).value<RefusalReason>()),
+                 QStringLiteral("proxy_header"));
         QCOMPARE(received.size(), 0);
         // The descriptor is closed: the balancer's end sees it.
         if (!closeAfter) {
@@ -276,7 +277,8 @@ private Q_SLOTS:
         QSignalSpy failed(&receiver, &ProxyHeaderReceiver::failed);
         pair.send("PROXY TCP4 ");
         QVERIFY(failed.wait(5000));
-        QCOMPARE(failed.first().at(0).toString(), QStringLiteral("proxy_header"));
+        QCOMPARE(refusalReasonName(failed.first().at(0).value<RefusalReason>()),
+                 QStringLiteral("proxy_header"));
     }
 
     // From a peer not trusted: a header is refused, a TLS handshake passes.
@@ -299,7 +301,8 @@ private Q_SLOTS:
         pair.send(bytes);
         QTRY_COMPARE(received.size() + failed.size(), 1);
         if (refused) {
-            QCOMPARE(failed.first().at(0).toString(), QStringLiteral("proxy_untrusted"));
+            QCOMPARE(refusalReasonName(failed.first().at(0).value<RefusalReason>()),
+                     QStringLiteral("proxy_untrusted"));
             return;
         }
         const qintptr descriptor = received.first().at(0).value<qintptr>();

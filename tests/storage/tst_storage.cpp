@@ -227,7 +227,6 @@ private Q_SLOTS:
         StorageSettings settings;
         auto storage = openFresh(&settings);
         QVERIFY(storage);
-        QCOMPARE(storage->driverName(), m_driver);
         QVERIFY(StorageConnection::latestSchemaVersion() >= 1);
         QCOMPARE(test::valueOf(storage->schemaVersion()), StorageConnection::latestSchemaVersion());
         QCOMPARE(test::valueOf(storage->deviceCount()), 0);
@@ -705,41 +704,61 @@ private Q_SLOTS:
         QVERIFY2(firstFound != secondFound, "the device's accounts mix both lists");
     }
 
-    void importsManyRegistrationsInOneTransaction() {
+    void importsManyDevicesInOneTransaction() {
         StorageSettings settings;
         auto storage = openFresh(&settings);
         QVERIFY(storage);
         QVERIFY(storage->setChannelUri(kDevice, kChannel, 2).isOk());
-        QList<Registration> registrations;
+        QList<ImportedDevice> devices;
         for (int i = 0; i < 10; ++i)
-            registrations << Registration{QStringLiteral("%1").arg(i, 32, 16, QLatin1Char('0')),
-                                          kChannel,
-                                          2,
-                                          {{QStringLiteral("a"), QString()},
-                                           {QStringLiteral("b"), QStringLiteral("example.org")}}};
-        const auto imported = storage->importRegistrations(registrations);
+            devices << ImportedDevice{QStringLiteral("%1").arg(i, 32, 16, QLatin1Char('0')),
+                                      kChannel,
+                                      2,
+                                      {{QStringLiteral("a"),
+                                        QString(),
+                                        credentials::newNode(),
+                                        credentials::newSecret(),
+                                        {}},
+                                       {QStringLiteral("b"),
+                                        QStringLiteral("example.org"),
+                                        credentials::newNode(),
+                                        credentials::newSecret(),
+                                        {}}},
+                                      {}};
+        const auto imported = storage->importDevices(devices, false);
         QVERIFY(imported.isOk());
-        QCOMPARE(imported->size(), 10);
+        QCOMPARE(imported->items.size(), 30);
+        for (const ImportReport::Item &item : imported->items)
+            QVERIFY2(item.imported, qPrintable(item.reason));
         QCOMPARE(test::valueOf(storage->deviceCount()), 11);
         QCOMPARE(test::valueOf(storage->accountCount()), 20);
         QString error;
         auto other = StorageConnection::open(settings, &error);
         QVERIFY2(other, qPrintable(error));
         PushTarget target;
-        const AccountCredentials last = imported->last().at(1);
+        const ImportedAccount last = devices.last().accounts.at(1);
         QCOMPARE(test::findByNode(*other, last.node, &target), StorageStatus::Ok);
         QCOMPARE(target.secret, last.secret);
         QCOMPARE(target.domain, QStringLiteral("example.org"));
-        QCOMPARE(target.deviceId, registrations.last().deviceId);
+        QCOMPARE(target.deviceId, devices.last().deviceId);
     }
 
     void anImportIsStoredWholeOrNotAtAll() {
         auto storage = openFresh();
         QVERIFY(storage);
-        // The second registration has no channel URI: the database refuses it.
-        const auto imported = storage->importRegistrations(
-            {Registration{kDevice, kChannel, 2, {{QStringLiteral("a"), QString()}}},
-             Registration{QStringLiteral("ab").repeated(8), QString(), 2, {}}});
+        // The second device has no channel URI: the database refuses it.
+        const auto imported = storage->importDevices(
+            {ImportedDevice{kDevice,
+                            kChannel,
+                            2,
+                            {{QStringLiteral("a"),
+                              QString(),
+                              credentials::newNode(),
+                              credentials::newSecret(),
+                              {}}},
+                            {}},
+             ImportedDevice{QStringLiteral("ab").repeated(8), QString(), 2, {}, {}}},
+            false);
         QVERIFY(imported.isFailed());
         QCOMPARE(test::valueOf(storage->deviceCount()), 0);
         QCOMPARE(test::valueOf(storage->accountCount()), 0);

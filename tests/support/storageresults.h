@@ -11,13 +11,18 @@ template<typename T> T valueOf(const StorageResult<T> &result) {
     return result.isOk() ? result.value() : T();
 }
 
-// findByNode, with the target (when found) copied out.
+// One node looked up through findByNodes, as the daemon looks nodes up, with
+// the target (when found) copied out.
 template<typename Connection, typename Target>
 StorageStatus findByNode(Connection &connection, const QString &node, Target *target) {
-    const auto found = connection.findByNode(node);
-    if (found.isOk())
-        *target = found.value();
-    return found.status();
+    const auto found = connection.findByNodes({node});
+    if (!found.isOk())
+        return found.status();
+    const auto it = found->constFind(node);
+    if (it == found->constEnd())
+        return StorageStatus::NotFound;
+    *target = *it;
+    return StorageStatus::Ok;
 }
 
 // setAccounts, with the credentials (when stored) copied out.
