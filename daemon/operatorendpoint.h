@@ -30,8 +30,8 @@ public:
         QByteArray contentType;
         QByteArray body;
     };
-    using Respond = std::function<void(const Response &)>;
-    using Handler = std::function<void(const Respond &)>;
+    using Done = std::function<void(const Response &)>;
+    using Handler = std::function<void(const Done &)>;
 
     static constexpr qsizetype kMaxHeadBytes = 8 * 1024;
     static constexpr int kRequestTimeoutMs = 10000;

@@ -132,10 +132,10 @@ bool PushServer::start(QString *error) {
         connect(m_wns.get(), &WnsClient::channelGone, m_counts.get(), &StoreCounts::changed);
         m_counts->start();
         m_operatorEndpoint = std::make_unique<OperatorEndpoint>();
-        m_operatorEndpoint->route("/health", [this](const OperatorEndpoint::Respond &respond) {
+        m_operatorEndpoint->route("/health", [this](const OperatorEndpoint::Done &respond) {
             respond(health(*m_storage, *m_xmpp));
         });
-        m_operatorEndpoint->route("/metrics", [this](const OperatorEndpoint::Respond &respond) {
+        m_operatorEndpoint->route("/metrics", [this](const OperatorEndpoint::Done &respond) {
             respond(scrapeMetrics(*m_storage, *m_counts, *m_xmpp, *m_registration, *m_metrics));
         });
         connect(m_operatorEndpoint.get(), &OperatorEndpoint::requestRefused, this,

@@ -89,7 +89,7 @@ void RegistrationConnection::processNextMessage() {
 
     m_busy = true;
     QPointer<RegistrationConnection> self(this);
-    m_service.handle(message, m_client, [self](const QByteArray &response) {
+    m_service.handle(message, m_client, [self](const QByteArray &response, bool) {
         if (!self || self->m_closing)
             return;
         self->m_socket->write(registration::frame(response));

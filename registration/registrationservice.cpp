@@ -55,7 +55,7 @@ void RegistrationService::setLimits(const RegistrationSettings &limits) {
 }
 
 void RegistrationService::handle(const QByteArray &message, const QString &client,
-                                 const Reply &reply) {
+                                 const Done &done) {
     Request request;
     QString error;
     const bool parsed = parseRequest(message, m_channelHosts, &request, &error);
@@ -63,51 +63,51 @@ void RegistrationService::handle(const QByteArray &message, const QString &clien
     if (!m_perClient.allow(client)) {
         Q_EMIT refused(RefusalReason::RatePerAddress);
         Q_EMIT requestHandled(parsed ? request.actionName : kUnreadableAction, false);
-        reply(errorResponse(request.version, kTooMany));
+        done(errorResponse(request.version, kTooMany), false);
         return;
     }
     if (!parsed) {
         qCInfo(lcRegistration).noquote() << "rejected request:" << error;
         Q_EMIT requestHandled(kUnreadableAction, false);
-        reply(errorResponse(request.version, error));
+        done(errorResponse(request.version, error), false);
         return;
     }
     // Metrics count the action under the name the client used.
-    const Answer answer = [this, action = request.actionName, reply](const QByteArray &response,
-                                                                     bool success) {
+    const Done counted = [this, action = request.actionName, done](const QByteArray &response,
+                                                                   bool success) {
         Q_EMIT requestHandled(action, success);
-        reply(response);
+        done(response, success);
     };
     const bool testPush = request.action == Action::RequestTestPush;
     if (!m_perDevice.allow(request.deviceId) ||
         (testPush && !m_testPushes.allow(request.deviceId))) {
         Q_EMIT refused(testPush ? RefusalReason::TestPushRate : RefusalReason::RatePerDevice);
-        answer(errorResponse(request.version, kTooMany), false);
+        counted(errorResponse(request.version, kTooMany), false);
         return;
     }
     switch (request.action) {
     case Action::SetChannelUri:
-        setChannelUri(request, answer);
+        setChannelUri(request, counted);
         return;
     case Action::SetAccounts:
-        setAccounts(request, answer);
+        setAccounts(request, counted);
         return;
     case Action::RequestTestPush:
-        requestTestPush(request, answer);
+        requestTestPush(request, counted);
         return;
     }
 }
 
 // Storage answers on this thread, or never once this service is gone: the
 // guard below is for the service, which may go first.
-void RegistrationService::setChannelUri(const Request &request, const Answer &answer) {
+void RegistrationService::setChannelUri(const Request &request, const Done &done) {
     m_storage.setChannelUri(request.deviceId, request.channelUri, request.version,
                             [self = QPointer<RegistrationService>(this), request,
-                             answer](const StorageResult<bool> &stored) {
+                             done](const StorageResult<bool> &stored) {
                                 if (!self)
                                     return;
                                 if (stored.isFailed()) {
-                                    answer(errorResponse(request.version, kTryLater), false);
+                                    done(errorResponse(request.version, kTryLater), false);
                                     return;
                                 }
                                 qCInfo(lcRegistration).noquote()
@@ -116,11 +116,11 @@ void RegistrationService::setChannelUri(const Request &request, const Answer &an
                                             ? "set a new channel URI; resumed it (its old "
                                               "channel was gone)"
                                             : "set its channel URI");
-                                answer(successResponse(request.version), true);
+                                done(successResponse(request.version), true);
                             });
 }
 
-void RegistrationService::setAccounts(const Request &request, const Answer &answer) {
+void RegistrationService::setAccounts(const Request &request, const Done &done) {
     const bool v1 = request.version == 1;
     QList<AccountSpec> specs;
     QList<QString> keys; // per requested account, in request order
@@ -135,18 +135,18 @@ void RegistrationService::setAccounts(const Request &request, const Answer &answ
     }
     m_storage.setAccounts(request.deviceId, request.version, specs,
                           [self = QPointer<RegistrationService>(this), request, keys,
-                           answer](const StorageResult<QList<AccountCredentials>> &stored) {
+                           done](const StorageResult<QList<AccountCredentials>> &stored) {
                               if (self)
-                                  self->answerAccounts(request, keys, stored, answer);
+                                  self->answerAccounts(request, keys, stored, done);
                           });
 }
 
 void RegistrationService::answerAccounts(const Request &request, const QList<QString> &keys,
                                          const StorageResult<QList<AccountCredentials>> &stored,
-                                         const Answer &answer) {
+                                         const Done &done) {
     if (!stored.isOk()) {
-        answer(errorResponse(request.version, stored.isNotFound() ? kUnknownDevice : kTryLater),
-               false);
+        done(errorResponse(request.version, stored.isNotFound() ? kUnknownDevice : kTryLater),
+             false);
         return;
     }
     QHash<QString, AccountCredentials> byKey;
@@ -167,33 +167,32 @@ void RegistrationService::answerAccounts(const Request &request, const QList<QSt
     }
     qCInfo(lcRegistration).noquote() << "device" << deviceForLog(request.deviceId) << "registered"
                                      << byKey.size() << "account(s)";
-    answer(successResponse(request.version, {{QStringLiteral("push_bare_jid"), m_componentJid},
-                                             {QStringLiteral("accounts"), accounts}}),
-           true);
+    done(successResponse(request.version, {{QStringLiteral("push_bare_jid"), m_componentJid},
+                                           {QStringLiteral("accounts"), accounts}}),
+         true);
 }
 
-void RegistrationService::requestTestPush(const Request &request, const Answer &answer) {
+void RegistrationService::requestTestPush(const Request &request, const Done &done) {
     m_storage.channelUri(request.deviceId, [self = QPointer<RegistrationService>(this), request,
-                                            answer](const StorageResult<DeviceChannel> &channel) {
+                                            done](const StorageResult<DeviceChannel> &channel) {
         if (!self)
             return;
         if (!channel.isOk()) {
-            answer(
-                errorResponse(request.version, channel.isNotFound() ? kUnknownDevice : kTryLater),
-                false);
+            done(errorResponse(request.version, channel.isNotFound() ? kUnknownDevice : kTryLater),
+                 false);
             return;
         }
         // Nothing more goes to a channel WNS called gone.
         if (channel->suspended) {
-            answer(errorResponse(request.version, kChannelGone), false);
+            done(errorResponse(request.version, kChannelGone), false);
             return;
         }
-        self->sendTestPush(request, channel->channelUri, answer);
+        self->sendTestPush(request, channel->channelUri, done);
     });
 }
 
 void RegistrationService::sendTestPush(const Request &request, const QString &channelUri,
-                                       const Answer &answer) {
+                                       const Done &done) {
     WnsNotification notification;
     notification.channelUri = channelUri;
     notification.payload = payload::forTestPush(request.version);
@@ -201,13 +200,13 @@ void RegistrationService::sendTestPush(const Request &request, const QString &ch
     notification.deviceId = request.deviceId;
     const int version = request.version;
     const QString device = deviceForLog(request.deviceId);
-    m_wns.send(notification, [self = QPointer<RegistrationService>(this), answer, version,
+    m_wns.send(notification, [self = QPointer<RegistrationService>(this), done, version,
                               device](const WnsResult &result) {
         if (!self)
             return;
         if (result.outcome == WnsResult::Outcome::Delivered) {
             qCInfo(lcRegistration).noquote() << "test push for device" << device << "delivered";
-            answer(successResponse(version), true);
+            done(successResponse(version), true);
             return;
         }
         qCInfo(lcRegistration).noquote()
@@ -216,7 +215,7 @@ void RegistrationService::sendTestPush(const Request &request, const QString &ch
             result.outcome == WnsResult::Outcome::Gone
                 ? kChannelGone
                 : QStringLiteral("WNS did not accept the test push: %1").arg(result.reason);
-        answer(errorResponse(version, why), false);
+        done(errorResponse(version, why), false);
     });
 }
 

@@ -27,17 +27,19 @@ class WnsClient;
 class RegistrationService : public QObject {
     Q_OBJECT
 public:
-    using Reply = std::function<void(const QByteArray &response)>;
+    // How a request ends: its response, and whether it succeeded (for the
+    // metrics). Called exactly once.
+    using Done = std::function<void(const QByteArray &response, bool success)>;
 
     RegistrationService(Storage &storage, WnsClient &wns, const QString &componentJid,
                         const QStringList &channelHosts, const RegistrationSettings &limits,
                         QObject *parent = nullptr);
 
-    // Calls `reply` exactly once, from the event loop: after the store's
+    // Calls `done` exactly once, from the event loop: after the store's
     // answer, and for request_test_push after WNS's verdict (never once this
     // service is destroyed). `client` names the client address for the
     // limits (RegistrationServer::clientKey).
-    void handle(const QByteArray &message, const QString &client, const Reply &reply);
+    void handle(const QByteArray &message, const QString &client, const Done &done);
 
     // The request rates of `limits` from now on (a configuration reload).
     void setLimits(const RegistrationSettings &limits);
@@ -52,17 +54,13 @@ Q_SIGNALS:
     void refused(uwpx::RefusalReason reason);
 
 private:
-    // How a request ends: its response, and whether it succeeded.
-    using Answer = std::function<void(const QByteArray &response, bool success)>;
-
-    void setChannelUri(const registration::Request &request, const Answer &answer);
-    void setAccounts(const registration::Request &request, const Answer &answer);
+    void setChannelUri(const registration::Request &request, const Done &done);
+    void setAccounts(const registration::Request &request, const Done &done);
     void answerAccounts(const registration::Request &request, const QList<QString> &keys,
-                        const StorageResult<QList<AccountCredentials>> &stored,
-                        const Answer &answer);
-    void requestTestPush(const registration::Request &request, const Answer &answer);
+                        const StorageResult<QList<AccountCredentials>> &stored, const Done &done);
+    void requestTestPush(const registration::Request &request, const Done &done);
     void sendTestPush(const registration::Request &request, const QString &channelUri,
-                      const Answer &answer);
+                      const Done &done);
 
     Storage &m_storage;
     WnsClient &m_wns;

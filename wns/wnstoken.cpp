@@ -107,7 +107,7 @@ bool WnsTokenProvider::hasFreshToken() const {
     return !m_token.isEmpty() && QDateTime::currentDateTimeUtc() < m_refreshAt;
 }
 
-void WnsTokenProvider::withToken(Callback done) {
+void WnsTokenProvider::withToken(Done done) {
     if (hasFreshToken()) {
         done(m_token, QString());
         return;
@@ -291,9 +291,9 @@ void WnsTokenProvider::fail(const QString &error, bool credentialProblem) {
 void WnsTokenProvider::resolveWaiters(const QString &token, const QString &error) {
     // A waiter may call withToken() again; it must see the new state, and
     // not be resolved twice.
-    std::vector<Callback> waiters;
+    std::vector<Done> waiters;
     waiters.swap(m_waiters);
-    for (Callback &waiter : waiters)
+    for (Done &waiter : waiters)
         waiter(token, error);
 }
 

@@ -27,7 +27,7 @@ class WnsTokenProvider : public QObject {
     Q_OBJECT
 public:
     // Either a token (error empty) or why there is none (token empty).
-    using Callback = std::function<void(const QString &token, const QString &error)>;
+    using Done = std::function<void(const QString &token, const QString &error)>;
 
     WnsTokenProvider(const WnsSettings &settings, QNetworkAccessManager *network,
                      const QSslConfiguration &tls, QObject *parent = nullptr);
@@ -35,7 +35,7 @@ public:
 
     // Calls `done` at once when a fresh token is cached or the endpoint is in
     // back-off, otherwise once the (single, shared) fetch ends.
-    void withToken(Callback done);
+    void withToken(Done done);
 
     // WNS said 401 for `token`: forget it so the next withToken() fetches a new
     // one. A token already replaced by a newer one is left alone, so many
@@ -73,7 +73,7 @@ private:
     QTimer m_deadline; // the whole fetch, answer included
     bool m_answerTooLarge = false;
     bool m_timedOut = false;
-    std::vector<Callback> m_waiters;
+    std::vector<Done> m_waiters;
 
     // Back-off after a failed fetch: withToken() fails fast until then.
     std::optional<QElapsedTimer> m_failedAt;
