@@ -8,8 +8,6 @@
 #include <QPointer>
 #include <QTimer>
 
-#include <memory>
-
 namespace uwpx {
 
 namespace {
@@ -62,10 +60,13 @@ PushPublisher::PushPublisher(Storage &storage, Sender sender, const Options &opt
     : QObject(parent)
     , m_storage(storage)
     , m_sender(std::move(sender))
-    , m_options(options) {
+    , m_options(options)
+    , m_waiting(options.publishTimeoutMs, [](quint64, WaitingPublish due) {
+        qCInfo(lcXmpp).noquote() << "publish to" << shortNode(due.node)
+                                 << "timed out waiting for WNS; answered wait";
+        due.done({PublishOutcome::Transient, false, QStringLiteral("WNS did not answer in time")});
+    }) {
     m_clock.start();
-    m_deadlineTimer.setSingleShot(true);
-    connect(&m_deadlineTimer, &QTimer::timeout, this, &PushPublisher::expireDeadlines);
 }
 
 PushPublisher::~PushPublisher() = default;
@@ -161,60 +162,23 @@ std::optional<PublishVerdict> PushPublisher::authorize(const PublishRequest &req
 }
 
 void PushPublisher::send(const WnsNotification &notification, Completion done) {
-    // Whichever comes first, WNS's verdict or the timeout, answers; the other
-    // finds the completion already spent.
-    auto pending = std::make_shared<Completion>(std::move(done));
     const QString node = notification.coalesceKey;
-    // Forget the answered ones at the front, so the queue holds only what
-    // still waits (WNS answers mostly in order).
-    while (!m_deadlines.empty()) {
-        const std::shared_ptr<Completion> first = m_deadlines.front().pending.lock();
-        if (first && *first)
-            break;
-        m_deadlines.pop_front();
-    }
-    m_deadlines.push_back({m_clock.elapsed() + m_options.publishTimeoutMs, pending, node});
-    if (!m_deadlineTimer.isActive())
-        m_deadlineTimer.start(m_options.publishTimeoutMs);
-    m_sender(notification,
-             [self = QPointer<PushPublisher>(this), pending, node](const WnsResult &result) {
-                 if (!self || !*pending) {
-                     qCDebug(lcXmpp).noquote() << "late WNS verdict for" << shortNode(node)
-                                               << "ignored:" << result.reason;
-                     return;
-                 }
-                 std::exchange(*pending, nullptr)(verdictFor(result));
-             });
-}
-
-void PushPublisher::expireDeadlines() {
-    const qint64 now = m_clock.elapsed();
-    while (!m_deadlines.empty()) {
-        Deadline &first = m_deadlines.front();
-        const std::shared_ptr<Completion> pending = first.pending.lock();
-        if (pending && *pending && first.atMs > now) {
-            m_deadlineTimer.start(int(first.atMs - now));
+    const quint64 ticket = m_waiting.add({std::move(done), node});
+    m_sender(notification, [self = QPointer<PushPublisher>(this), ticket,
+                            node](const WnsResult &result) {
+        std::optional<WaitingPublish> waiting = self ? self->m_waiting.take(ticket) : std::nullopt;
+        if (!waiting) {
+            qCDebug(lcXmpp).noquote()
+                << "late WNS verdict for" << shortNode(node) << "ignored:" << result.reason;
             return;
         }
-        const Deadline due = std::move(first);
-        m_deadlines.pop_front();
-        if (!pending || !*pending)
-            continue; // answered already
-        qCInfo(lcXmpp).noquote() << "publish to" << shortNode(due.node)
-                                 << "timed out waiting for WNS; answered wait";
-        std::exchange(*pending, nullptr)(
-            {PublishOutcome::Transient, false, QStringLiteral("WNS did not answer in time")});
-    }
+        waiting->done(verdictFor(result));
+    });
 }
 
 void PushPublisher::answerWaitingNow(const QString &reason) {
-    std::deque<Deadline> waiting;
-    waiting.swap(m_deadlines);
-    m_deadlineTimer.stop();
-    for (Deadline &due : waiting) {
-        if (const std::shared_ptr<Completion> pending = due.pending.lock(); pending && *pending)
-            std::exchange(*pending, nullptr)({PublishOutcome::Transient, false, reason});
-    }
+    for (WaitingPublish &waiting : m_waiting.takeAll())
+        waiting.done({PublishOutcome::Transient, false, reason});
 }
 
 void PushPublisher::flushTrailing(const QString &node) {

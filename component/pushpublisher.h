@@ -1,5 +1,6 @@
 #pragma once
 
+#include "deadlinequeue.h"
 #include "publishoutcome.h"
 #include "publishrequest.h"
 #include "storagerecords.h"
@@ -11,11 +12,7 @@
 #include <QHash>
 #include <QObject>
 
-#include <QTimer>
-
-#include <deque>
 #include <functional>
-#include <memory>
 
 namespace uwpx {
 
@@ -75,12 +72,9 @@ private:
     };
 
     // A publish waiting for WNS, answered `wait` if WNS is slower than the
-    // publish timeout. Every publish has the same timeout, so deadlines come
-    // due in the order they were set: one queue and one timer serve them all
-    // (a timer per publish made the event loop's timer list thousands long).
-    struct Deadline {
-        qint64 atMs = 0;
-        std::weak_ptr<Completion> pending; // expired or empty once answered
+    // publish timeout.
+    struct WaitingPublish {
+        Completion done;
         QString node;
     };
 
@@ -89,7 +83,6 @@ private:
     std::optional<PublishVerdict> authorize(const PublishRequest &request,
                                             const StorageResult<PushTarget> &found);
     void send(const WnsNotification &notification, Completion done);
-    void expireDeadlines();
     void flushTrailing(const QString &node);
     void pruneWindows();
 
@@ -99,8 +92,9 @@ private:
     QElapsedTimer m_clock;
     QHash<QString, NodeWindow> m_windows;
     qint64 m_nextPruneMs = 0;
-    std::deque<Deadline> m_deadlines;
-    QTimer m_deadlineTimer;
+    // Whichever comes first, WNS's verdict, the publish timeout or shutdown,
+    // takes the publish out and answers it.
+    DeadlineQueue<WaitingPublish> m_waiting;
 };
 
 } // namespace uwpx

@@ -1,5 +1,6 @@
 #include "storage.h"
 
+#include "deadlinequeue.h"
 #include "dialect.h"
 #include "storageconnection.h"
 #include "storagelistener.h"
@@ -8,12 +9,10 @@
 
 #include <QElapsedTimer>
 #include <QMetaObject>
-#include <QPointer>
 #include <QThread>
 #include <QTimer>
 
 #include <atomic>
-#include <map>
 #include <mutex>
 #include <type_traits>
 #include <vector>
@@ -53,8 +52,6 @@ public:
                   }) {
         mailbox->receiver = q;
         clock.start();
-        deadlineTimer.setSingleShot(true);
-        QObject::connect(&deadlineTimer, &QTimer::timeout, q, [this] { expire(); });
         probeTimer.setInterval(kProbeIntervalMs);
         QObject::connect(&probeTimer, &QTimer::timeout, q, [this] { probe(); });
         probeTimer.start();
@@ -68,8 +65,16 @@ public:
                 std::type_identity_t<std::function<StorageResult<T>(StorageConnection &)>> work);
     void submitLookup(const QString &node, Done<PushTarget> done);
     void enqueue(Job job, std::function<void(const QString &)> fail);
+
+    // The event loop's side of an operation the workers have.
+    struct Pending {
+        Kind kind = Kind::Read;
+        std::function<void(const QString &)> fail;
+        std::shared_ptr<std::atomic_bool> abandoned;
+    };
+
     void complete(quint64 id, Kind kind, Outcome outcome);
-    void expire();
+    void expire(Pending due);
     void probe();
     void setWorking(Kind kind, bool working, const QString &why);
 
@@ -80,18 +85,12 @@ public:
     // Each with an event loop and a StorageListener (see listen()).
     std::vector<std::unique_ptr<QThread>> listeners;
 
-    // The event loop's side.
-    struct Pending {
-        Kind kind = Kind::Read;
-        qint64 deadlineMs = 0;
-        std::function<void(const QString &)> fail;
-        std::shared_ptr<std::atomic_bool> abandoned;
-    };
-    std::map<quint64, Pending>
-        pending; // by id: every job has the same timeout, so also by deadline
-    quint64 nextId = 1;
+    // The event loop's side. Each operation is answered once: by its outcome
+    // or, if that is later than settings.timeoutMs, by its deadline. Tickets
+    // are the jobs' ids, in the order they were queued.
+    DeadlineQueue<Pending> pending{settings.timeoutMs,
+                                   [this](quint64, Pending due) { expire(std::move(due)); }};
     QElapsedTimer clock;
-    QTimer deadlineTimer;
     QTimer probeTimer;
     qint64 lastAnswerMs = 0;
     bool readsWork = true;
@@ -126,22 +125,18 @@ void Storage::Private::submitLookup(const QString &node, Done<PushTarget> done) 
 }
 
 void Storage::Private::enqueue(Job job, std::function<void(const QString &)> fail) {
-    job.id = nextId++;
     job.abandoned = std::make_shared<std::atomic_bool>(false);
-    const quint64 id = job.id;
     // Known to the event loop before a worker can answer it.
-    pending.emplace(id,
-                    Pending{job.kind, clock.elapsed() + settings.timeoutMs, fail, job.abandoned});
+    const quint64 id = pending.add(Pending{job.kind, fail, job.abandoned});
+    job.id = id;
     if (!workers.enqueue(std::move(job))) {
-        pending.erase(id);
+        pending.take(id);
         // Answered from the event loop, like every result: never inside the call.
         QMetaObject::invokeMethod(
             q, [fail] { fail(QStringLiteral("too many database operations are waiting")); },
             Qt::QueuedConnection);
         return;
     }
-    if (!deadlineTimer.isActive())
-        deadlineTimer.start(settings.timeoutMs);
 }
 
 void Storage::Private::stop() {
@@ -154,41 +149,31 @@ void Storage::Private::stop() {
         listener->wait();
     }
     workers.stop();
+    // What still waits goes unanswered: no result is delivered once Storage
+    // is destroyed (storage.h).
+    pending.takeAll();
 }
 
 void Storage::Private::complete(quint64 id, Kind kind, Outcome outcome) {
     lastAnswerMs = clock.elapsed();
     setWorking(kind, !outcome.failed, outcome.error);
-    const auto it = pending.find(id);
-    if (it == pending.end())
+    if (!pending.take(id))
         return; // answered already, when its deadline passed
-    pending.erase(it);
     outcome.deliver();
 }
 
-void Storage::Private::expire() {
-    const QPointer<Storage> alive(q);
-    const qint64 now = clock.elapsed();
-    while (alive && !pending.empty()) {
-        auto oldest = pending.begin();
-        if (oldest->second.deadlineMs > now) {
-            deadlineTimer.start(int(oldest->second.deadlineMs - now));
-            return;
-        }
-        Pending due = std::move(oldest->second);
-        pending.erase(oldest);
-        *due.abandoned = true;
-        const QString why =
-            QStringLiteral("the database did not answer within %1 ms").arg(settings.timeoutMs);
-        setWorking(due.kind, false, why);
-        due.fail(why);
-    }
+void Storage::Private::expire(Pending due) {
+    *due.abandoned = true;
+    const QString why =
+        QStringLiteral("the database did not answer within %1 ms").arg(settings.timeoutMs);
+    setWorking(due.kind, false, why);
+    due.fail(why);
 }
 
 // Traffic keeps isAvailable() current; while there is none, or while writes
 // fail and only reads come, a write probe finds out.
 void Storage::Private::probe() {
-    const bool quiet = clock.elapsed() - lastAnswerMs >= kProbeIntervalMs && pending.empty();
+    const bool quiet = clock.elapsed() - lastAnswerMs >= kProbeIntervalMs && pending.isEmpty();
     if (!quiet && writesWork)
         return;
     submit<>(Kind::Write, {},

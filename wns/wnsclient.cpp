@@ -1,23 +1,22 @@
 #include "wnsclient.h"
 
 #include "channelpolicy.h"
+#include "deadlinequeue.h"
 #include "identity.h"
 #include "wnsconnectionpool.h"
 #include "wnslog.h"
 #include "wnsresponse.h"
 #include "wnstoken.h"
 
-#include <QElapsedTimer>
 #include <QHash>
 #include <QNetworkAccessManager>
-#include <QPointer>
 #include <QRandomGenerator>
 #include <QSslCertificate>
 #include <QSslConfiguration>
 #include <QTimer>
 
 #include <algorithm>
-#include <map>
+#include <optional>
 #include <vector>
 
 namespace uwpx {
@@ -54,19 +53,19 @@ QSslConfiguration tlsConfiguration(const WnsSettings &settings) {
     return tls;
 }
 
-} // namespace
-
 // One notification on its way, possibly standing for several coalesced sends.
+// Its budget counts from the first send() it stands for. (In this file's own
+// namespace: storage/ has a Job of its own, and both end up in one program.)
 struct Job {
-    quint64 id = 0;
     WnsNotification notification;
     std::vector<WnsClient::Completion> waiters;
-    QElapsedTimer age; // since the first send() it stands for: the budget counts from there
     int transientFailures = 0;
     bool reauthorized = false; // the one 401 refresh has been used
     QString token;             // the token the current attempt carries
     quint64 request = 0;       // the current attempt's ticket in the pool, 0 when none
 };
+
+} // namespace
 
 class WnsClient::Private {
 public:
@@ -77,25 +76,21 @@ public:
         , tokens(settings, &tokenNetwork, tls)
         , pool(tls, settings.connectionsPerHost, settings.requestTimeoutMs) {
         QObject::connect(&tokens, &WnsTokenProvider::tokenRefreshed, q, &WnsClient::tokenRefreshed);
-        budgetTimer.setSingleShot(true);
-        QObject::connect(&budgetTimer, &QTimer::timeout, q, [this] { expireBudgets(); });
     }
 
     void send(const WnsNotification &notification, Completion done);
     void shutdown();
 
-    Job *find(quint64 id) {
-        const auto it = jobs.find(id);
-        return it == jobs.end() ? nullptr : it->second.get();
-    }
+    Job *find(quint64 id) { return jobs.find(id); }
     quint64 addJob(const WnsNotification &notification, Completion done);
     void start(quint64 id);
     void requestToken(quint64 id);
-    void post(Job *job, const QString &token);
+    void post(quint64 id, Job *job, const QString &token);
     void onReply(quint64 id, const HttpResult &http, qint64 elapsedMs);
-    void expireBudgets();
-    void retryOrGiveUp(Job *job, const WnsResponse &response);
+    void budgetSpent(quint64 id, Job job);
+    void retryOrGiveUp(quint64 id, Job *job, const WnsResponse &response);
     void finish(quint64 id, const WnsResult &result);
+    void settle(quint64 id, Job job, const WnsResult &result);
     void resolveSoon(Completion done, const WnsResult &result);
 
     WnsClient *q;
@@ -106,13 +101,11 @@ public:
     WnsTokenProvider tokens; // after `tokenNetwork`, which it uses
     WnsConnectionPool pool;
 
-    // Ordered by id, which is also the order their budgets run out in (every
-    // job gets the same budget from its creation): one timer serves them all.
-    std::map<quint64, std::unique_ptr<Job>> jobs;
-    QTimer budgetTimer;
+    // Every job gets the same budget from its creation, settings.sendBudgetMs.
+    DeadlineQueue<Job> jobs{settings.sendBudgetMs,
+                            [this](quint64 id, Job job) { budgetSpent(id, std::move(job)); }};
     QHash<QString, quint64> inFlight;  // coalesce key -> job being sent
     QHash<QString, quint64> followUps; // coalesce key -> job waiting for it
-    quint64 nextId = 1;
     // Results decided without any request, handed out from the event loop so
     // callers never see their callback run inside send().
     std::vector<std::pair<Completion, WnsResult>> immediate;
@@ -170,23 +163,16 @@ void WnsClient::Private::send(const WnsNotification &notification, Completion do
 }
 
 quint64 WnsClient::Private::addJob(const WnsNotification &notification, Completion done) {
-    auto job = std::make_unique<Job>();
-    job->id = nextId++;
-    job->notification = notification;
-    job->waiters.push_back(std::move(done));
-    job->age.start();
-    const quint64 id = job->id;
-    jobs.emplace(id, std::move(job));
-    if (!budgetTimer.isActive())
-        budgetTimer.start(settings.sendBudgetMs);
-    return id;
+    Job job;
+    job.notification = notification;
+    job.waiters.push_back(std::move(done));
+    return jobs.add(std::move(job));
 }
 
 void WnsClient::Private::start(quint64 id) {
-    Job *job = find(id);
-    if (!job)
+    if (!find(id))
         return;
-    if (settings.sendBudgetMs - job->age.elapsed() < kMinAttemptMs) {
+    if (jobs.remainingMs(id) < kMinAttemptMs) {
         finish(id, makeResult(WnsResult::Outcome::Transient, 0,
                               QStringLiteral("no time left to send the notification")));
         return;
@@ -194,23 +180,13 @@ void WnsClient::Private::start(quint64 id) {
     requestToken(id);
 }
 
-void WnsClient::Private::expireBudgets() {
-    const QPointer<WnsClient> alive(q);
-    while (alive && !jobs.empty()) {
-        Job *oldest = jobs.begin()->second.get();
-        const qint64 left = settings.sendBudgetMs - oldest->age.elapsed();
-        if (left > 0) {
-            budgetTimer.start(static_cast<int>(left));
-            return;
-        }
-        qCWarning(lcWns).noquote()
-            << "giving up on device" << deviceForLog(oldest->notification.deviceId) << "after"
-            << settings.sendBudgetMs << "ms";
-        finish(oldest->id,
-               makeResult(WnsResult::Outcome::Transient, 0,
-                          QStringLiteral("WNS did not accept the notification within %1 s")
-                              .arg(settings.sendBudgetMs / 1000.0)));
-    }
+void WnsClient::Private::budgetSpent(quint64 id, Job job) {
+    qCWarning(lcWns).noquote() << "giving up on device" << deviceForLog(job.notification.deviceId)
+                               << "after" << settings.sendBudgetMs << "ms";
+    settle(id, std::move(job),
+           makeResult(WnsResult::Outcome::Transient, 0,
+                      QStringLiteral("WNS did not accept the notification within %1 s")
+                          .arg(settings.sendBudgetMs / 1000.0)));
 }
 
 void WnsClient::Private::requestToken(quint64 id) {
@@ -222,11 +198,11 @@ void WnsClient::Private::requestToken(quint64 id) {
             finish(id, makeResult(WnsResult::Outcome::Transient, 0, error));
             return;
         }
-        post(job, token);
+        post(id, job, token);
     });
 }
 
-void WnsClient::Private::post(Job *job, const QString &token) {
+void WnsClient::Private::post(quint64 id, Job *job, const QString &token) {
     job->token = token;
     // The URI as WNS gave it to the device (QUrl only upper-cases percent
     // escapes). Taken apart here, per attempt: a coalesced follow-up may
@@ -257,7 +233,6 @@ void WnsClient::Private::post(Job *job, const QString &token) {
     request += "\r\n";
     request += payload;
 
-    const quint64 id = job->id;
     job->request = pool.send(
         url.host(), quint16(url.port(443)), request,
         [this, id](const HttpResult &http, qint64 elapsedMs) { onReply(id, http, elapsedMs); });
@@ -335,13 +310,12 @@ void WnsClient::Private::onReply(quint64 id, const HttpResult &http, qint64 elap
         finish(id, makeResult(Outcome::Permanent, status, response.reason));
         return;
     case Kind::Retry:
-        retryOrGiveUp(job, response);
+        retryOrGiveUp(id, job, response);
         return;
     }
 }
 
-void WnsClient::Private::retryOrGiveUp(Job *job, const WnsResponse &response) {
-    const quint64 id = job->id;
+void WnsClient::Private::retryOrGiveUp(quint64 id, Job *job, const WnsResponse &response) {
     const QString device = deviceForLog(job->notification.deviceId);
     const QString diagnostics = response.diagnostics.toLogString();
     ++job->transientFailures;
@@ -365,7 +339,7 @@ void WnsClient::Private::retryOrGiveUp(Job *job, const WnsResponse &response) {
     qint64 delay = base / 2 + QRandomGenerator::global()->bounded(base / 2 + 1);
     if (response.retryAfterMs)
         delay = std::max(delay, *response.retryAfterMs);
-    if (job->age.elapsed() + delay + kMinAttemptMs > settings.sendBudgetMs) {
+    if (delay + kMinAttemptMs > jobs.remainingMs(id)) {
         qCWarning(lcWns).noquote() << "not retrying device" << device << "- WNS asked to wait"
                                    << delay << "ms:" << response.reason << "-" << diagnostics;
         finish(
@@ -386,17 +360,18 @@ void WnsClient::Private::retryOrGiveUp(Job *job, const WnsResponse &response) {
 }
 
 void WnsClient::Private::finish(quint64 id, const WnsResult &result) {
-    const auto it = jobs.find(id);
-    if (it == jobs.end())
-        return;
-    std::unique_ptr<Job> job = std::move(it->second);
-    jobs.erase(it);
-    if (job->request) // it ended before its answer came
-        pool.cancel(job->request);
+    if (std::optional<Job> job = jobs.take(id))
+        settle(id, std::move(*job), result);
+}
+
+// `job` has left the queue: its waiters are answered here and nowhere else.
+void WnsClient::Private::settle(quint64 id, Job job, const WnsResult &result) {
+    if (job.request) // it ended before its answer came
+        pool.cancel(job.request);
 
     // The follow-up starts before any callback runs: a callback may destroy
     // the client, after which nothing here may be touched.
-    const QString key = job->notification.coalesceKey;
+    const QString key = job.notification.coalesceKey;
     if (!key.isEmpty() && followUps.value(key) == id)
         followUps.remove(key); // its budget ran out behind the job in flight
     if (!key.isEmpty() && inFlight.value(key) == id) {
@@ -408,20 +383,18 @@ void WnsClient::Private::finish(quint64 id, const WnsResult &result) {
         }
     }
     if (result.outcome == WnsResult::Outcome::Gone)
-        Q_EMIT q->channelGone(job->notification.deviceId, job->notification.channelUri);
-    for (Completion &done : job->waiters)
+        Q_EMIT q->channelGone(job.notification.deviceId, job.notification.channelUri);
+    for (Completion &done : job.waiters)
         done(result);
 }
 
 void WnsClient::Private::shutdown() {
     const WnsResult result = makeResult(WnsResult::Outcome::Transient, 0,
                                         QStringLiteral("the push server is shutting down"));
-    std::map<quint64, std::unique_ptr<Job>> pending;
-    pending.swap(jobs);
-    budgetTimer.stop();
-    for (const auto &[id, job] : pending) {
-        if (job->request)
-            pool.cancel(job->request); // drops any answer on its way
+    std::vector<Job> pending = jobs.takeAll();
+    for (const Job &job : pending) {
+        if (job.request)
+            pool.cancel(job.request); // drops any answer on its way
     }
     inFlight.clear();
     followUps.clear();
@@ -429,8 +402,8 @@ void WnsClient::Private::shutdown() {
     ready.swap(immediate);
     for (auto &[done, decided] : ready)
         done(decided);
-    for (auto &[id, job] : pending) {
-        for (Completion &done : job->waiters)
+    for (Job &job : pending) {
+        for (Completion &done : job.waiters)
             done(result);
     }
 }
