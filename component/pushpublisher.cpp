@@ -46,7 +46,7 @@ PushPublisher::PushPublisher(Storage &storage, WnsClient &wns, const Options &op
     : PushPublisher(
           storage,
           [client = QPointer<WnsClient>(&wns)](const WnsNotification &notification,
-                                               WnsClient::Completion done) {
+                                               WnsClient::Done done) {
               if (client)
                   client->send(notification, std::move(done));
               else
@@ -71,7 +71,7 @@ PushPublisher::PushPublisher(Storage &storage, Sender sender, const Options &opt
 
 PushPublisher::~PushPublisher() = default;
 
-void PushPublisher::publish(const PublishRequest &request, Completion done) {
+void PushPublisher::publish(const PublishRequest &request, Done done) {
     // The store answers within its timeout, far inside the publish timeout.
     m_storage.findByNode(request.node,
                          [self = QPointer<PushPublisher>(this), request,
@@ -82,7 +82,7 @@ void PushPublisher::publish(const PublishRequest &request, Completion done) {
 }
 
 void PushPublisher::publishTo(const PublishRequest &request, const StorageResult<PushTarget> &found,
-                              Completion done) {
+                              Done done) {
     if (std::optional<PublishVerdict> refusal = authorize(request, found)) {
         qCDebug(lcXmpp).noquote() << "publish to" << shortNode(request.node) << "from"
                                   << request.senderDomain << "refused:" << refusal->reason;
@@ -161,7 +161,7 @@ std::optional<PublishVerdict> PushPublisher::authorize(const PublishRequest &req
     return std::nullopt;
 }
 
-void PushPublisher::send(const WnsNotification &notification, Completion done) {
+void PushPublisher::send(const WnsNotification &notification, Done done) {
     const QString node = notification.coalesceKey;
     const quint64 ticket = m_waiting.add({std::move(done), node});
     m_sender(notification, [self = QPointer<PushPublisher>(this), ticket,

@@ -34,9 +34,9 @@ struct PublishVerdict {
 class PushPublisher : public QObject {
     Q_OBJECT
 public:
-    using Completion = std::function<void(const PublishVerdict &)>;
+    using Done = std::function<void(const PublishVerdict &)>;
     // How notifications leave; WnsClient::send in production, a script in tests.
-    using Sender = std::function<void(const WnsNotification &, WnsClient::Completion)>;
+    using Sender = std::function<void(const WnsNotification &, WnsClient::Done)>;
 
     struct Options {
         int publishTimeoutMs = 25000;
@@ -53,7 +53,7 @@ public:
 
     // `done` is called exactly once, within options.publishTimeoutMs (not
     // after this object is destroyed).
-    void publish(const PublishRequest &request, Completion done);
+    void publish(const PublishRequest &request, Done done);
 
     // Answers every publish still waiting for WNS now, `wait`: at shutdown,
     // so none is left unanswered.
@@ -74,15 +74,15 @@ private:
     // A publish waiting for WNS, answered `wait` if WNS is slower than the
     // publish timeout.
     struct WaitingPublish {
-        Completion done;
+        Done done;
         QString node;
     };
 
     void publishTo(const PublishRequest &request, const StorageResult<PushTarget> &found,
-                   Completion done);
+                   Done done);
     std::optional<PublishVerdict> authorize(const PublishRequest &request,
                                             const StorageResult<PushTarget> &found);
-    void send(const WnsNotification &notification, Completion done);
+    void send(const WnsNotification &notification, Done done);
     void flushTrailing(const QString &node);
     void pruneWindows();
 

@@ -58,7 +58,7 @@ QSslConfiguration tlsConfiguration(const WnsSettings &settings) {
 // namespace: storage/ has a Job of its own, and both end up in one program.)
 struct Job {
     WnsNotification notification;
-    std::vector<WnsClient::Completion> waiters;
+    std::vector<WnsClient::Done> waiters;
     int transientFailures = 0;
     bool reauthorized = false; // the one 401 refresh has been used
     QString token;             // the token the current attempt carries
@@ -78,11 +78,11 @@ public:
         QObject::connect(&tokens, &WnsTokenProvider::tokenRefreshed, q, &WnsClient::tokenRefreshed);
     }
 
-    void send(const WnsNotification &notification, Completion done);
+    void send(const WnsNotification &notification, Done done);
     void shutdown();
 
     Job *find(quint64 id) { return jobs.find(id); }
-    quint64 addJob(const WnsNotification &notification, Completion done);
+    quint64 addJob(const WnsNotification &notification, Done done);
     void start(quint64 id);
     void requestToken(quint64 id);
     void post(quint64 id, Job *job, const QString &token);
@@ -91,7 +91,7 @@ public:
     void retryOrGiveUp(quint64 id, Job *job, const WnsResponse &response);
     void finish(quint64 id, const WnsResult &result);
     void settle(quint64 id, Job job, const WnsResult &result);
-    void resolveSoon(Completion done, const WnsResult &result);
+    void resolveSoon(Done done, const WnsResult &result);
 
     WnsClient *q;
     const WnsSettings settings;
@@ -108,17 +108,17 @@ public:
     QHash<QString, quint64> followUps; // coalesce key -> job waiting for it
     // Results decided without any request, handed out from the event loop so
     // callers never see their callback run inside send().
-    std::vector<std::pair<Completion, WnsResult>> immediate;
+    std::vector<std::pair<Done, WnsResult>> immediate;
 };
 
-void WnsClient::Private::resolveSoon(Completion done, const WnsResult &result) {
+void WnsClient::Private::resolveSoon(Done done, const WnsResult &result) {
     immediate.emplace_back(std::move(done), result);
     if (immediate.size() > 1)
         return; // a flush is already queued
     QMetaObject::invokeMethod(
         q,
         [this] {
-            std::vector<std::pair<Completion, WnsResult>> ready;
+            std::vector<std::pair<Done, WnsResult>> ready;
             ready.swap(immediate);
             for (auto &[done, result] : ready)
                 done(result);
@@ -126,7 +126,7 @@ void WnsClient::Private::resolveSoon(Completion done, const WnsResult &result) {
         Qt::QueuedConnection);
 }
 
-void WnsClient::Private::send(const WnsNotification &notification, Completion done) {
+void WnsClient::Private::send(const WnsNotification &notification, Done done) {
     QString why;
     if (!isAcceptableChannelUri(notification.channelUri, settings.channelHosts, &why)) {
         // Never send the bearer token to a host a client named.
@@ -162,7 +162,7 @@ void WnsClient::Private::send(const WnsNotification &notification, Completion do
     start(id);
 }
 
-quint64 WnsClient::Private::addJob(const WnsNotification &notification, Completion done) {
+quint64 WnsClient::Private::addJob(const WnsNotification &notification, Done done) {
     Job job;
     job.notification = notification;
     job.waiters.push_back(std::move(done));
@@ -384,7 +384,7 @@ void WnsClient::Private::settle(quint64 id, Job job, const WnsResult &result) {
     }
     if (result.outcome == WnsResult::Outcome::Gone)
         Q_EMIT q->channelGone(job.notification.deviceId, job.notification.channelUri);
-    for (Completion &done : job.waiters)
+    for (Done &done : job.waiters)
         done(result);
 }
 
@@ -398,12 +398,12 @@ void WnsClient::Private::shutdown() {
     }
     inFlight.clear();
     followUps.clear();
-    std::vector<std::pair<Completion, WnsResult>> ready;
+    std::vector<std::pair<Done, WnsResult>> ready;
     ready.swap(immediate);
     for (auto &[done, decided] : ready)
         done(decided);
     for (Job &job : pending) {
-        for (Completion &done : job.waiters)
+        for (Done &done : job.waiters)
             done(result);
     }
 }
@@ -416,7 +416,7 @@ WnsClient::~WnsClient() {
     d->shutdown();
 }
 
-void WnsClient::send(const WnsNotification &notification, Completion done) {
+void WnsClient::send(const WnsNotification &notification, Done done) {
     d->send(notification, std::move(done));
 }
 

@@ -102,11 +102,11 @@ QString verdictOf(const XmlElement &reply) {
 // A WNS stand-in whose verdicts the test hands out.
 struct ScriptedWns {
     QList<WnsNotification> sent;
-    QList<WnsClient::Completion> waiting;
+    QList<WnsClient::Done> waiting;
     std::optional<WnsResult> autoAnswer;
 
     PushPublisher::Sender sender() {
-        return [this](const WnsNotification &notification, WnsClient::Completion done) {
+        return [this](const WnsNotification &notification, WnsClient::Done done) {
             sent.append(notification);
             if (autoAnswer)
                 done(*autoAnswer);

@@ -40,7 +40,7 @@ void captureMessages(QtMsgType type, const QMessageLogContext &context, const QS
 // Collects results in the order callbacks ran.
 struct Results {
     QList<WnsResult> list;
-    WnsClient::Completion add() {
+    WnsClient::Done add() {
         return [this](const WnsResult &result) { list << result; };
     }
 };

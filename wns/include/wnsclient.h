@@ -18,14 +18,14 @@ namespace uwpx {
 class WnsClient : public QObject {
     Q_OBJECT
 public:
-    using Completion = std::function<void(const WnsResult &)>;
+    using Done = std::function<void(const WnsResult &)>;
 
     explicit WnsClient(const WnsSettings &settings, QObject *parent = nullptr);
     ~WnsClient() override;
 
     // `done` is called exactly once, also when the client is destroyed first
     // (with a Transient result).
-    void send(const WnsNotification &notification, Completion done);
+    void send(const WnsNotification &notification, Done done);
 
     // A token saved by an earlier run (see tokenRefreshed); used until it is
     // about to expire.
