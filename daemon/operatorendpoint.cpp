@@ -147,10 +147,7 @@ void OperatorEndpoint::route(const QByteArray &path, Handler handler) {
 bool OperatorEndpoint::listen(const MetricsSettings &settings, QString *error) {
     QString why;
     if (!m_listener.listen(settings.address, settings.port, &why)) {
-        *error = QStringLiteral("cannot listen for metrics on %1:%2: %3")
-                     .arg(settings.address.toString())
-                     .arg(settings.port)
-                     .arg(why);
+        *error = QStringLiteral("cannot listen for metrics on ") + why;
         return false;
     }
     qCInfo(lcServer).noquote() << "serving /health and /metrics on" << settings.address.toString()

@@ -30,15 +30,15 @@ bool TcpListener::listen(const QHostAddress &address, quint16 port, QString *err
     // QTcpServer knows how to bind any address (IPv6, dual stack); the
     // listening socket it makes is kept under a descriptor of our own.
     QTcpServer binder;
-    if (!binder.listen(address, port)) {
-        *error = binder.errorString();
+    const auto fail = [&](const QString &why) {
+        *error = QStringLiteral("%1:%2: %3").arg(address.toString()).arg(port).arg(why);
         return false;
-    }
+    };
+    if (!binder.listen(address, port))
+        return fail(binder.errorString());
     m_descriptor = ::fcntl(int(binder.socketDescriptor()), F_DUPFD_CLOEXEC, 0);
-    if (m_descriptor < 0) {
-        *error = QString::fromLocal8Bit(std::strerror(errno));
-        return false;
-    }
+    if (m_descriptor < 0)
+        return fail(QString::fromLocal8Bit(std::strerror(errno)));
     m_port = binder.serverPort();
     binder.close();
     m_notifier = std::make_unique<QSocketNotifier>(m_descriptor, QSocketNotifier::Read);

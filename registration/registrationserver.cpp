@@ -121,10 +121,7 @@ bool RegistrationServer::listen(QString *error) {
         return false;
     QString why;
     if (!m_listener.listen(m_settings.address, m_settings.port, &why)) {
-        *error = QStringLiteral("cannot listen on %1:%2: %3")
-                     .arg(m_settings.address.toString())
-                     .arg(m_settings.port)
-                     .arg(why);
+        *error = QStringLiteral("cannot listen on ") + why;
         return false;
     }
     qCInfo(lcRegistration).noquote()

@@ -43,7 +43,8 @@ public:
         return nullptr;
     }
 
-    // false with *error set if the address cannot be listened on.
+    // false with *error set if the address cannot be listened on: "ADDRESS:PORT:
+    // why", for the caller to say what it was listening for.
     bool listen(const QHostAddress &address, quint16 port, QString *error);
     void close();
     bool isListening() const { return m_descriptor >= 0; }
